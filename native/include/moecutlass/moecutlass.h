@@ -1,0 +1,268 @@
+/*
+ * MoeCutlass: FP8 (e4m3) blockwise-scaled grouped GEMM for Mixture-of-Experts layers.
+ *
+ * The one public C header (the ABI). Rules (DESIGN.md section 4):
+ *  - C only: fixed-width integers, opaque handles with create/destroy pairs, plain structs whose first
+ *    field is `struct_size` (set it to sizeof(struct) so a struct can grow without breaking callers).
+ *  - Every function returns an int32_t status (MC_STATUS_*); on failure mc_get_last_error() gives a
+ *    thread-local, library-owned message naming the argument, its value and the rule it broke.
+ *  - Dtypes, backends and strategies are int32_t with named constants, never C enums (their underlying
+ *    type differs between compilers, and the generated C# must not).
+ *  - A call that fails validation writes nothing: no output buffer, no out-parameter, no handle state.
+ *
+ * Data contracts (DeepSeek-V3 FP8 recipe), all row-major:
+ *   A         e4m3 [rows, K]                     activations sorted by expert
+ *   A scales  fp32 [rows, ceil(K/128)]           one per token per 128 K ("1x128")
+ *   B         e4m3 [E, N, K]                     expert weights, K contiguous
+ *   B scales  fp32 [E, ceil(N/128), ceil(K/128)] one per 128x128 block
+ *   offsets   int32 [E+1] device memory          expert e owns rows offsets[e] .. offsets[e+1]-1
+ *   D         bf16|fp16 [rows, N]
+ *
+ * Asynchrony: calls that take an mc_stream are enqueued on that stream (NULL = the context's default
+ * stream) and return before the work is done on a CUDA context; on the CPU reference context they run
+ * to completion before returning.
+ */
+#ifndef MOECUTLASS_MOECUTLASS_H
+#define MOECUTLASS_MOECUTLASS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  if defined(MOECUTLASS_BUILDING)
+#    define MC_API __declspec(dllexport)
+#  else
+#    define MC_API __declspec(dllimport)
+#  endif
+#else
+#  define MC_API __attribute__((visibility("default")))
+#endif
+
+/* Bumped on every change that breaks binary compatibility; the C# side refuses any other value. */
+#define MC_ABI_VERSION 1
+
+/* ---- status codes ------------------------------------------------------------------------------ */
+typedef int32_t mc_status;
+
+#define MC_STATUS_OK 0
+#define MC_STATUS_NULL_POINTER 1          /* a required pointer argument is NULL */
+#define MC_STATUS_OUT_OF_RANGE 2          /* an integer argument is outside its documented range */
+#define MC_STATUS_MISALIGNED 3            /* a size or pointer breaks an alignment rule (K % 16, N % 8, 16-byte pointers) */
+#define MC_STATUS_INVALID_DTYPE 4         /* unknown dtype, or one this operation does not take */
+#define MC_STATUS_INVALID_STRATEGY 5      /* unknown grouped-GEMM strategy */
+#define MC_STATUS_INVALID_BACKEND 6       /* unknown backend */
+#define MC_STATUS_INVALID_HANDLE 7        /* a handle that was destroyed or never created */
+#define MC_STATUS_CONTEXT_MISMATCH 8      /* a handle (plan, stream, event) used with another context */
+#define MC_STATUS_INVALID_OFFSETS 9       /* expert offsets not monotonic, negative, or beyond rows (checked exactly on the CPU) */
+#define MC_STATUS_BUFFER_TOO_SMALL 10     /* a pointer into a library allocation whose remaining bytes cannot hold the tensor */
+#define MC_STATUS_INVALID_STRUCT_SIZE 11  /* struct_size is not one this library version understands */
+#define MC_STATUS_INVALID_ARGUMENT 12     /* any other invalid argument (the message says which) */
+#define MC_STATUS_NOT_READY 13            /* an event or stream has pending work (not an error for queries) */
+#define MC_STATUS_UNSUPPORTED 20          /* valid request this build or device cannot do (e.g. built without CUDA) */
+#define MC_STATUS_NO_DEVICE 21            /* no CUDA driver, no device, or the device index does not exist */
+#define MC_STATUS_OUT_OF_MEMORY 22        /* host or device allocation failed */
+#define MC_STATUS_DEVICE_FAULT 23         /* sticky device error: the context is unusable and must be destroyed */
+#define MC_STATUS_CUDA_ERROR 24           /* any other CUDA runtime error (the message names the error and call) */
+#define MC_STATUS_INTERNAL 30             /* a bug: an exception or invariant failure inside the library */
+
+/* ---- dtypes, backends, strategies -------------------------------------------------------------- */
+#define MC_DTYPE_FP32 1
+#define MC_DTYPE_BF16 2
+#define MC_DTYPE_FP16 3
+#define MC_DTYPE_E4M3 4
+
+#define MC_BACKEND_CPU 0   /* the CPU reference backend (always present) */
+#define MC_BACKEND_CUDA 1  /* CUDA SM90a backend, device given by mc_context_desc.device */
+
+#define MC_STRATEGY_AUTO 0                /* the library chooses per call */
+#define MC_STRATEGY_SINGLE 1              /* one kernel configuration for every expert */
+#define MC_STRATEGY_EXPERT_SPECIALIZED 2  /* per-expert configuration chosen on the device from its rows */
+
+#define MC_COPY_HOST_TO_DEVICE 1
+#define MC_COPY_DEVICE_TO_HOST 2
+#define MC_COPY_DEVICE_TO_DEVICE 3
+
+/* Bits of the context's device-side error flag (mc_context_query_device_errors). */
+#define MC_DEVICE_ERROR_OFFSETS_NOT_MONOTONIC 1
+#define MC_DEVICE_ERROR_OFFSETS_NEGATIVE 2
+#define MC_DEVICE_ERROR_OFFSETS_BEYOND_ROWS 4
+
+/* Limits checked by every entry point. */
+#define MC_MAX_EXPERTS 4096
+#define MC_MAX_DIM 1048576           /* N and K */
+#define MC_MAX_ROWS 2147483647       /* rows fit the int32 expert offsets */
+#define MC_SCALE_BLOCK 128           /* 1x128 activation and 128x128 weight scale blocks */
+#define MC_K_ALIGNMENT 16
+#define MC_N_ALIGNMENT 8
+#define MC_POINTER_ALIGNMENT 16
+
+/* ---- opaque handles ---------------------------------------------------------------------------- */
+typedef struct mc_context_s* mc_context;
+typedef struct mc_stream_s* mc_stream;
+typedef struct mc_event_s* mc_event;
+typedef struct mc_grouped_gemm_plan_s* mc_grouped_gemm_plan;
+
+/* ---- descriptors --------------------------------------------------------------------------------- */
+typedef struct mc_build_info {
+  uint32_t struct_size;
+  int32_t abi_version;
+  int32_t version_major;
+  int32_t version_minor;
+  int32_t version_patch;
+  int32_t has_cuda;            /* 1 when the CUDA backend was compiled in */
+  char version[64];            /* full version string, e.g. "0.1.0+abc1234" */
+  char git_commit[48];
+  char cuda_architectures[64]; /* e.g. "90a", empty without CUDA */
+  char compiler[64];
+} mc_build_info;
+
+typedef struct mc_device_info {
+  uint32_t struct_size;
+  int32_t device;
+  int32_t compute_major;
+  int32_t compute_minor;
+  int32_t multiprocessors;
+  int32_t l2_cache_bytes;
+  int64_t total_memory_bytes;
+  int64_t shared_memory_per_block_optin;
+  int32_t memory_bus_width_bits;
+  int32_t memory_clock_khz;
+  double peak_memory_bandwidth_gbps; /* from bus width and memory clock */
+  char name[256];
+} mc_device_info;
+
+typedef struct mc_context_desc {
+  uint32_t struct_size;
+  int32_t backend;      /* MC_BACKEND_* */
+  int32_t device;       /* CUDA device index; 0 for the CPU backend */
+  int32_t cpu_threads;  /* CPU backend worker threads; 0 = all hardware threads */
+} mc_context_desc;
+
+typedef struct mc_context_info {
+  uint32_t struct_size;
+  int32_t backend;
+  int32_t device;
+  int32_t cpu_threads;
+  int32_t usable;              /* 0 after a sticky device fault */
+  int64_t allocated_bytes;     /* live bytes from mc_malloc on this context */
+  int64_t allocation_count;
+} mc_context_info;
+
+typedef struct mc_grouped_gemm_desc {
+  uint32_t struct_size;
+  int32_t experts;       /* E, 1 .. MC_MAX_EXPERTS */
+  int32_t n;             /* N, multiple of MC_N_ALIGNMENT */
+  int32_t k;             /* K, multiple of MC_K_ALIGNMENT */
+  int32_t output_dtype;  /* MC_DTYPE_BF16 or MC_DTYPE_FP16 */
+  int32_t strategy;      /* MC_STRATEGY_* */
+  int32_t max_rows;      /* largest `rows` any run will pass, >= 0 */
+} mc_grouped_gemm_desc;
+
+typedef struct mc_grouped_gemm_plan_info {
+  uint32_t struct_size;
+  int32_t strategy;          /* the strategy asked for */
+  int32_t backend;
+  int32_t kernel_count;      /* kernel configurations the plan may launch */
+  int64_t workspace_bytes;   /* device workspace the plan owns */
+  char kernels[256];         /* configuration names, ';'-separated */
+} mc_grouped_gemm_plan_info;
+
+typedef struct mc_grouped_gemm_args {
+  uint32_t struct_size;
+  int32_t rows;                 /* rows of A and D in this call, 0 .. plan max_rows */
+  const void* a;                /* e4m3 [rows, K] */
+  const float* a_scales;        /* fp32 [rows, ceil(K/128)] */
+  const void* b;                /* e4m3 [E, N, K] */
+  const float* b_scales;        /* fp32 [E, ceil(N/128), ceil(K/128)] */
+  const int32_t* expert_offsets;/* int32 [E+1], context memory */
+  void* d;                      /* bf16|fp16 [rows, N] */
+} mc_grouped_gemm_args;
+
+/* ---- library ------------------------------------------------------------------------------------- */
+/* Writes MC_ABI_VERSION of the loaded library. */
+MC_API mc_status mc_get_abi_version(int32_t* abi_version);
+/* Fills *info (set info->struct_size first). */
+MC_API mc_status mc_get_build_info(mc_build_info* info);
+/* The calling thread's message for the last failed call; "" when the last call succeeded.
+   Library-owned, valid until the next call on this thread. */
+MC_API mc_status mc_get_last_error(const char** message);
+/* The symbolic name of a status code ("MC_STATUS_OUT_OF_RANGE"); static storage. */
+MC_API mc_status mc_status_name(mc_status status, const char** name);
+/* Size (field == NULL or "") or byte offset of a field of a public struct, as this library was compiled.
+   Lets bindings check their layouts; MC_STATUS_INVALID_ARGUMENT for unknown names. */
+MC_API mc_status mc_get_struct_layout(const char* struct_name, const char* field_name, int64_t* value);
+
+/* ---- devices ------------------------------------------------------------------------------------- */
+/* Number of CUDA devices; 0 (and MC_STATUS_OK) without CUDA support, driver or device. */
+MC_API mc_status mc_get_device_count(int32_t* count);
+MC_API mc_status mc_get_device_info(int32_t device, mc_device_info* info);
+
+/* ---- contexts ------------------------------------------------------------------------------------ */
+MC_API mc_status mc_context_create(const mc_context_desc* desc, mc_context* context);
+/* Destroying NULL is a no-op. Frees every allocation, stream, event and plan still owned. */
+MC_API mc_status mc_context_destroy(mc_context context);
+MC_API mc_status mc_context_get_info(mc_context context, mc_context_info* info);
+/* Waits for all work on the context, then reads the device-side error flag (MC_DEVICE_ERROR_* bits);
+   reset != 0 clears it. Always 0 on the CPU backend, which rejects bad offsets instead. */
+MC_API mc_status mc_context_query_device_errors(mc_context context, int32_t reset, int32_t* flags);
+MC_API mc_status mc_context_synchronize(mc_context context);
+
+/* ---- memory -------------------------------------------------------------------------------------- */
+/* Context memory (device memory on CUDA, host memory on CPU), aligned to 256 bytes. bytes > 0. */
+MC_API mc_status mc_malloc(mc_context context, int64_t bytes, void** pointer);
+/* Frees memory from mc_malloc of the same context; NULL is a no-op. */
+MC_API mc_status mc_free(mc_context context, void* pointer);
+/* Copy `bytes` between host and context memory (kind = MC_COPY_*), ordered on `stream`.
+   Host memory must stay valid until the stream reaches the copy. */
+MC_API mc_status mc_memcpy_async(mc_context context, void* dst, const void* src, int64_t bytes, int32_t kind,
+                                 mc_stream stream);
+/* Fill `count` elements of `element_size` bytes (1, 2 or 4) at dst with the pattern at *value. */
+MC_API mc_status mc_fill_async(mc_context context, void* dst, const void* value, int32_t element_size, int64_t count,
+                               mc_stream stream);
+
+/* ---- streams and events ------------------------------------------------------------------------- */
+MC_API mc_status mc_stream_create(mc_context context, mc_stream* stream);
+MC_API mc_status mc_stream_destroy(mc_stream stream);
+MC_API mc_status mc_stream_synchronize(mc_stream stream);
+/* The underlying cudaStream_t (NULL on the CPU backend), for interop with other CUDA libraries. */
+MC_API mc_status mc_stream_get_native(mc_stream stream, void** native_stream);
+MC_API mc_status mc_event_create(mc_context context, mc_event* event);
+MC_API mc_status mc_event_destroy(mc_event event);
+MC_API mc_status mc_event_record(mc_event event, mc_stream stream);
+MC_API mc_status mc_event_synchronize(mc_event event);
+/* MC_STATUS_OK when complete, MC_STATUS_NOT_READY while pending. */
+MC_API mc_status mc_event_query(mc_event event);
+/* Milliseconds between two recorded, completed events of one context. */
+MC_API mc_status mc_event_elapsed_ms(mc_event start, mc_event end, float* milliseconds);
+
+/* ---- conversion and FP8 quantization ------------------------------------------------------------ */
+/* Element-wise conversion between MC_DTYPE_* (e4m3: round to nearest even, saturating to +-448,
+   NaN stays NaN). Buffers are context memory. */
+MC_API mc_status mc_convert_async(mc_context context, const void* src, int32_t src_dtype, void* dst, int32_t dst_dtype,
+                                  int64_t count, mc_stream stream);
+/* Activations [rows, cols] (fp32|bf16|fp16) -> e4m3 [rows, cols] and fp32 scales [rows, ceil(cols/128)],
+   one scale per row per 128 columns: scale = amax / 448 (1 for an all-zero block). */
+MC_API mc_status mc_quantize_activations_async(mc_context context, const void* input, int32_t input_dtype, int32_t rows,
+                                               int32_t cols, void* output, float* scales, mc_stream stream);
+/* Weights [experts, n, k] (fp32|bf16|fp16) -> e4m3 [experts, n, k] and fp32 scales
+   [experts, ceil(n/128), ceil(k/128)], one scale per 128x128 block. */
+MC_API mc_status mc_quantize_weights_async(mc_context context, const void* input, int32_t input_dtype, int32_t experts,
+                                           int32_t n, int32_t k, void* output, float* scales, mc_stream stream);
+
+/* ---- grouped GEMM ----------------------------------------------------------------------------- */
+/* D[rows of e] = dequant(A[rows of e]) * dequant(B[e])^T for every expert e. The plan owns its workspace;
+   create it once, run it many times on any stream of its context. */
+MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_grouped_gemm_desc* desc,
+                                             mc_grouped_gemm_plan* plan);
+MC_API mc_status mc_grouped_gemm_plan_destroy(mc_grouped_gemm_plan plan);
+MC_API mc_status mc_grouped_gemm_plan_get_info(mc_grouped_gemm_plan plan, mc_grouped_gemm_plan_info* info);
+MC_API mc_status mc_grouped_gemm_run(mc_grouped_gemm_plan plan, const mc_grouped_gemm_args* args, mc_stream stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOECUTLASS_MOECUTLASS_H */
