@@ -1,0 +1,84 @@
+// OCP FP8 E4M3FN codec: 1 sign, 4 exponent (bias 7), 3 mantissa bits; no infinities; NaN = S.1111.111;
+// largest finite 448 (0x7E); smallest subnormal 2^-9.
+//
+// Encoding rounds to nearest even and saturates: every finite value or infinity beyond 448 becomes +-448 (the
+// DeepSeek recipe clamps rather than producing NaN, and the quantizer relies on x/scale landing at most a rounding
+// error above 448). NaN encodes as 0x7F with the sign kept; -0 stays 0x80.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "core/minifloat.hpp"
+
+namespace moecutlass {
+
+namespace detail {
+
+constexpr double power_of_two(int exponent) {
+  double value = 1.0;
+  for (; exponent > 0; --exponent) value *= 2.0;
+  for (; exponent < 0; ++exponent) value *= 0.5;
+  return value;
+}
+
+constexpr double e4m3_value(unsigned code) {
+  const unsigned exponent = (code >> 3) & 0xFu;
+  const unsigned mantissa = code & 0x7u;
+  if (exponent == 0xFu && mantissa == 0x7u) return std::numeric_limits<double>::quiet_NaN();
+  const double magnitude = exponent == 0 ? mantissa * power_of_two(-9)
+                                         : (8 + mantissa) * power_of_two(static_cast<int>(exponent) - 10);
+  return (code & 0x80u) ? -magnitude : magnitude;
+}
+
+template <class T>
+constexpr std::array<T, 256> make_e4m3_table() {
+  std::array<T, 256> table{};
+  for (unsigned code = 0; code < 256; ++code) table[code] = static_cast<T>(e4m3_value(code));
+  return table;
+}
+
+}  // namespace detail
+
+// Every e4m3 value is exact in both float and double.
+inline constexpr std::array<float, 256> kE4m3ToFloat = detail::make_e4m3_table<float>();
+inline constexpr std::array<double, 256> kE4m3ToDouble = detail::make_e4m3_table<double>();
+
+inline constexpr float kE4m3Max = 448.0f;
+
+inline float e4m3_to_float(uint8_t code) { return kE4m3ToFloat[code]; }
+
+// Reference encoder for double inputs (exact single rounding).
+inline uint8_t e4m3_from_double(double x) { return static_cast<uint8_t>(round_to_minifloat(x, kE4m3Format)); }
+
+// Fast encoder for fp32 inputs (the quantizer's hot loop); bit-identical to e4m3_from_double((double)x).
+inline uint8_t e4m3_from_float(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const uint32_t sign = (bits >> 24) & 0x80u;
+  const uint32_t magnitude = bits & 0x7FFFFFFFu;
+  if (magnitude > 0x7F800000u) return static_cast<uint8_t>(sign | 0x7Fu);  // NaN
+  if (magnitude >= 0x43E00000u) return static_cast<uint8_t>(sign | 0x7Eu);  // >= 448 (incl. inf): saturate
+  if (magnitude < 0x3C800000u) {
+    // Below 2^-6: subnormal quantum 2^-9. Scaling by 2^9 is exact, so the rounding below is the only one.
+    float value;
+    std::memcpy(&value, &magnitude, sizeof value);
+    const float scaled = value * 512.0f;
+    const float whole = std::floor(scaled);
+    const float fraction = scaled - whole;
+    uint32_t significand = static_cast<uint32_t>(whole);
+    if (fraction > 0.5f || (fraction == 0.5f && (significand & 1u))) ++significand;
+    return static_cast<uint8_t>(sign | significand);  // 8 is the smallest normal, code 0x08
+  }
+  // Normal: rebias the exponent (127 -> 7) and round the 23-bit mantissa to 3 bits; a carry propagates into
+  // the exponent field by plain addition.
+  uint32_t code = (((magnitude >> 23) - 120u) << 3) | ((magnitude >> 20) & 0x7u);
+  const uint32_t rest = magnitude & 0xFFFFFu;
+  if (rest > 0x80000u || (rest == 0x80000u && (code & 1u))) ++code;
+  return static_cast<uint8_t>(sign | (code > 0x7Eu ? 0x7Eu : code));
+}
+
+}  // namespace moecutlass

@@ -1,0 +1,32 @@
+#include "core/objects.hpp"
+
+#include "core/error.hpp"
+
+namespace moecutlass {
+
+const char* handle_type_name(HandleKind kind) {
+  switch (kind) {
+    case HandleKind::Context: return "mc_context";
+    case HandleKind::Stream: return "mc_stream";
+    case HandleKind::Event: return "mc_event";
+    case HandleKind::Plan: return "mc_grouped_gemm_plan";
+  }
+  return "handle";
+}
+
+Context::Context(std::unique_ptr<Backend> backend) : Object(kKind), backend_(std::move(backend)) {}
+
+Context::~Context() {
+  for (const AllocationTracker::Range& range : allocations_.take_all()) {
+    backend_->release(reinterpret_cast<void*>(range.base));
+  }
+}
+
+void Context::require_usable() const {
+  if (backend_->faulted()) {
+    fail(MC_STATUS_DEVICE_FAULT, "context ", pointer_text(reinterpret_cast<const void*>(handle())),
+         " hit a sticky device error earlier and is unusable; destroy it (mc_context_destroy) and create a new one");
+  }
+}
+
+}  // namespace moecutlass

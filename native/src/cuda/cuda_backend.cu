@@ -1,0 +1,275 @@
+// The CUDA backend: a device, a context-owned non-blocking default stream, device memory, streams, events, fills
+// and the device-side error flag. Everything is plain CUDA runtime API; the quantization and grouped-GEMM kernels
+// arrive with the CUDA grouped-GEMM issue and are reported as MC_STATUS_UNSUPPORTED until then (after the ABI
+// layer has validated the call exactly as on the CPU).
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "backend.hpp"
+#include "core/error.hpp"
+#include "cuda/cuda_check.hpp"
+#include "cuda/cuda_fill.hpp"
+
+namespace moecutlass {
+
+namespace {
+
+[[noreturn]] void fail_not_implemented(const char* operation) {
+  fail(MC_STATUS_UNSUPPORTED, operation,
+       " on the CUDA backend is not implemented in this build yet (kernels arrive with the CUDA grouped-GEMM issue)");
+}
+
+class CudaBackend;
+
+class CudaStream final : public BackendStream {
+ public:
+  CudaStream(CudaBackend& backend, cudaStream_t stream) : backend_(backend), stream_(stream) {}
+  ~CudaStream() override;
+  void* native_handle() override { return stream_; }
+  void synchronize() override;
+  cudaStream_t get() const { return stream_; }
+
+ private:
+  CudaBackend& backend_;
+  cudaStream_t stream_;
+};
+
+class CudaEvent final : public BackendEvent {
+ public:
+  CudaEvent(CudaBackend& backend, cudaEvent_t event) : backend_(backend), event_(event) {}
+  ~CudaEvent() override;
+  void record(BackendStream& stream) override;
+  bool query() override;
+  void synchronize() override;
+  float elapsed_ms_since(BackendEvent& start) override;
+
+ private:
+  CudaBackend& backend_;
+  cudaEvent_t event_;
+};
+
+class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
+ public:
+  GroupedGemmPlanDetails details() const override { return {"", 0, 0}; }
+  void run(const GroupedGemmOperands&, BackendStream&) override { fail_not_implemented("grouped GEMM"); }
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int32_t device) : device_(device) {
+    DeviceScope scope(device_, this);
+    cudaStream_t stream = nullptr;
+    MC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), this);
+    default_stream_ = std::make_unique<CudaStream>(*this, stream);  // owns (and on failure destroys) the stream
+    track_stream(stream);
+    try {
+      void* flag = nullptr;
+      MC_CUDA_CHECK(cudaMalloc(&flag, sizeof(int32_t)), this);
+      error_flag_ = static_cast<int32_t*>(flag);
+      MC_CUDA_CHECK(cudaMemsetAsync(error_flag_, 0, sizeof(int32_t), stream), this);
+      MC_CUDA_CHECK(cudaStreamSynchronize(stream), this);
+    } catch (...) {
+      if (error_flag_ != nullptr) cuda_check_noexcept(cudaFree(error_flag_), this);
+      throw;
+    }
+  }
+
+  ~CudaBackend() override {
+    // The Context has already freed its allocations and destroyed its streams, events and plans. Wait for the
+    // default stream (work on it may still use the error flag), then release what the backend owns.
+    try {
+      DeviceScope scope(device_, this);
+      cuda_check_noexcept(cudaStreamSynchronize(default_stream_->get()), this);
+      if (error_flag_ != nullptr) cuda_check_noexcept(cudaFree(error_flag_), this);
+      default_stream_.reset();
+    } catch (...) {
+      // cudaGetDevice/cudaSetDevice failed (e.g. the runtime is shutting down): nothing more can be released.
+    }
+  }
+
+  int32_t kind() const override { return MC_BACKEND_CUDA; }
+  int32_t device() const override { return device_; }
+  int32_t worker_threads() const override { return 0; }
+  bool host_accessible_memory() const override { return false; }
+
+  void* allocate(int64_t bytes) override {
+    DeviceScope scope(device_, this);
+    void* pointer = nullptr;
+    const cudaError_t error = cudaMalloc(&pointer, static_cast<size_t>(bytes));
+    if (error != cudaSuccess) {
+      cuda_check(error, ("cudaMalloc(&pointer, " + std::to_string(bytes) + ")").c_str(), this);
+    }
+    return pointer;  // cudaMalloc guarantees at least 256-byte alignment
+  }
+
+  void release(void* pointer) noexcept override {
+    try {
+      DeviceScope scope(device_, this);
+      cuda_check_noexcept(cudaFree(pointer), this);
+    } catch (...) {
+    }
+  }
+
+  BackendStream& default_stream() override { return *default_stream_; }
+
+  std::unique_ptr<BackendStream> create_stream() override {
+    DeviceScope scope(device_, this);
+    cudaStream_t stream = nullptr;
+    MC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), this);
+    auto created = std::make_unique<CudaStream>(*this, stream);
+    track_stream(stream);
+    return created;
+  }
+
+  std::unique_ptr<BackendEvent> create_event() override {
+    DeviceScope scope(device_, this);
+    cudaEvent_t event = nullptr;
+    MC_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDefault), this);  // timing enabled
+    return std::make_unique<CudaEvent>(*this, event);
+  }
+
+  void copy(void* dst, const void* src, int64_t bytes, int32_t kind, BackendStream& stream) override {
+    cudaMemcpyKind cuda_kind = cudaMemcpyDeviceToDevice;
+    if (kind == MC_COPY_HOST_TO_DEVICE) cuda_kind = cudaMemcpyHostToDevice;
+    if (kind == MC_COPY_DEVICE_TO_HOST) cuda_kind = cudaMemcpyDeviceToHost;
+    DeviceScope scope(device_, this);
+    MC_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cuda_kind, stream_of(stream)), this);
+  }
+
+  void fill(void* dst, const void* value, int32_t element_size, int64_t count, BackendStream& stream) override {
+    uint32_t pattern = 0;
+    std::memcpy(&pattern, value, static_cast<size_t>(element_size));  // little-endian: the element's low bytes
+    DeviceScope scope(device_, this);
+    MC_CUDA_CHECK(launch_fill(dst, pattern, element_size, count, stream_of(stream)), this);
+  }
+
+  void convert(const void*, int32_t, void*, int32_t, int64_t, BackendStream&) override {
+    fail_not_implemented("conversion");
+  }
+  void quantize_activations(const ActivationQuantization&, BackendStream&) override {
+    fail_not_implemented("activation quantization");
+  }
+  void quantize_weights(const WeightQuantization&, BackendStream&) override {
+    fail_not_implemented("weight quantization");
+  }
+
+  std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape&) override {
+    // Plans can be created (and destroyed, queried) so the plan lifecycle works; running one is unsupported.
+    return std::make_unique<CudaGroupedGemmPlan>();
+  }
+
+  void synchronize() override {
+    DeviceScope scope(device_, this);
+    std::vector<cudaStream_t> streams;
+    {
+      std::lock_guard<std::mutex> lock(streams_mutex_);
+      streams.assign(streams_.begin(), streams_.end());
+    }
+    for (cudaStream_t stream : streams) MC_CUDA_CHECK(cudaStreamSynchronize(stream), this);
+  }
+
+  int32_t query_device_errors(bool reset) override {
+    synchronize();
+    DeviceScope scope(device_, this);
+    cudaStream_t stream = default_stream_->get();
+    int32_t flags = 0;
+    MC_CUDA_CHECK(cudaMemcpyAsync(&flags, error_flag_, sizeof flags, cudaMemcpyDeviceToHost, stream), this);
+    if (reset) MC_CUDA_CHECK(cudaMemsetAsync(error_flag_, 0, sizeof(int32_t), stream), this);
+    MC_CUDA_CHECK(cudaStreamSynchronize(stream), this);
+    return flags;
+  }
+
+  void track_stream(cudaStream_t stream) {
+    std::lock_guard<std::mutex> lock(streams_mutex_);
+    streams_.insert(stream);
+  }
+
+  void untrack_stream(cudaStream_t stream) noexcept {
+    std::lock_guard<std::mutex> lock(streams_mutex_);
+    streams_.erase(stream);
+  }
+
+ private:
+  static cudaStream_t stream_of(BackendStream& stream) { return static_cast<CudaStream&>(stream).get(); }
+
+  int32_t device_;
+  // Declared before default_stream_: a CudaStream unregisters itself on destruction, also when the constructor
+  // fails half way and the members are torn down.
+  std::mutex streams_mutex_;
+  std::unordered_set<cudaStream_t> streams_;  // every live stream of the context, for synchronize()
+  std::unique_ptr<CudaStream> default_stream_;
+  // The context's MC_DEVICE_ERROR_* word in device memory: kernels that clamp bad expert offsets will raise bits
+  // here (the grouped-GEMM kernels, which arrive with the CUDA grouped-GEMM issue).
+  int32_t* error_flag_ = nullptr;
+};
+
+CudaStream::~CudaStream() {
+  backend_.untrack_stream(stream_);
+  try {
+    DeviceScope scope(backend_.device(), &backend_);
+    // Returns at once; the stream's pending work still completes and its resources are released afterwards.
+    cuda_check_noexcept(cudaStreamDestroy(stream_), &backend_);
+  } catch (...) {
+  }
+}
+
+void CudaStream::synchronize() {
+  DeviceScope scope(backend_.device(), &backend_);
+  MC_CUDA_CHECK(cudaStreamSynchronize(stream_), &backend_);
+}
+
+CudaEvent::~CudaEvent() {
+  try {
+    DeviceScope scope(backend_.device(), &backend_);
+    cuda_check_noexcept(cudaEventDestroy(event_), &backend_);
+  } catch (...) {
+  }
+}
+
+void CudaEvent::record(BackendStream& stream) {
+  DeviceScope scope(backend_.device(), &backend_);
+  MC_CUDA_CHECK(cudaEventRecord(event_, static_cast<CudaStream&>(stream).get()), &backend_);
+}
+
+bool CudaEvent::query() {
+  DeviceScope scope(backend_.device(), &backend_);
+  const cudaError_t error = cudaEventQuery(event_);
+  if (error == cudaErrorNotReady) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  cuda_check(error, "cudaEventQuery(event)", &backend_);
+  return true;
+}
+
+void CudaEvent::synchronize() {
+  DeviceScope scope(backend_.device(), &backend_);
+  MC_CUDA_CHECK(cudaEventSynchronize(event_), &backend_);
+}
+
+float CudaEvent::elapsed_ms_since(BackendEvent& start) {
+  DeviceScope scope(backend_.device(), &backend_);
+  float milliseconds = 0.0f;
+  // cudaErrorNotReady (an event still pending) maps to MC_STATUS_NOT_READY.
+  cuda_check(cudaEventElapsedTime(&milliseconds, static_cast<CudaEvent&>(start).event_, event_),
+             "cudaEventElapsedTime(&milliseconds, start, end)", &backend_);
+  return milliseconds;
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(int32_t device) {
+  const int32_t count = cuda_device_count();
+  if (device >= count) {
+    fail(MC_STATUS_NO_DEVICE, "desc->device = ", device, " does not exist (mc_get_device_count reports ", count,
+         ")");
+  }
+  return std::make_unique<CudaBackend>(device);
+}
+
+}  // namespace moecutlass

@@ -1,0 +1,149 @@
+// Handle registry: destroyed, never-created and wrong-kind handles are rejected without being dereferenced;
+// destroying a context invalidates everything it owns; handles of one context are refused by another.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "core/registry.hpp"
+#include "test_support.hpp"
+
+using mctest::Context;
+
+TEST(Handles, NullHandlesAreNullPointerErrorsAndNullDestroyIsANoOp) {
+  mc_context_info info{};
+  info.struct_size = sizeof info;
+  MC_EXPECT_STATUS(mc_context_get_info(nullptr, &info), MC_STATUS_NULL_POINTER, "context is NULL");
+  MC_EXPECT_STATUS(mc_stream_synchronize(nullptr), MC_STATUS_NULL_POINTER, "stream is NULL");
+  EXPECT_EQ(mc_context_destroy(nullptr), MC_STATUS_OK);
+  EXPECT_EQ(mc_stream_destroy(nullptr), MC_STATUS_OK);
+  EXPECT_EQ(mc_event_destroy(nullptr), MC_STATUS_OK);
+  EXPECT_EQ(mc_grouped_gemm_plan_destroy(nullptr), MC_STATUS_OK);
+}
+
+TEST(Handles, DestroyedContextIsAnInvalidHandle) {
+  const mc_context_desc desc = mctest::cpu_desc(1);
+  mc_context context = nullptr;
+  MC_ASSERT_OK(mc_context_create(&desc, &context));
+  MC_ASSERT_OK(mc_context_destroy(context));
+  void* pointer = nullptr;
+  MC_EXPECT_STATUS(mc_malloc(context, 16, &pointer), MC_STATUS_INVALID_HANDLE, "context = 0x", "not a live mc_context");
+  EXPECT_EQ(pointer, nullptr);
+  MC_EXPECT_STATUS(mc_context_destroy(context), MC_STATUS_INVALID_HANDLE);  // double destroy
+}
+
+TEST(Handles, NeverCreatedHandlesAreRejected) {
+  // Values that were never issued, including ones that look like real pointers: never dereferenced.
+  int not_a_context = 0;
+  MC_EXPECT_STATUS(mc_context_synchronize(reinterpret_cast<mc_context>(&not_a_context)), MC_STATUS_INVALID_HANDLE);
+  MC_EXPECT_STATUS(mc_context_synchronize(reinterpret_cast<mc_context>(uintptr_t{0xDEADBEEF0})),
+                   MC_STATUS_INVALID_HANDLE, "0xdeadbeef0");
+  MC_EXPECT_STATUS(mc_event_query(reinterpret_cast<mc_event>(uintptr_t{1})), MC_STATUS_INVALID_HANDLE);
+}
+
+TEST(Handles, WrongKindOfHandleIsRejected) {
+  Context context(1);
+  mc_stream stream = nullptr;
+  MC_ASSERT_OK(mc_stream_create(context, &stream));
+  MC_EXPECT_STATUS(mc_context_synchronize(reinterpret_cast<mc_context>(stream)), MC_STATUS_INVALID_HANDLE,
+                   "is an mc_stream, not an mc_context");
+  MC_EXPECT_STATUS(mc_event_query(reinterpret_cast<mc_event>(context.get())), MC_STATUS_INVALID_HANDLE,
+                   "is an mc_context, not an mc_event");
+  MC_ASSERT_OK(mc_stream_destroy(stream));
+}
+
+TEST(Handles, DestroyingAContextInvalidatesItsStreamsEventsAndPlans) {
+  const size_t before = moecutlass::Registry::instance().size();
+  const mc_context_desc desc = mctest::cpu_desc(1);
+  mc_context context = nullptr;
+  MC_ASSERT_OK(mc_context_create(&desc, &context));
+  mc_stream stream = nullptr;
+  mc_event event = nullptr;
+  mc_grouped_gemm_plan plan = nullptr;
+  MC_ASSERT_OK(mc_stream_create(context, &stream));
+  MC_ASSERT_OK(mc_event_create(context, &event));
+  const mc_grouped_gemm_desc gemm = mctest::gemm_desc(2, 64, 128, 16);
+  MC_ASSERT_OK(mc_grouped_gemm_plan_create(context, &gemm, &plan));
+  void* memory = nullptr;
+  MC_ASSERT_OK(mc_malloc(context, 1024, &memory));
+  EXPECT_EQ(moecutlass::Registry::instance().size(), before + 4);
+
+  MC_ASSERT_OK(mc_context_destroy(context));
+  EXPECT_EQ(moecutlass::Registry::instance().size(), before);
+  MC_EXPECT_STATUS(mc_stream_synchronize(stream), MC_STATUS_INVALID_HANDLE, "not a live mc_stream");
+  MC_EXPECT_STATUS(mc_event_record(event, nullptr), MC_STATUS_INVALID_HANDLE, "not a live mc_event");
+  mc_grouped_gemm_plan_info info{};
+  info.struct_size = sizeof info;
+  MC_EXPECT_STATUS(mc_grouped_gemm_plan_get_info(plan, &info), MC_STATUS_INVALID_HANDLE,
+                   "not a live mc_grouped_gemm_plan");
+  MC_EXPECT_STATUS(mc_stream_destroy(stream), MC_STATUS_INVALID_HANDLE);
+}
+
+TEST(Handles, ObjectsOfAnotherContextAreAContextMismatch) {
+  Context a(1), b(1);
+  mc_stream stream_b = nullptr;
+  mc_event event_a = nullptr, event_b = nullptr;
+  MC_ASSERT_OK(mc_stream_create(b, &stream_b));
+  MC_ASSERT_OK(mc_event_create(a, &event_a));
+  MC_ASSERT_OK(mc_event_create(b, &event_b));
+  void* buffer = a.alloc(64);
+  const uint8_t pattern = 7;
+
+  MC_EXPECT_STATUS(mc_fill_async(a, buffer, &pattern, 1, 64, stream_b), MC_STATUS_CONTEXT_MISMATCH,
+                   "stream = 0x", "belongs to context");
+  MC_EXPECT_STATUS(mc_memcpy_async(a, buffer, buffer, 0, MC_COPY_DEVICE_TO_DEVICE, stream_b),
+                   MC_STATUS_CONTEXT_MISMATCH);
+  MC_EXPECT_STATUS(mc_event_record(event_a, stream_b), MC_STATUS_CONTEXT_MISMATCH);
+  MC_ASSERT_OK(mc_event_record(event_a, nullptr));
+  MC_ASSERT_OK(mc_event_record(event_b, nullptr));
+  float ms = -1.0f;
+  MC_EXPECT_STATUS(mc_event_elapsed_ms(event_a, event_b, &ms), MC_STATUS_CONTEXT_MISMATCH, "end = 0x");
+  EXPECT_EQ(ms, -1.0f);
+
+  const mc_grouped_gemm_desc desc = mctest::gemm_desc(1, 8, 16, 4);
+  mc_grouped_gemm_plan plan = nullptr;
+  MC_ASSERT_OK(mc_grouped_gemm_plan_create(a, &desc, &plan));
+  auto* operand = static_cast<uint8_t*>(a.alloc(4096));
+  std::memset(operand, 0, 4096);
+  auto* offsets = a.alloc_array<int32_t>(2);
+  offsets[0] = 0;
+  offsets[1] = 4;
+  mc_grouped_gemm_args args{};
+  args.struct_size = sizeof args;
+  args.rows = 4;
+  args.a = operand;
+  args.a_scales = reinterpret_cast<const float*>(operand + 1024);
+  args.b = operand + 2048;
+  args.b_scales = reinterpret_cast<const float*>(operand + 2560);
+  args.expert_offsets = offsets;
+  args.d = operand + 3072;
+  MC_EXPECT_STATUS(mc_grouped_gemm_run(plan, &args, stream_b), MC_STATUS_CONTEXT_MISMATCH);
+  MC_ASSERT_OK(mc_grouped_gemm_run(plan, &args, nullptr));
+}
+
+TEST(Handles, ConcurrentCreateUseDestroyFromManyThreads) {
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        const mc_context_desc desc = mctest::cpu_desc(1);
+        mc_context context = nullptr;
+        mc_stream stream = nullptr;
+        void* memory = nullptr;
+        const uint32_t pattern = 0x01020304u;
+        if (mc_context_create(&desc, &context) != MC_STATUS_OK) ++failures;
+        if (mc_stream_create(context, &stream) != MC_STATUS_OK) ++failures;
+        if (mc_malloc(context, 4096, &memory) != MC_STATUS_OK) ++failures;
+        if (mc_fill_async(context, memory, &pattern, 4, 1024, stream) != MC_STATUS_OK) ++failures;
+        if (static_cast<uint32_t*>(memory)[1023] != pattern) ++failures;
+        if (mc_context_destroy(context) != MC_STATUS_OK) ++failures;
+        if (mc_stream_destroy(stream) != MC_STATUS_INVALID_HANDLE) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+}
