@@ -1,0 +1,123 @@
+using MoeCutlass.Interop;
+
+namespace MoeCutlass;
+
+/// <summary>The compute backend of a <see cref="MoeContext"/>.</summary>
+public enum Backend
+{
+    /// <summary>The CPU reference backend: always present, accumulates in double precision, slow.</summary>
+    Cpu = NativeConstants.MC_BACKEND_CPU,
+
+    /// <summary>The CUDA SM90a (Hopper) backend.</summary>
+    Cuda = NativeConstants.MC_BACKEND_CUDA,
+}
+
+/// <summary>Element types understood by the native library (<c>MC_DTYPE_*</c>).</summary>
+public enum DType
+{
+    /// <summary>IEEE 754 binary32 (<see cref="float"/>).</summary>
+    Float32 = NativeConstants.MC_DTYPE_FP32,
+
+    /// <summary>bfloat16 (<see cref="MoeCutlass.BFloat16"/>).</summary>
+    BFloat16 = NativeConstants.MC_DTYPE_BF16,
+
+    /// <summary>IEEE 754 binary16 (<see cref="System.Half"/>).</summary>
+    Float16 = NativeConstants.MC_DTYPE_FP16,
+
+    /// <summary>OCP FP8 e4m3 (finite-only, max 448, NaN = 0x7F/0xFF), stored as <see cref="byte"/>.</summary>
+    Float8E4M3 = NativeConstants.MC_DTYPE_E4M3,
+}
+
+/// <summary>How a grouped-GEMM plan chooses its kernel configurations.</summary>
+public enum GemmStrategy
+{
+    /// <summary>The library chooses per call.</summary>
+    Auto = NativeConstants.MC_STRATEGY_AUTO,
+
+    /// <summary>One kernel configuration for every expert.</summary>
+    Single = NativeConstants.MC_STRATEGY_SINGLE,
+
+    /// <summary>A configuration per expert, chosen on the device from the expert's row count.</summary>
+    ExpertSpecialized = NativeConstants.MC_STRATEGY_EXPERT_SPECIALIZED,
+}
+
+/// <summary>Status codes of the native library (<c>MC_STATUS_*</c>), with the same numeric values.</summary>
+public enum MoeStatus
+{
+    /// <summary>Success.</summary>
+    Ok = NativeConstants.MC_STATUS_OK,
+
+    /// <summary>A required pointer argument is null.</summary>
+    NullPointer = NativeConstants.MC_STATUS_NULL_POINTER,
+
+    /// <summary>An integer argument is outside its documented range.</summary>
+    OutOfRange = NativeConstants.MC_STATUS_OUT_OF_RANGE,
+
+    /// <summary>A size or pointer breaks an alignment rule (K % 16, N % 8, 16-byte pointers).</summary>
+    Misaligned = NativeConstants.MC_STATUS_MISALIGNED,
+
+    /// <summary>An unknown dtype, or one the operation does not take.</summary>
+    InvalidDtype = NativeConstants.MC_STATUS_INVALID_DTYPE,
+
+    /// <summary>An unknown grouped-GEMM strategy.</summary>
+    InvalidStrategy = NativeConstants.MC_STATUS_INVALID_STRATEGY,
+
+    /// <summary>An unknown backend.</summary>
+    InvalidBackend = NativeConstants.MC_STATUS_INVALID_BACKEND,
+
+    /// <summary>A handle that was destroyed or never created.</summary>
+    InvalidHandle = NativeConstants.MC_STATUS_INVALID_HANDLE,
+
+    /// <summary>A handle (plan, stream, event) used with another context.</summary>
+    ContextMismatch = NativeConstants.MC_STATUS_CONTEXT_MISMATCH,
+
+    /// <summary>Expert offsets that are not monotonic, negative, or beyond the rows.</summary>
+    InvalidOffsets = NativeConstants.MC_STATUS_INVALID_OFFSETS,
+
+    /// <summary>A pointer into a library allocation whose remaining bytes cannot hold the tensor.</summary>
+    BufferTooSmall = NativeConstants.MC_STATUS_BUFFER_TOO_SMALL,
+
+    /// <summary>A descriptor's <c>struct_size</c> is not one this library version understands.</summary>
+    InvalidStructSize = NativeConstants.MC_STATUS_INVALID_STRUCT_SIZE,
+
+    /// <summary>Any other invalid argument (the message says which).</summary>
+    InvalidArgument = NativeConstants.MC_STATUS_INVALID_ARGUMENT,
+
+    /// <summary>An event or stream has pending work (not an error for queries).</summary>
+    NotReady = NativeConstants.MC_STATUS_NOT_READY,
+
+    /// <summary>A valid request that this build or device cannot do (e.g. built without CUDA).</summary>
+    Unsupported = NativeConstants.MC_STATUS_UNSUPPORTED,
+
+    /// <summary>No CUDA driver, no device, or the device index does not exist.</summary>
+    NoDevice = NativeConstants.MC_STATUS_NO_DEVICE,
+
+    /// <summary>A host or device allocation failed.</summary>
+    OutOfMemory = NativeConstants.MC_STATUS_OUT_OF_MEMORY,
+
+    /// <summary>A sticky device error: the context is unusable and must be destroyed.</summary>
+    DeviceFault = NativeConstants.MC_STATUS_DEVICE_FAULT,
+
+    /// <summary>Any other CUDA runtime error (the message names the error and the call).</summary>
+    CudaError = NativeConstants.MC_STATUS_CUDA_ERROR,
+
+    /// <summary>A bug: an exception or invariant failure inside the library.</summary>
+    Internal = NativeConstants.MC_STATUS_INTERNAL,
+}
+
+/// <summary>Bits of a context's device-side error flag (see <see cref="MoeContext.QueryDeviceErrors"/>).</summary>
+[Flags]
+public enum DeviceErrorFlags
+{
+    /// <summary>No error was recorded.</summary>
+    None = 0,
+
+    /// <summary>Expert offsets decreased somewhere; the device clamped them.</summary>
+    OffsetsNotMonotonic = NativeConstants.MC_DEVICE_ERROR_OFFSETS_NOT_MONOTONIC,
+
+    /// <summary>An expert offset was negative; the device clamped it.</summary>
+    OffsetsNegative = NativeConstants.MC_DEVICE_ERROR_OFFSETS_NEGATIVE,
+
+    /// <summary>An expert offset was beyond the rows of the call; the device clamped it.</summary>
+    OffsetsBeyondRows = NativeConstants.MC_DEVICE_ERROR_OFFSETS_BEYOND_ROWS,
+}

@@ -1,0 +1,448 @@
+using System.Diagnostics.CodeAnalysis;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using MoeCutlass.Internal;
+using MoeCutlass.Interop;
+
+namespace MoeCutlass;
+
+/// <summary>
+/// A MoeCutlass context: the CPU reference backend or one CUDA device. It allocates context memory
+/// (<see cref="DeviceBuffer{T}"/>), creates streams, events and grouped-GEMM plans, and runs conversions and FP8
+/// quantization. The same code works on both backends; on the CPU backend every call completes before it returns.
+/// </summary>
+/// <remarks>
+/// <para><b>Lifetime.</b> Buffers, streams, events and plans keep their context's native object alive: each holds a
+/// reference on the context's handle until it has freed its own native object. Disposing the context marks it disposed
+/// (its members then throw <see cref="ObjectDisposedException"/> and no new children can be created), but the native
+/// context is destroyed only when the last child is disposed (or finalized). Children stay usable until they are
+/// disposed themselves. Dispose order is therefore free, and nothing is ever freed against a destroyed context.</para>
+/// <para><b>Asynchrony.</b> Calls that take a <see cref="MoeStream"/> (null = the context's default stream) are
+/// enqueued on it and return before the work is done on a CUDA context; the caller keeps the buffers alive until the
+/// stream has reached that point (<see cref="MoeStream.Synchronize"/>, <see cref="Synchronize"/>, events).</para>
+/// </remarks>
+public sealed class MoeContext : IDisposable
+{
+    /// <summary>Above this many floating-point operations per run, a plan on the CPU backend logs a warning.</summary>
+    private const double CpuLargeProblemFlops = 2e10;
+
+    private readonly ContextHandle _handle;
+    private readonly ILogger _logger;
+    private int _disposed;
+
+    private MoeContext(ContextHandle handle, Backend backend, int device, int cpuThreads, DeviceInfo? deviceInfo, ILoggerFactory loggerFactory)
+    {
+        _handle = handle;
+        Backend = backend;
+        Device = device;
+        CpuThreads = cpuThreads;
+        DeviceInfo = deviceInfo;
+        LoggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger(LoggerCategory);
+    }
+
+    /// <summary>The logger category of context events.</summary>
+    internal const string LoggerCategory = "MoeCutlass.MoeContext";
+
+    /// <summary>The backend of this context.</summary>
+    public Backend Backend { get; }
+
+    /// <summary>The CUDA device index (0 for the CPU backend).</summary>
+    public int Device { get; }
+
+    /// <summary>The CPU backend's worker threads as the library resolved them (0 asked = all hardware threads).</summary>
+    public int CpuThreads { get; }
+
+    /// <summary>The device's properties on a CUDA context; null on the CPU backend.</summary>
+    public DeviceInfo? DeviceInfo { get; }
+
+    /// <summary>Whether the context still works: false after a sticky device fault (then dispose it and create a new one).</summary>
+    public bool IsUsable => GetInfo().usable != 0;
+
+    /// <summary>Bytes of context memory currently allocated through this context.</summary>
+    public long AllocatedBytes => GetInfo().allocated_bytes;
+
+    /// <summary>Number of live allocations of this context.</summary>
+    public long AllocationCount => GetInfo().allocation_count;
+
+    /// <summary>Whether <see cref="Dispose"/> was called.</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    /// <summary>The logger factory given at creation (never null).</summary>
+    internal ILoggerFactory LoggerFactory { get; }
+
+    /// <summary>The native handle (children hold references on it).</summary>
+    internal ContextHandle Handle => _handle;
+
+    /// <summary>Number of 128-wide scale blocks along an extent: ceil(extent / 128).</summary>
+    /// <param name="extent">A non-negative extent (K for activation scales, N or K for weight scales).</param>
+    /// <returns>The number of scale blocks.</returns>
+    public static int ScaleBlocks(int extent)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(extent);
+        return (int)(((long)extent + NativeConstants.MC_SCALE_BLOCK - 1) / NativeConstants.MC_SCALE_BLOCK);
+    }
+
+    /// <summary>Creates a CPU reference context.</summary>
+    /// <param name="threads">Worker threads; 0 uses all hardware threads.</param>
+    /// <param name="loggerFactory">Where to log; null logs nowhere.</param>
+    /// <returns>The new context.</returns>
+    public static MoeContext CreateCpu(int threads = 0, ILoggerFactory? loggerFactory = null) =>
+        CreateCore((int)Backend.Cpu, 0, threads, loggerFactory);
+
+    /// <summary>Creates a CUDA context on a device.</summary>
+    /// <param name="device">The CUDA device index.</param>
+    /// <param name="loggerFactory">Where to log; null logs nowhere.</param>
+    /// <returns>The new context.</returns>
+    /// <exception cref="MoeCutlassNoDeviceException">No driver, no device, or no device with this index.</exception>
+    /// <exception cref="MoeCutlassUnsupportedException">The native library was built without CUDA.</exception>
+    public static MoeContext CreateCuda(int device = 0, ILoggerFactory? loggerFactory = null) =>
+        CreateCore((int)Backend.Cuda, device, 0, loggerFactory);
+
+    /// <summary>
+    /// Tries to create a CUDA context; returns false (instead of throwing) only when there is no usable device or the
+    /// library has no CUDA support. Every other failure still throws.
+    /// </summary>
+    /// <param name="device">The CUDA device index.</param>
+    /// <param name="context">The new context when the method returns true.</param>
+    /// <param name="loggerFactory">Where to log; null logs nowhere.</param>
+    /// <returns>Whether a context was created.</returns>
+    public static bool TryCreateCuda(int device, [NotNullWhen(true)] out MoeContext? context, ILoggerFactory? loggerFactory = null)
+    {
+        try
+        {
+            context = CreateCuda(device, loggerFactory);
+            return true;
+        }
+        catch (MoeCutlassException ex) when (ex.Status is MoeStatus.NoDevice or MoeStatus.Unsupported)
+        {
+            Log.CudaUnavailable((loggerFactory ?? NullLoggerFactory.Instance).CreateLogger(LoggerCategory), device, ex.Message);
+            context = null;
+            return false;
+        }
+    }
+
+    /// <summary>Creates a context for a backend.</summary>
+    /// <param name="backend">The backend; an unknown value is rejected by the library (<see cref="MoeStatus.InvalidBackend"/>).</param>
+    /// <param name="device">The CUDA device index (must be 0 for the CPU backend).</param>
+    /// <param name="loggerFactory">Where to log; null logs nowhere.</param>
+    /// <returns>The new context.</returns>
+    public static MoeContext Create(Backend backend, int device = 0, ILoggerFactory? loggerFactory = null) =>
+        CreateCore((int)backend, device, 0, loggerFactory);
+
+    private static unsafe MoeContext CreateCore(int backend, int device, int threads, ILoggerFactory? loggerFactory)
+    {
+        loggerFactory ??= NullLoggerFactory.Instance;
+        MoeCutlassLibrary.Initialize(loggerFactory);
+        var desc = new mc_context_desc
+        {
+            struct_size = (uint)sizeof(mc_context_desc),
+            backend = backend,
+            device = device,
+            cpu_threads = threads,
+        };
+        var handle = new ContextHandle();
+        try
+        {
+            nint raw = 0;
+            NativeStatus.Check(NativeMethods.mc_context_create(&desc, &raw));
+            handle.Attach(raw);
+            mc_context_info info = GetInfo(handle);
+            var actualBackend = (Backend)info.backend;
+            DeviceInfo? deviceInfo = actualBackend == Backend.Cuda ? MoeCutlassLibrary.GetDeviceInfo(info.device) : null;
+            var context = new MoeContext(handle, actualBackend, info.device, info.cpu_threads, deviceInfo, loggerFactory);
+            Log.ContextCreated(context._logger, context.Backend, context.Device, deviceInfo?.Name ?? "CPU reference", context.CpuThreads);
+            return context;
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Allocates context memory for <paramref name="length"/> elements (device memory on CUDA), 256-byte aligned, uninitialized.</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="length">Number of elements (the library rejects 0).</param>
+    /// <returns>The new buffer; dispose it to free the memory.</returns>
+    /// <exception cref="MoeCutlassOutOfMemoryException">The allocation failed.</exception>
+    public unsafe DeviceBuffer<T> Allocate<T>(long length)
+        where T : unmanaged
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        if (length > long.MaxValue / sizeof(T))
+        {
+            throw new ArgumentOutOfRangeException(nameof(length), length, "The buffer size in bytes does not fit in 64 bits.");
+        }
+
+        using var context = Lease();
+        void* pointer = null;
+        NativeStatus.Check(NativeMethods.mc_malloc(context.Raw, length * sizeof(T), &pointer));
+        return new DeviceBuffer<T>(this, new BufferHandle(_handle, (nint)pointer), length);
+    }
+
+    /// <summary>Allocates a buffer holding a copy of <paramref name="data"/> (synchronous: the copy is complete on return).</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="data">The host data (must not be empty: the library rejects empty allocations).</param>
+    /// <returns>The new buffer.</returns>
+    public DeviceBuffer<T> Upload<T>(ReadOnlySpan<T> data)
+        where T : unmanaged
+    {
+        var buffer = Allocate<T>(data.Length);
+        try
+        {
+            buffer.CopyFrom(data);
+            return buffer;
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Creates a stream of this context (a CUDA stream; an in-order no-op queue on the CPU backend).</summary>
+    /// <returns>The new stream.</returns>
+    public unsafe MoeStream CreateStream()
+    {
+        using var context = Lease();
+        nint raw = 0;
+        NativeStatus.Check(NativeMethods.mc_stream_create(context.Raw, &raw));
+        var handle = new StreamHandle(_handle, raw);
+        try
+        {
+            void* native = null;
+            NativeStatus.Check(NativeMethods.mc_stream_get_native(raw, &native));
+            return new MoeStream(this, handle, (nint)native);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Creates an event of this context, for ordering and timing.</summary>
+    /// <returns>The new event.</returns>
+    public unsafe MoeEvent CreateEvent()
+    {
+        using var context = Lease();
+        nint raw = 0;
+        NativeStatus.Check(NativeMethods.mc_event_create(context.Raw, &raw));
+        return new MoeEvent(this, new EventHandle(_handle, raw));
+    }
+
+    /// <summary>
+    /// Creates a grouped-GEMM plan: validates the shape, chooses kernel configurations and allocates the workspace once.
+    /// </summary>
+    /// <param name="options">Experts, N, K, output dtype, strategy and the largest row count any run will pass.</param>
+    /// <returns>The plan; run it many times on any stream of this context.</returns>
+    /// <exception cref="MoeCutlassArgumentException">The library rejected the options (E, N, K, dtype, strategy, max rows).</exception>
+    public unsafe GroupedGemmPlan CreateGroupedGemmPlan(GroupedGemmOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        using var context = Lease();
+        var desc = new mc_grouped_gemm_desc
+        {
+            struct_size = (uint)sizeof(mc_grouped_gemm_desc),
+            experts = options.Experts,
+            n = options.N,
+            k = options.K,
+            output_dtype = (int)options.OutputDType,
+            strategy = (int)options.Strategy,
+            max_rows = options.MaxRows,
+        };
+        nint raw = 0;
+        NativeStatus.Check(NativeMethods.mc_grouped_gemm_plan_create(context.Raw, &desc, &raw));
+        var handle = new PlanHandle(_handle, raw);
+        try
+        {
+            mc_grouped_gemm_plan_info info = default;
+            info.struct_size = (uint)sizeof(mc_grouped_gemm_plan_info);
+            NativeStatus.Check(NativeMethods.mc_grouped_gemm_plan_get_info(raw, &info));
+            var plan = new GroupedGemmPlan(this, handle, options, info.kernel_count, info.workspace_bytes,
+                NativeStatus.FromFixed(info.kernels, 256));
+            if (Backend == Backend.Cpu)
+            {
+                double flops = 2.0 * options.MaxRows * options.N * options.K;
+                if (flops > CpuLargeProblemFlops)
+                {
+                    Log.CpuBackendLargeProblem(_logger, flops / 1e9, options.MaxRows, options.N, options.K);
+                }
+            }
+
+            return plan;
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Waits until all work enqueued on this context (every stream) has completed.</summary>
+    public void Synchronize()
+    {
+        using var context = Lease();
+        NativeStatus.Check(NativeMethods.mc_context_synchronize(context.Raw));
+    }
+
+    /// <summary>
+    /// Waits for all work on the context, then reads the device-side error flag: set when a CUDA grouped GEMM met expert
+    /// offsets that were not monotonic, negative or beyond the rows and clamped them. Always <see cref="DeviceErrorFlags.None"/>
+    /// on the CPU backend, which rejects such offsets with <see cref="MoeStatus.InvalidOffsets"/> instead.
+    /// </summary>
+    /// <param name="reset">Whether to clear the flag after reading it.</param>
+    /// <returns>The flags found.</returns>
+    public unsafe DeviceErrorFlags QueryDeviceErrors(bool reset = false)
+    {
+        using var context = Lease();
+        int flags = 0;
+        NativeStatus.Check(NativeMethods.mc_context_query_device_errors(context.Raw, reset ? 1 : 0, &flags));
+        var result = (DeviceErrorFlags)flags;
+        if (result != DeviceErrorFlags.None)
+        {
+            Log.DeviceErrorFlagsSet(_logger, Backend, Device, result);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Quantizes activations [rows, cols] to e4m3 with one fp32 scale per row per 128 columns (scale = amax / 448,
+    /// 1 for an all-zero block); the "1x128" recipe of the grouped GEMM's A operand.
+    /// </summary>
+    /// <param name="input">[rows, cols] of <see cref="float"/>, <see cref="BFloat16"/> or <see cref="Half"/>.</param>
+    /// <param name="rows">Rows.</param>
+    /// <param name="cols">Columns (K).</param>
+    /// <param name="output">e4m3 [rows, cols].</param>
+    /// <param name="scales">fp32 [rows, ceil(cols / 128)].</param>
+    /// <param name="stream">The stream to enqueue on; null = the context's default stream.</param>
+    public unsafe void QuantizeActivations(DeviceBuffer input, int rows, int cols, DeviceBuffer<byte> output, DeviceBuffer<float> scales,
+        MoeStream? stream = null)
+    {
+        int dtype = QuantizationInputDType(input);
+        CheckBuffer(output);
+        CheckBuffer(scales);
+        using var context = Lease();
+        using var inputLease = input.Lease();
+        using var outputLease = output.Lease();
+        using var scalesLease = scales.Lease();
+        using var streamLease = MoeStream.Lease(stream);
+        NativeStatus.Check(NativeMethods.mc_quantize_activations_async(context.Raw, (void*)inputLease.Raw, dtype, rows, cols,
+            (void*)outputLease.Raw, (float*)scalesLease.Raw, streamLease.Raw));
+    }
+
+    /// <summary>
+    /// Quantizes expert weights [experts, n, k] to e4m3 with one fp32 scale per 128x128 block (scale = amax / 448,
+    /// 1 for an all-zero block); the recipe of the grouped GEMM's B operand.
+    /// </summary>
+    /// <param name="input">[experts, n, k] of <see cref="float"/>, <see cref="BFloat16"/> or <see cref="Half"/>.</param>
+    /// <param name="experts">Experts.</param>
+    /// <param name="n">Rows per expert (N).</param>
+    /// <param name="k">Columns (K).</param>
+    /// <param name="output">e4m3 [experts, n, k].</param>
+    /// <param name="scales">fp32 [experts, ceil(n / 128), ceil(k / 128)].</param>
+    /// <param name="stream">The stream to enqueue on; null = the context's default stream.</param>
+    public unsafe void QuantizeWeights(DeviceBuffer input, int experts, int n, int k, DeviceBuffer<byte> output, DeviceBuffer<float> scales,
+        MoeStream? stream = null)
+    {
+        int dtype = QuantizationInputDType(input);
+        CheckBuffer(output);
+        CheckBuffer(scales);
+        using var context = Lease();
+        using var inputLease = input.Lease();
+        using var outputLease = output.Lease();
+        using var scalesLease = scales.Lease();
+        using var streamLease = MoeStream.Lease(stream);
+        NativeStatus.Check(NativeMethods.mc_quantize_weights_async(context.Raw, (void*)inputLease.Raw, dtype, experts, n, k,
+            (void*)outputLease.Raw, (float*)scalesLease.Raw, streamLease.Raw));
+    }
+
+    /// <summary>
+    /// Converts <paramref name="count"/> elements between dtypes (to e4m3: round to nearest even, saturating to ±448,
+    /// NaN stays NaN). The dtypes are passed as given: an unknown one is rejected by the library.
+    /// </summary>
+    /// <param name="source">The source buffer.</param>
+    /// <param name="sourceType">The dtype of the source elements.</param>
+    /// <param name="destination">The destination buffer.</param>
+    /// <param name="destinationType">The dtype of the destination elements.</param>
+    /// <param name="count">Number of elements.</param>
+    /// <param name="stream">The stream to enqueue on; null = the context's default stream.</param>
+    public unsafe void Convert(DeviceBuffer source, DType sourceType, DeviceBuffer destination, DType destinationType, long count,
+        MoeStream? stream = null)
+    {
+        CheckBuffer(source);
+        CheckBuffer(destination);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        using var context = Lease();
+        using var sourceLease = source.Lease();
+        using var destinationLease = destination.Lease();
+        using var streamLease = MoeStream.Lease(stream);
+        NativeStatus.Check(NativeMethods.mc_convert_async(context.Raw, (void*)sourceLease.Raw, (int)sourceType,
+            (void*)destinationLease.Raw, (int)destinationType, count, streamLease.Raw));
+    }
+
+    /// <summary>
+    /// Marks the context disposed. The native context is destroyed once every buffer, stream, event and plan created
+    /// from it has been disposed too (see the remarks on <see cref="MoeContext"/>). Safe to call more than once.
+    /// </summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Log.ContextDestroyed(_logger, Backend, Device);
+        _handle.Dispose();
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        Backend == Backend.Cuda ? $"MoeContext(Cuda:{Device} {DeviceInfo?.Name})" : $"MoeContext(Cpu, {CpuThreads} threads)";
+
+    /// <summary>Leases the context handle for one native call; throws ObjectDisposedException once disposed.</summary>
+    internal HandleLease Lease()
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        return new HandleLease(_handle);
+    }
+
+    /// <summary>Checks that a buffer is not null and was allocated by this context.</summary>
+    internal void CheckBuffer(DeviceBuffer buffer, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(buffer))] string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(buffer, name);
+        if (!ReferenceEquals(buffer.Context, this))
+        {
+            throw new ArgumentException($"The buffer belongs to another context ({buffer.Context}), not to {this}.", name);
+        }
+    }
+
+    private int QuantizationInputDType(DeviceBuffer input, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(input))] string? name = null)
+    {
+        CheckBuffer(input, name);
+        return input.ElementDType switch
+        {
+            DType.Float32 => NativeConstants.MC_DTYPE_FP32,
+            DType.BFloat16 => NativeConstants.MC_DTYPE_BF16,
+            DType.Float16 => NativeConstants.MC_DTYPE_FP16,
+            _ => throw new ArgumentException(
+                $"Quantization input must be a buffer of float, BFloat16 or Half, not of {input.ElementType.Name}.", name),
+        };
+    }
+
+    private unsafe mc_context_info GetInfo()
+    {
+        using var context = Lease();
+        return GetInfo(_handle);
+    }
+
+    private static unsafe mc_context_info GetInfo(ContextHandle handle)
+    {
+        mc_context_info info = default;
+        info.struct_size = (uint)sizeof(mc_context_info);
+        NativeStatus.Check(NativeMethods.mc_context_get_info(handle.DangerousGetHandle(), &info));
+        return info;
+    }
+}
