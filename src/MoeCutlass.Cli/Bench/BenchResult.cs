@@ -1,0 +1,139 @@
+namespace MoeCutlass.Cli.Bench;
+
+/// <summary>
+/// One (case, strategy) measurement: what ran, the timing statistics, and the derived rates. Written
+/// as-is to the JSON and CSV result files (snake_case names); null means "not applicable" or "failed".
+/// </summary>
+internal sealed record BenchResult
+{
+    public required string Case { get; init; }
+
+    public required string Model { get; init; }
+
+    public required string Gemm { get; init; }
+
+    /// <summary>"cuda" or "cpu".</summary>
+    public required string Backend { get; init; }
+
+    /// <summary>auto, single or expert_specialized.</summary>
+    public required string Strategy { get; init; }
+
+    /// <summary>bf16 or fp16.</summary>
+    public required string OutputDtype { get; init; }
+
+    /// <summary>Experts run (after scaling).</summary>
+    public required int Experts { get; init; }
+
+    /// <summary>Experts with at least one row.</summary>
+    public required int ActiveExperts { get; init; }
+
+    public required int N { get; init; }
+
+    public required int K { get; init; }
+
+    /// <summary>Real rows run: the sum of rows per expert (after scaling).</summary>
+    public required int Rows { get; init; }
+
+    /// <summary>True when the case was reduced for the CPU reference backend (see CaseScaler).</summary>
+    public required bool Scaled { get; init; }
+
+    /// <summary>What the reduction kept, e.g. "E=8 of 32, rows=256 of 8192, N=2048 of 4096".</summary>
+    public string? ScaleNote { get; init; }
+
+    public required int CaseExperts { get; init; }
+
+    public required int CaseN { get; init; }
+
+    public required int CaseRows { get; init; }
+
+    public required int Iterations { get; init; }
+
+    public required int Warmup { get; init; }
+
+    /// <summary>Median of the per-iteration event times, µs.</summary>
+    public double? TimeMedianUs { get; init; }
+
+    public double? TimeMinUs { get; init; }
+
+    public double? TimeP90Us { get; init; }
+
+    public double? TimeMeanUs { get; init; }
+
+    /// <summary>Median host time of one Run call (enqueue cost on CUDA; the whole GEMM on the synchronous CPU backend), µs.</summary>
+    public double? HostMedianUs { get; init; }
+
+    /// <summary>2 x rows x N x K (real rows only).</summary>
+    public required double Flops { get; init; }
+
+    /// <summary>Minimum bytes moved (see Roofline.Estimate).</summary>
+    public required double Bytes { get; init; }
+
+    /// <summary>Flops / median time, in TFLOP/s.</summary>
+    public double? Tflops { get; init; }
+
+    /// <summary>Bytes / median time, in GB/s (10^9 bytes per second).</summary>
+    public double? Gbps { get; init; }
+
+    /// <summary>H100 speed-of-light time / median time, in percent (CUDA backend only).</summary>
+    public double? RooflinePercent { get; init; }
+
+    /// <summary>"compute" or "memory": the ceiling that bounds this shape on an H100.</summary>
+    public required string RooflineBound { get; init; }
+
+    /// <summary>Median time of the single strategy / this median, same case and run; null when single was not run.</summary>
+    public double? SpeedupVsSingle { get; init; }
+
+    /// <summary>Kernel configurations the plan may launch, ';'-separated.</summary>
+    public string? Kernels { get; init; }
+
+    /// <summary>The failure, when this (case, strategy) could not be measured.</summary>
+    public string? Error { get; init; }
+}
+
+/// <summary>Run-level metadata written at the top of the JSON result file.</summary>
+internal sealed record BenchRunMetadata
+{
+    public required DateTimeOffset TimestampUtc { get; init; }
+
+    public required string Machine { get; init; }
+
+    public required string Os { get; init; }
+
+    public required string Runtime { get; init; }
+
+    public required string ToolVersion { get; init; }
+
+    public required string LibraryVersion { get; init; }
+
+    public required string LibraryGitCommit { get; init; }
+
+    public required int LibraryAbiVersion { get; init; }
+
+    public required string LibraryPath { get; init; }
+
+    public required string Backend { get; init; }
+
+    public required string Device { get; init; }
+
+    public required int Iterations { get; init; }
+
+    public required int Warmup { get; init; }
+
+    public required ulong Seed { get; init; }
+
+    public required string Suite { get; init; }
+
+    /// <summary>"off", or "unavailable" when --graph was asked for but this build cannot capture graphs.</summary>
+    public required string GraphMode { get; init; }
+
+    /// <summary>The roofline ceilings used for roofline_percent.</summary>
+    public required double RooflinePeakTflops { get; init; }
+
+    public required double RooflineMemoryGbps { get; init; }
+
+    /// <summary>Set when cases were reduced for the CPU reference backend.</summary>
+    public string? Note { get; init; }
+}
+
+/// <summary>The JSON result file: metadata plus one record per (case, strategy).</summary>
+internal sealed record BenchReport(BenchRunMetadata Run, IReadOnlyList<BenchResult> Results);

@@ -1,0 +1,272 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using MoeCutlass.Cli.Bench;
+using MoeCutlass.Cli.Data;
+using MoeCutlass.Cli.Infrastructure;
+using MoeCutlass.Cli.Suite;
+using Spectre.Console;
+
+namespace MoeCutlass.Cli.Commands;
+
+/// <summary>
+/// <c>moecutlass bench</c>: times the grouped GEMM on suite cases for each requested strategy and reports
+/// time, TFLOP/s, GB/s, the fraction of the H100 roofline and the speedup over <c>single</c>.
+/// </summary>
+internal static class BenchCommand
+{
+    private const int CudaDefaultIterations = 20;
+    private const int CudaDefaultWarmup = 5;
+    private const int CpuDefaultIterations = 3;
+    private const int CpuDefaultWarmup = 1;
+
+    private static readonly IReadOnlyList<GemmStrategy> DefaultStrategies = [GemmStrategy.Single, GemmStrategy.ExpertSpecialized];
+
+    public static Command Create()
+    {
+        Option<string?> suite = CommonOptions.Suite();
+        Option<string[]> cases = CommonOptions.Cases();
+        Option<string[]> strategies = CommonOptions.Strategies("single,expert_specialized");
+        Option<string> backend = CommonOptions.Backend();
+        Option<int> device = CommonOptions.Device();
+        Option<int> cpuThreads = CommonOptions.CpuThreads();
+        Option<string> dtype = CommonOptions.OutputDType();
+        Option<ulong> seed = CommonOptions.Seed();
+        Option<int?> iterations = CommonOptions.OptionalCount(
+            "--iterations",
+            "-n",
+            $"Timed iterations per case and strategy [default: {CudaDefaultIterations} on CUDA, {CpuDefaultIterations} on CPU]");
+        Option<int?> warmup = CommonOptions.OptionalCount(
+            "--warmup",
+            "-w",
+            $"Untimed warm-up runs [default: {CudaDefaultWarmup} on CUDA, {CpuDefaultWarmup} on CPU]");
+        var graph = new Option<bool>("--graph")
+        {
+            Description = "Also time CUDA-graph replay (reports that it is unavailable when the build cannot capture graphs)",
+        };
+        var json = new Option<string?>("--json") { Description = "Write results (with run metadata) as JSON", HelpName = "PATH" };
+        var csv = new Option<string?>("--csv") { Description = "Write results as CSV, one row per case and strategy", HelpName = "PATH" };
+
+        var command = new Command("bench", "Benchmark the grouped GEMM on the shape suite")
+        {
+            suite, cases, strategies, backend, device, cpuThreads, iterations, warmup, graph, dtype, seed, json, csv,
+        };
+
+        command.SetAction(parseResult => CommandEnvironment.Run(
+            parseResult.GetValue(CommonOptions.Verbose),
+            environment => Execute(environment, new BenchRequest(
+                SuitePath: parseResult.GetValue(suite),
+                Cases: parseResult.GetValue(cases),
+                Strategies: StrategySelection.Parse(parseResult.GetValue(strategies), DefaultStrategies),
+                Backend: BackendSelection.Parse(parseResult.GetValue(backend)),
+                Device: OptionChecks.AtLeast(parseResult.GetValue(device), "--device", 0),
+                CpuThreads: OptionChecks.AtLeast(parseResult.GetValue(cpuThreads), "--cpu-threads", 0),
+                Iterations: OptionChecks.AtLeast(parseResult.GetValue(iterations), "--iterations", 1),
+                Warmup: OptionChecks.AtLeast(parseResult.GetValue(warmup), "--warmup", 0),
+                Graph: parseResult.GetValue(graph),
+                OutputDType: OutputDTypeSelection.Parse(parseResult.GetValue(dtype)),
+                Seed: parseResult.GetValue(seed),
+                JsonPath: OptionChecks.OutputFile(parseResult.GetValue(json), "--json"),
+                CsvPath: OptionChecks.OutputFile(parseResult.GetValue(csv), "--csv")))));
+        return command;
+    }
+
+    private static int Execute(CommandEnvironment environment, BenchRequest request)
+    {
+        DateTimeOffset started = DateTimeOffset.UtcNow;
+
+        // User errors first: they need neither the native library nor a device.
+        BenchSuite suite = BenchSuite.Load(SuiteLocator.Locate(request.SuitePath));
+        IReadOnlyList<BenchCase> cases = suite.Select(request.Cases);
+
+        environment.InitializeLibrary();
+        (Backend backend, string reason) = BackendSelection.Resolve(request.Backend);
+        using MoeContext context = BackendSelection.CreateContext(backend, request.Device, request.CpuThreads, environment.LoggerFactory);
+        bool cuda = context.Backend == Backend.Cuda;
+        var settings = new BenchSettings(
+            request.Iterations ?? (cuda ? CudaDefaultIterations : CpuDefaultIterations),
+            request.Warmup ?? (cuda ? CudaDefaultWarmup : CpuDefaultWarmup),
+            request.OutputDType);
+
+        IAnsiConsole console = environment.Console;
+        var header = new ReportHeader(console);
+        header.Add("backend", $"{BackendSelection.Describe(context)}: {reason}");
+        header.Add("library", LibraryDescription.Text);
+        header.Add("suite", $"{suite.Path} ({cases.Count} of {suite.Cases.Count} cases)");
+        header.Add("strategies", string.Join(", ", request.Strategies.Select(StrategySelection.Name)));
+        header.Add("timing", $"{settings.Iterations} timed iterations after {settings.Warmup} warm-up, per-iteration event times; "
+            + $"output {OutputDTypeSelection.Name(settings.OutputDType)}; seed {request.Seed.ToString(CultureInfo.InvariantCulture)}");
+        if (request.Graph)
+        {
+            header.Add("graph mode", cuda
+                ? "not available in this build (the library has no CUDA-graph capture API yet); only eager launches are timed"
+                : "not available on the CPU backend; only eager runs are timed");
+        }
+
+        if (cuda && context.DeviceInfo?.Name is { } deviceName && !deviceName.Contains("H100", StringComparison.OrdinalIgnoreCase))
+        {
+            header.Add("roofline", $"H100 ceilings ({Roofline.H100PeakFp8FlopsPerSecond / 1e12:0} TFLOP/s, {Roofline.H100MemoryBytesPerSecond / 1e12:0.0} TB/s) applied to {deviceName}");
+        }
+
+        string? cpuNote = null;
+        if (!cuda)
+        {
+            ScaleLimits limits = ScaleLimits.CpuBench;
+            cpuNote = $"CPU reference backend: cases scaled to at most {limits.MaxExperts} experts and {limits.MaxRows} rows "
+                + "(experts picked across each case's load distribution, rows scaled proportionally, same K, "
+                + $"N halved where one run would exceed {limits.MaxFlops / 1e9:0} GFLOP); times are CPU times, not GPU performance";
+            header.Add("note", cpuNote);
+        }
+
+        console.WriteLine();
+        ProblemShape[] shapes = cases
+            .Select(c => cuda ? ProblemShape.Full(c) : CaseScaler.Scale(c, ScaleLimits.CpuBench))
+            .ToArray();
+        var runner = new BenchRunner(context, settings, environment.Logger);
+        var failures = new List<string>();
+
+        List<BenchResult> measured = WorkProgress.Run(environment, "bench", shapes.Length * request.Strategies.Count, progress =>
+        {
+            var results = new List<BenchResult>();
+            foreach (ProblemShape shape in shapes)
+            {
+                MeasureCase(context, runner, shape, request, settings, progress, results, failures, environment.Logger);
+            }
+
+            return results;
+        });
+
+        IReadOnlyList<BenchResult> final = Speedups.Apply(measured);
+        console.WriteLine();
+        ResultTable.Write(console, final, cuda);
+        console.WriteLine(cuda
+            ? $"H100 roofline: max(FLOPs / {Roofline.H100PeakFp8FlopsPerSecond / 1e12:0} TFLOP/s, bytes / {Roofline.H100MemoryBytesPerSecond / 1e12:0.0} TB/s) / median time; "
+              + "bytes = B and B scales of experts with rows + A + A scales + D."
+            : "H100 roofline: n/a on the CPU backend. Every strategy runs the same reference kernel there, so 'vs single' shows only timing noise.");
+
+        foreach (string failure in failures)
+        {
+            ErrorReporter.WriteError(failure);
+        }
+
+        if (request.JsonPath is not null)
+        {
+            var metadata = new BenchRunMetadata
+            {
+                TimestampUtc = started,
+                Machine = Environment.MachineName,
+                Os = RuntimeInformation.OSDescription,
+                Runtime = RuntimeInformation.FrameworkDescription,
+                ToolVersion = ToolVersion.Text,
+                LibraryVersion = MoeCutlassLibrary.BuildInfo.Version,
+                LibraryGitCommit = MoeCutlassLibrary.BuildInfo.GitCommit,
+                LibraryAbiVersion = MoeCutlassLibrary.BuildInfo.AbiVersion,
+                LibraryPath = MoeCutlassLibrary.LoadedPath,
+                Backend = cuda ? "cuda" : "cpu",
+                Device = BackendSelection.DeviceName(context),
+                Iterations = settings.Iterations,
+                Warmup = settings.Warmup,
+                Seed = request.Seed,
+                Suite = suite.Path,
+                GraphMode = request.Graph ? "unavailable" : "off",
+                RooflinePeakTflops = Roofline.H100PeakFp8FlopsPerSecond / 1e12,
+                RooflineMemoryGbps = Roofline.H100MemoryBytesPerSecond / 1e9,
+                Note = cpuNote,
+            };
+            ResultWriters.WriteJson(request.JsonPath, new BenchReport(metadata, final));
+            console.WriteLine($"wrote {request.JsonPath}");
+        }
+
+        if (request.CsvPath is not null)
+        {
+            ResultWriters.WriteCsv(request.CsvPath, final);
+            console.WriteLine($"wrote {request.CsvPath}");
+        }
+
+        return failures.Count == 0 ? ExitCodes.Success : ExitCodes.Failure;
+    }
+
+    /// <summary>
+    /// Generates one case's data once, then measures every strategy on it. A library failure of one case or
+    /// strategy is recorded and the run goes on; a sticky device fault ends the run (the context is unusable).
+    /// </summary>
+    private static void MeasureCase(
+        MoeContext context,
+        BenchRunner runner,
+        ProblemShape shape,
+        BenchRequest request,
+        BenchSettings settings,
+        IWorkProgress progress,
+        List<BenchResult> results,
+        List<string> failures,
+        ILogger logger)
+    {
+        string caseName = shape.Case.Name;
+        ProblemData data;
+        progress.Begin($"{caseName} (generating inputs)");
+        try
+        {
+            using MoeStream stream = context.CreateStream();
+            data = ProblemData.Create(context, shape, settings.OutputDType, request.Seed, stream);
+        }
+        catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+        {
+            string message = ErrorReporter.DescribeLibraryError(ex);
+            foreach (GemmStrategy strategy in request.Strategies)
+            {
+                results.Add(runner.Failed(shape, strategy, message));
+                progress.Complete($"{caseName} {StrategySelection.Name(strategy)}", "failed");
+            }
+
+            failures.Add($"case {caseName}: cannot prepare inputs: {message}");
+            return;
+        }
+
+        using (data)
+        {
+            foreach (GemmStrategy strategy in request.Strategies)
+            {
+                string item = $"{caseName} {StrategySelection.Name(strategy)}";
+                progress.Begin(item);
+                BenchResult result;
+                try
+                {
+                    result = runner.Measure(data, strategy);
+                }
+                catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+                {
+                    string message = ErrorReporter.DescribeLibraryError(ex);
+                    logger.LogDebug(ex, "{Item} failed", item);
+                    result = runner.Failed(shape, strategy, message);
+                    failures.Add($"case {caseName}, strategy {StrategySelection.Name(strategy)}: {message}");
+                }
+
+                results.Add(result);
+                progress.Complete(item, Summary(result));
+            }
+        }
+    }
+
+    private static string Summary(BenchResult result) => result.Error is not null
+        ? "failed"
+        : $"median {NumberFormat.Microseconds(result.TimeMedianUs)} µs, {NumberFormat.Readable(result.Tflops)} TFLOP/s, "
+          + $"{NumberFormat.Readable(result.Gbps)} GB/s"
+          + (result.Scaled ? $" (scaled: {result.ScaleNote})" : "");
+
+    /// <summary>The parsed command line of <c>bench</c>.</summary>
+    private sealed record BenchRequest(
+        string? SuitePath,
+        string[]? Cases,
+        IReadOnlyList<GemmStrategy> Strategies,
+        BackendRequest Backend,
+        int Device,
+        int CpuThreads,
+        int? Iterations,
+        int? Warmup,
+        bool Graph,
+        DType OutputDType,
+        ulong Seed,
+        string? JsonPath,
+        string? CsvPath);
+}

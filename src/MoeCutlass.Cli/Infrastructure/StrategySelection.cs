@@ -1,0 +1,49 @@
+namespace MoeCutlass.Cli.Infrastructure;
+
+/// <summary>Parses <c>--strategy</c> values (repeatable, comma lists allowed) into grouped-GEMM strategies.</summary>
+internal static class StrategySelection
+{
+    public const string OptionValues = "auto, single, expert_specialized, all";
+
+    /// <summary>The order strategies are run and reported in.</summary>
+    public static readonly IReadOnlyList<GemmStrategy> All = [GemmStrategy.Single, GemmStrategy.ExpertSpecialized, GemmStrategy.Auto];
+
+    /// <summary>Strategies selected by <paramref name="values"/>, or <paramref name="defaults"/> when none is given.</summary>
+    public static IReadOnlyList<GemmStrategy> Parse(IEnumerable<string>? values, IReadOnlyList<GemmStrategy> defaults)
+    {
+        var selected = new HashSet<GemmStrategy>();
+        bool any = false;
+        foreach (string token in OptionLists.Split(values))
+        {
+            any = true;
+            switch (token.ToLowerInvariant())
+            {
+                case "all":
+                    selected.UnionWith(All);
+                    break;
+                case "auto":
+                    selected.Add(GemmStrategy.Auto);
+                    break;
+                case "single":
+                    selected.Add(GemmStrategy.Single);
+                    break;
+                case "expert_specialized" or "expert-specialized" or "es":
+                    selected.Add(GemmStrategy.ExpertSpecialized);
+                    break;
+                default:
+                    throw new UsageException($"unknown strategy '{token}' (valid: {OptionValues})");
+            }
+        }
+
+        return any ? All.Where(selected.Contains).ToArray() : defaults;
+    }
+
+    /// <summary>The name used on the command line and in reports.</summary>
+    public static string Name(GemmStrategy strategy) => strategy switch
+    {
+        GemmStrategy.Auto => "auto",
+        GemmStrategy.Single => "single",
+        GemmStrategy.ExpertSpecialized => "expert_specialized",
+        _ => strategy.ToString().ToLowerInvariant(),
+    };
+}

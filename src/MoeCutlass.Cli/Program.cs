@@ -1,0 +1,51 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
+using MoeCutlass.Cli.Commands;
+using MoeCutlass.Cli.Infrastructure;
+
+namespace MoeCutlass.Cli;
+
+/// <summary>
+/// Entry point of <c>moecutlass</c>. Exit codes: 0 success, 1 library/runtime failure, 2 usage error
+/// (bad option, unknown case, missing suite), 3 verification failed (see <see cref="ExitCodes"/>).
+/// </summary>
+internal static class Program
+{
+    private static int Main(string[] args)
+    {
+        RootCommand root = BuildRootCommand();
+        ParseResult parseResult = root.Parse(args);
+
+        // Parse errors (unknown option, bad number, missing subcommand) are user errors: one line, exit 2,
+        // instead of System.CommandLine's default of the error plus the whole help text.
+        if (parseResult.Action is ParseErrorAction && parseResult.Errors.Count > 0)
+        {
+            ErrorReporter.WriteError(parseResult.Errors[0].Message + " (see 'moecutlass --help')");
+            return ExitCodes.UsageError;
+        }
+
+        // Commands handle their own exceptions (CommandEnvironment.Run); anything escaping is reported the same way.
+        try
+        {
+            return parseResult.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception ex)
+        {
+            return ErrorReporter.Report(ex, parseResult.GetValue(CommonOptions.Verbose));
+        }
+    }
+
+    internal static RootCommand BuildRootCommand()
+    {
+        var root = new RootCommand(
+            "MoeCutlass: FP8 blockwise-scaled grouped GEMM for Mixture-of-Experts layers on NVIDIA Hopper. "
+            + "Native library: set MOECUTLASS_NATIVE_PATH to use a specific libmoecutlass.")
+        {
+            CommonOptions.Verbose,
+            InfoCommand.Create(),
+            BenchCommand.Create(),
+            VerifyCommand.Create(),
+        };
+        return root;
+    }
+}

@@ -1,0 +1,79 @@
+using MoeCutlass.Cli.Infrastructure;
+
+namespace MoeCutlass.Cli.Suite;
+
+/// <summary>
+/// Finds the benchmark suite file. Order: <c>--suite PATH</c>; the <c>MOECUTLASS_SUITE</c> environment
+/// variable; then, walking upward from the current directory and from the tool's own directory
+/// (<see cref="AppContext.BaseDirectory"/>), <c>DIR/shared/bench/suite.json</c> and the sibling
+/// <c>DIR/../shared/bench/suite.json</c>. The repository sits next to <c>shared/</c> (e.g. /work/main
+/// beside /work/shared, or a CI clone with shared/ beside it), so both spellings are checked at every level.
+/// </summary>
+internal static class SuiteLocator
+{
+    public const string EnvironmentVariable = "MOECUTLASS_SUITE";
+
+    private static readonly string RelativeSuitePath = Path.Combine("shared", "bench", "suite.json");
+
+    /// <summary>The suite file to use; a missing file is a one-line <see cref="UsageException"/> naming what was tried.</summary>
+    public static string Locate(string? explicitPath)
+    {
+        if (!string.IsNullOrWhiteSpace(explicitPath) && Environment.GetEnvironmentVariable(EnvironmentVariable) is null)
+        {
+            string full = Path.GetFullPath(explicitPath);
+            return File.Exists(full) ? full : throw new UsageException($"suite file not found: {full} (from --suite)");
+        }
+
+        string? fromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (!string.IsNullOrWhiteSpace(fromEnvironment))
+        {
+            string full = Path.GetFullPath(fromEnvironment);
+            return File.Exists(full)
+                ? full
+                : throw new UsageException($"suite file not found: {full} (from {EnvironmentVariable})");
+        }
+
+        string[] roots = new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory }
+            .Select(d => Path.TrimEndingDirectorySeparator(Path.GetFullPath(d)))
+            .Distinct(StringComparer.Ordinal)
+            .ToArray();
+        foreach (string root in roots)
+        {
+            foreach (string candidate in Candidates(root))
+            {
+                if (File.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+        }
+
+        throw new UsageException(
+            $"benchmark suite not found: no {RelativeSuitePath} or ../{RelativeSuitePath} in "
+            + string.Join(" or ", roots)
+            + $" or any parent directory (use --suite PATH or set {EnvironmentVariable})");
+    }
+
+    /// <summary>Paths checked for one start directory, nearest first.</summary>
+    public static IEnumerable<string> Candidates(string startDirectory)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (DirectoryInfo? dir = new(startDirectory); dir is not null; dir = dir.Parent)
+        {
+            string here = Path.Combine(dir.FullName, RelativeSuitePath);
+            if (seen.Add(here))
+            {
+                yield return here;
+            }
+
+            if (dir.Parent is { } parent)
+            {
+                string sibling = Path.Combine(parent.FullName, RelativeSuitePath);
+                if (seen.Add(sibling))
+                {
+                    yield return sibling;
+                }
+            }
+        }
+    }
+}
