@@ -18,7 +18,7 @@ internal static class SuiteLocator
     /// <summary>The suite file to use; a missing file is a one-line <see cref="UsageException"/> naming what was tried.</summary>
     public static string Locate(string? explicitPath)
     {
-        if (!string.IsNullOrWhiteSpace(explicitPath) && Environment.GetEnvironmentVariable(EnvironmentVariable) is null)
+        if (!string.IsNullOrWhiteSpace(explicitPath))
         {
             string full = Path.GetFullPath(explicitPath);
             return File.Exists(full) ? full : throw new UsageException($"suite file not found: {full} (from --suite)");

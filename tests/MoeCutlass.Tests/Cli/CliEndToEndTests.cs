@@ -1,0 +1,173 @@
+using System.Text.Json;
+
+namespace MoeCutlass.Tests.Cli;
+
+/// <summary>
+/// The real <c>moecutlass</c> entry point as a child process (Program.Main writes to the process's own stdout and
+/// stderr, so it is not run in-process). Every run uses a synthetic suite in a temp directory and a hard timeout.
+/// </summary>
+[TestFixture]
+public sealed class CliEndToEndTests : NativeTestBase
+{
+    private TempDirectory _temp = null!;
+    private string _suite = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _temp = new TempDirectory();
+        _suite = _temp.Write("suite.json", SuiteFiles.SmallSuite());
+    }
+
+    [TearDown]
+    public void TearDown() => _temp.Dispose();
+
+    [Test]
+    public async Task Bench_UnknownCase_OneErrorLine_ListingValidCases()
+    {
+        // The suite comes from MOECUTLASS_SUITE here (the other tests pass --suite).
+        CliRun run = await CliProcess.RunAsync(
+            _temp.Path,
+            ["bench", "--case", "no-such-case"],
+            new Dictionary<string, string?> { ["MOECUTLASS_SUITE"] = _suite });
+
+        AssertUsageError(run, "error: unknown case 'no-such-case'; valid cases: tiny, other");
+    }
+
+    [Test]
+    public async Task Bench_MissingSuiteFile_OneErrorLine()
+    {
+        string missing = _temp.Combine("missing", "suite.json");
+
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["bench", "--suite", missing, "--case", "tiny"]);
+
+        AssertUsageError(run, $"error: suite file not found: {missing} (from --suite)");
+    }
+
+    [Test]
+    public async Task Bench_UnknownStrategy_OneErrorLine()
+    {
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["bench", "--suite", _suite, "--case", "tiny", "--strategy", "fastest"]);
+
+        AssertUsageError(run, "error: unknown strategy 'fastest' (valid: auto, single, expert_specialized, all)");
+    }
+
+    [Test]
+    public async Task Bench_SmallCase_WritesJsonAndCsv_WithOneRecordPerStrategy()
+    {
+        string json = _temp.Combine("out", "results.json");
+        string csv = _temp.Combine("out", "results.csv");
+
+        CliRun run = await CliProcess.RunAsync(
+            _temp.Path,
+            ["bench", "--suite", _suite, "--case", "tiny", "--iterations", "1", "--warmup", "0", "--json", json, "--csv", csv]);
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
+        JsonElement meta = document.RootElement.GetProperty("run");
+        JsonElement[] records = [.. document.RootElement.GetProperty("results").EnumerateArray()];
+        bool cpu = meta.GetProperty("backend").GetString() == "cpu";
+        string[] csvLines = File.ReadAllLines(csv);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(run.StandardError, Does.Not.Contain("error:"), run.ToString());
+            Assert.That(run.StandardOutput, Does.Contain("wrote " + json).And.Contain("wrote " + csv));
+            if (cpu)
+            {
+                Assert.That(run.StandardOutput, Does.Contain("CPU reference backend: cases scaled to at most 8 experts and 256 rows"), run.ToString());
+                Assert.That(run.StandardOutput, Does.Contain("(scaled: E=8 of 16, rows=256 of 600)"), run.ToString());
+            }
+
+            // Run metadata.
+            Assert.That(meta.GetProperty("iterations").GetInt32(), Is.EqualTo(1));
+            Assert.That(meta.GetProperty("warmup").GetInt32(), Is.Zero);
+            Assert.That(meta.GetProperty("seed").GetUInt64(), Is.EqualTo(20261121UL));
+            Assert.That(meta.GetProperty("suite").GetString(), Is.EqualTo(_suite));
+            Assert.That(meta.GetProperty("library_version").GetString(), Is.EqualTo(MoeCutlassLibrary.BuildInfo.Version));
+            Assert.That(meta.GetProperty("library_abi_version").GetInt32(), Is.EqualTo(MoeCutlassLibrary.BuildInfo.AbiVersion));
+            Assert.That(meta.GetProperty("tool_version").GetString(), Is.Not.Empty);
+            Assert.That(meta.GetProperty("machine").GetString(), Is.Not.Empty);
+            Assert.That(meta.GetProperty("timestamp_utc").GetDateTimeOffset(), Is.EqualTo(DateTimeOffset.UtcNow).Within(TimeSpan.FromMinutes(10)));
+            Assert.That(meta.GetProperty("graph_mode").GetString(), Is.EqualTo("off"));
+            Assert.That(meta.GetProperty("note").ValueKind, Is.EqualTo(cpu ? JsonValueKind.String : JsonValueKind.Null));
+
+            // One record per default strategy, each with positive times.
+            Assert.That(records.Select(r => r.GetProperty("strategy").GetString()), Is.EqualTo(new[] { "single", "expert_specialized" }));
+            foreach (JsonElement record in records)
+            {
+                string label = record.GetProperty("strategy").GetString()!;
+                Assert.That(record.GetProperty("case").GetString(), Is.EqualTo("tiny"), label);
+                Assert.That(record.GetProperty("error").ValueKind, Is.EqualTo(JsonValueKind.Null), label);
+                Assert.That(record.GetProperty("iterations").GetInt32(), Is.EqualTo(1), label);
+                Assert.That(record.GetProperty("time_median_us").GetDouble(), Is.Positive, label);
+                Assert.That(record.GetProperty("time_min_us").GetDouble(), Is.Positive, label);
+                Assert.That(record.GetProperty("time_p90_us").GetDouble(), Is.Positive, label);
+                Assert.That(record.GetProperty("host_median_us").GetDouble(), Is.Positive, label);
+                Assert.That(record.GetProperty("tflops").GetDouble(), Is.Positive, label);
+                Assert.That(record.GetProperty("gbps").GetDouble(), Is.Positive, label);
+                Assert.That(record.GetProperty("speedup_vs_single").GetDouble(), Is.Positive, label);
+                Assert.That(record.GetProperty("case_experts").GetInt32(), Is.EqualTo(16), label);
+                Assert.That(record.GetProperty("case_rows").GetInt32(), Is.EqualTo(600), label);
+                if (cpu)
+                {
+                    Assert.That(record.GetProperty("scaled").GetBoolean(), Is.True, label);
+                    Assert.That(record.GetProperty("experts").GetInt32(), Is.EqualTo(8), label);
+                    Assert.That(record.GetProperty("rows").GetInt32(), Is.EqualTo(256), label);
+                    Assert.That(record.GetProperty("scale_note").GetString(), Is.EqualTo("E=8 of 16, rows=256 of 600"), label);
+                }
+            }
+
+            Assert.That(records[0].GetProperty("speedup_vs_single").GetDouble(), Is.EqualTo(1.0));
+
+            // CSV: a header and the same two records.
+            Assert.That(csvLines, Has.Length.EqualTo(3));
+            Assert.That(csvLines[0], Does.StartWith("case,model,gemm,backend,strategy,"));
+            Assert.That(csvLines[1], Does.StartWith("tiny,").And.Contain(",single,"));
+            Assert.That(csvLines[2], Does.StartWith("tiny,").And.Contain(",expert_specialized,"));
+        }
+    }
+
+    [Test]
+    public async Task Verify_SmallCase_Passes()
+    {
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["verify", "--suite", _suite, "--case", "tiny"]);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(run.ExitCode, Is.Zero, run.ToString());
+            Assert.That(run.StandardOutput, Does.Contain("3 passed, 0 failed, 0 error(s) of 3 checks"), run.ToString());
+            Assert.That(run.StandardOutput, Does.Not.Contain("FAIL"));
+            Assert.That(run.StandardError, Is.Empty, run.ToString());
+        }
+    }
+
+    [Test]
+    public async Task Info_MentionsTheLibraryVersion()
+    {
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["info"]);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(run.ExitCode, Is.Zero, run.ToString());
+            Assert.That(run.StandardOutput, Does.Contain("Version").And.Contain(MoeCutlassLibrary.BuildInfo.Version), run.ToString());
+            Assert.That(run.StandardOutput, Does.Contain(MoeCutlassLibrary.LoadedPath));
+            Assert.That(run.StandardOutput, Does.Contain("bench would use:"));
+            Assert.That(run.StandardError, Is.Empty, run.ToString());
+        }
+    }
+
+    /// <summary>Exit code 2, exactly one stderr line (the expected one), no stack trace, nothing on stdout.</summary>
+    private static void AssertUsageError(CliRun run, string expectedLine)
+    {
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+            Assert.That(run.ErrorLines, Is.EqualTo(new[] { expectedLine }), run.ToString());
+            Assert.That(run.StandardError, Is.EqualTo(expectedLine + Environment.NewLine), "exactly one line, no blank lines");
+            Assert.That(run.StandardError + run.StandardOutput, Does.Not.Contain("   at "), "no stack trace");
+            Assert.That(run.StandardError, Does.Not.Contain("Exception"), "no exception type names");
+            Assert.That(run.StandardOutput, Is.Empty, "usage errors come before any report");
+        }
+    }
+}
