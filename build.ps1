@@ -118,8 +118,9 @@ function Test-BindingsSync {
 function Test-Managed {
     $env:MOECUTLASS_NATIVE_PATH = Join-Path $PSScriptRoot $nativeLib
     $dll = "artifacts/bin/MoeCutlass.Tests/$configLower/MoeCutlass.Tests.dll"
-    $output = dotnet $dll --results-directory (Join-Path $PSScriptRoot 'artifacts/TestResults') --no-progress 2>&1
+    $output = dotnet $dll --results-directory (Join-Path $PSScriptRoot 'artifacts/TestResults') --no-progress --no-ansi 2>&1
     $rc = $LASTEXITCODE
+    $output = $output | ForEach-Object { "$_" -replace "\x1b\[[0-9;]*[A-Za-z]", '' }
     $output | Set-Content "$logs/nunit.log"
     function Get-Last([string]$Key) { $m = $output | Select-String "^\s*${Key}:\s*(\d+)" | Select-Object -Last 1; if ($m) { [int]$m.Matches[0].Groups[1].Value } else { 0 } }
     $t = Get-Last 'total'; $f = Get-Last 'failed'; $p = Get-Last 'succeeded'; $s = Get-Last 'skipped'

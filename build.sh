@@ -174,7 +174,9 @@ test_managed() {
   # Every test runs everywhere; with --gpu, MOECUTLASS_REQUIRE_GPU=1 turns a missing device into failures.
   local args=(--results-directory "$root/artifacts/TestResults" --no-progress)
   export MOECUTLASS_NATIVE_PATH="$root/$native_lib"
-  dotnet "$exe_dir/MoeCutlass.Tests.dll" "${args[@]}" >"$logs/nunit.log" 2>&1 || rc=$?
+  dotnet "$exe_dir/MoeCutlass.Tests.dll" "${args[@]}" --no-ansi >"$logs/nunit.raw.log" 2>&1 || rc=$?
+  # Colour codes still appear in some terminals and CI modes; the counts are read from plain text.
+  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$logs/nunit.raw.log" >"$logs/nunit.log"
   # Microsoft.Testing.Platform's closing block: total / failed / succeeded / skipped.
   local t f p s
   t=$(sed -n 's/^ *total: *\([0-9]*\).*/\1/p' "$logs/nunit.log" | tail -1)
