@@ -60,6 +60,8 @@ have() { command -v "$1" >/dev/null 2>&1; }
 as_root() { [ "$(id -u)" = 0 ]; }
 
 apt_install() {  # apt_install PACKAGE... : only as root, and only when something is missing
+  # GPU runners have no network (DESIGN.md section 8): they bring what they need instead.
+  [ "$gpu" = 1 ] || [ -n "${MOECUTLASS_NO_INSTALL:-}" ] && return 1
   as_root && have apt-get || return 1
   echo "installing $* with apt-get"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >"$logs/apt.log" 2>&1 || {
