@@ -97,7 +97,8 @@ build_native() {
     rm -rf "$native_build"
   fi
   cmake -S . -B "$native_build" "${generator[@]}" -DCMAKE_BUILD_TYPE="$configuration" -DMOECUTLASS_CUDA="$cuda" \
-    ${CUTLASS_DIR:+-DCUTLASS_DIR="$CUTLASS_DIR"} >"$logs/cmake-configure.log" 2>&1 || {
+    ${CUTLASS_DIR:+-DCUTLASS_DIR="$CUTLASS_DIR"} ${MOECUTLASS_GIT_COMMIT:+-DMOECUTLASS_GIT_COMMIT="$MOECUTLASS_GIT_COMMIT"} \
+    >"$logs/cmake-configure.log" 2>&1 || {
     cat "$logs/cmake-configure.log" >&2; echo "build.sh: CMake configure failed (log: $logs/cmake-configure.log)" >&2; exit 1; }
   grep -E "^-- MoeCutlass" "$logs/cmake-configure.log" || true
   local jobs; jobs=$(nproc 2>/dev/null || echo 2)

@@ -60,7 +60,8 @@ public sealed class CliEndToEndTests : NativeTestBase
 
         CliRun run = await CliProcess.RunAsync(
             _temp.Path,
-            ["bench", "--suite", _suite, "--case", "tiny", "--iterations", "1", "--warmup", "0", "--json", json, "--csv", csv]);
+            // The CLI's plumbing is under test here, so the CPU backend pins it on GPU runners too.
+            ["bench", "--suite", _suite, "--case", "tiny", "--backend", "cpu", "--iterations", "1", "--warmup", "0", "--json", json, "--csv", csv]);
 
         Assert.That(run.ExitCode, Is.Zero, run.ToString());
         using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
@@ -131,7 +132,7 @@ public sealed class CliEndToEndTests : NativeTestBase
     [Test]
     public async Task Verify_SmallCase_Passes()
     {
-        CliRun run = await CliProcess.RunAsync(_temp.Path, ["verify", "--suite", _suite, "--case", "tiny"]);
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["verify", "--suite", _suite, "--case", "tiny", "--backend", "cpu"]);
 
         using (Assert.EnterMultipleScope())
         {
