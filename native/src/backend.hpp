@@ -33,6 +33,13 @@ class BackendEvent {
   virtual float elapsed_ms_since(BackendEvent& start) = 0;
 };
 
+// An executable graph captured from a stream (Backend::end_capture); only the CUDA backend makes them.
+class BackendGraph {
+ public:
+  virtual ~BackendGraph() = default;  // a replay already enqueued still completes
+  virtual void launch(BackendStream& stream) = 0;
+};
+
 // Validated grouped-GEMM problem (from mc_grouped_gemm_desc).
 struct GroupedGemmShape {
   int32_t experts = 0;
@@ -114,6 +121,15 @@ class Backend {
   virtual void quantize_activations(const ActivationQuantization& job, BackendStream& stream) = 0;
   virtual void quantize_weights(const WeightQuantization& job, BackendStream& stream) = 0;
   virtual std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape& shape) = 0;
+
+  // Graph capture (thread-local mode) on a stream the context created. begin_capture throws
+  // Error(MC_STATUS_UNSUPPORTED) where graphs do not exist (the CPU). end_capture instantiates the captured work;
+  // when the capture was invalidated it ends and discards the capture (the stream is usable again) and throws.
+  // The ABI layer checks is_capturing before either (not capturing / already capturing are argument errors).
+  virtual void begin_capture(BackendStream& stream) = 0;
+  virtual std::unique_ptr<BackendGraph> end_capture(BackendStream& stream) = 0;
+  // true while the stream is between begin and end of a capture (also an invalidated one). Cheap, never waits.
+  virtual bool is_capturing(BackendStream& stream) = 0;
 
   // Waits for all work of the context (every stream it created, and its default stream).
   virtual void synchronize() = 0;

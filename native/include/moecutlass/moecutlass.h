@@ -104,6 +104,7 @@ typedef struct mc_context_s* mc_context;
 typedef struct mc_stream_s* mc_stream;
 typedef struct mc_event_s* mc_event;
 typedef struct mc_grouped_gemm_plan_s* mc_grouped_gemm_plan;
+typedef struct mc_graph_s* mc_graph;  /* an executable CUDA graph (mc_stream_end_capture) */
 
 /* ---- descriptors --------------------------------------------------------------------------------- */
 typedef struct mc_build_info {
@@ -202,7 +203,7 @@ MC_API mc_status mc_get_device_info(int32_t device, mc_device_info* info);
 
 /* ---- contexts ------------------------------------------------------------------------------------ */
 MC_API mc_status mc_context_create(const mc_context_desc* desc, mc_context* context);
-/* Destroying NULL is a no-op. Frees every allocation, stream, event and plan still owned. */
+/* Destroying NULL is a no-op. Frees every allocation, stream, event, plan and graph still owned. */
 MC_API mc_status mc_context_destroy(mc_context context);
 MC_API mc_status mc_context_get_info(mc_context context, mc_context_info* info);
 /* Waits for all work on the context, then reads the device-side error flag (MC_DEVICE_ERROR_* bits);
@@ -237,6 +238,32 @@ MC_API mc_status mc_event_synchronize(mc_event event);
 MC_API mc_status mc_event_query(mc_event event);
 /* Milliseconds between two recorded, completed events of one context. */
 MC_API mc_status mc_event_elapsed_ms(mc_event start, mc_event end, float* milliseconds);
+
+/* ---- CUDA graphs ------------------------------------------------------------------------------- */
+/* Capture once, replay many times: work enqueued on a capturing stream is recorded into a graph instead of
+   being run, and the instantiated graph replays all of it with one launch (no per-kernel host overhead).
+   Everything a grouped-GEMM run needs stays on the device, so mc_grouped_gemm_run can be captured.
+   Graphs need the CUDA backend: on the CPU backend mc_stream_begin_capture returns MC_STATUS_UNSUPPORTED. */
+
+/* Starts capturing `stream` into a CUDA graph (cudaStreamCaptureModeThreadLocal: end it on the same thread).
+   `stream` must be a stream from mc_stream_create; NULL is rejected (MC_STATUS_NULL_POINTER): capturing the
+   context's default stream would also capture unrelated library work. MC_STATUS_INVALID_ARGUMENT when the
+   stream is already capturing. Until mc_stream_end_capture, calls that would wait for the stream
+   (mc_stream_synchronize on it, mc_context_synchronize, mc_context_query_device_errors) fail with
+   MC_STATUS_INVALID_ARGUMENT ("stream is capturing") instead of invalidating the capture. */
+MC_API mc_status mc_stream_begin_capture(mc_stream stream);
+/* Ends the capture of `stream` and instantiates the recorded work into an executable graph, written to
+   *graph (owned by the stream's context: destroyed with it at the latest). MC_STATUS_INVALID_ARGUMENT when
+   the stream is not capturing. When the capture was invalidated (an operation not permitted during capture,
+   e.g. a synchronization of the stream by other code), the broken capture is ended and discarded, the
+   stream is usable again, *graph is not written, and the CUDA error is returned (MC_STATUS_CUDA_ERROR). */
+MC_API mc_status mc_stream_end_capture(mc_stream stream, mc_graph* graph);
+/* Enqueues one replay of `graph` on `stream` (NULL = the context's default stream; a stream of another
+   context is MC_STATUS_CONTEXT_MISMATCH). A graph can be launched any number of times, on any stream of its
+   context; launches of one graph run one after another. */
+MC_API mc_status mc_graph_launch(mc_graph graph, mc_stream stream);
+/* Destroying NULL is a no-op. A replay already enqueued still completes. */
+MC_API mc_status mc_graph_destroy(mc_graph graph);
 
 /* ---- conversion and FP8 quantization ------------------------------------------------------------ */
 /* Element-wise conversion between MC_DTYPE_* (e4m3: round to nearest even, saturating to +-448,

@@ -29,6 +29,11 @@ MC_API mc_status mc_stream_synchronize(mc_stream stream) {
   return guard("mc_stream_synchronize", [&] {
     std::shared_ptr<Stream> object = resolve<Stream>(stream, "stream");
     object->context().require_usable();
+    if (object->context().backend().is_capturing(object->impl())) {
+      fail(MC_STATUS_INVALID_ARGUMENT, "stream = ", pointer_text(stream),
+           " cannot be synchronized: the stream is capturing a CUDA graph (mc_stream_begin_capture), and waiting for ",
+           "it would invalidate the capture; end the capture first (mc_stream_end_capture)");
+    }
     object->impl().synchronize();
   });
 }

@@ -10,6 +10,7 @@ const char* handle_type_name(HandleKind kind) {
     case HandleKind::Stream: return "mc_stream";
     case HandleKind::Event: return "mc_event";
     case HandleKind::Plan: return "mc_grouped_gemm_plan";
+    case HandleKind::Graph: return "mc_graph";
   }
   return "handle";
 }

@@ -1,4 +1,4 @@
-// The library objects behind the opaque handles: contexts and the streams, events and plans they own.
+// The library objects behind the opaque handles: contexts and the streams, events, plans and graphs they own.
 //
 // Children hold a shared_ptr to their context, so a call that is using a stream keeps the context (and its
 // backend) alive even if another thread destroys the context at the same moment; the registry (registry.hpp)
@@ -16,7 +16,7 @@
 
 namespace moecutlass {
 
-enum class HandleKind : uint8_t { Context, Stream, Event, Plan };
+enum class HandleKind : uint8_t { Context, Stream, Event, Plan, Graph };
 
 const char* handle_type_name(HandleKind kind);  // "mc_context", ...
 
@@ -107,6 +107,18 @@ class Plan final : public ContextChild {
  private:
   GroupedGemmShape shape_;
   std::unique_ptr<GroupedGemmPlanImpl> impl_;
+};
+
+// An executable CUDA graph from mc_stream_end_capture.
+class Graph final : public ContextChild {
+ public:
+  static constexpr HandleKind kKind = HandleKind::Graph;
+  Graph(std::shared_ptr<Context> context, std::unique_ptr<BackendGraph> impl)
+      : ContextChild(kKind, std::move(context)), impl_(std::move(impl)) {}
+  BackendGraph& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<BackendGraph> impl_;
 };
 
 }  // namespace moecutlass

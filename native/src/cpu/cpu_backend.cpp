@@ -100,6 +100,15 @@ class CpuBackend final : public Backend {
     return make_cpu_grouped_gemm_plan(shape, pool_);
   }
 
+  void begin_capture(BackendStream&) override {
+    fail(MC_STATUS_UNSUPPORTED, "CUDA graphs need the CUDA backend (this context uses the CPU reference backend, ",
+         "whose streams run every call to completion and have nothing to capture)");
+  }
+  std::unique_ptr<BackendGraph> end_capture(BackendStream&) override {
+    fail(MC_STATUS_UNSUPPORTED, "CUDA graphs need the CUDA backend");
+  }
+  bool is_capturing(BackendStream&) override { return false; }  // begin_capture never succeeds here
+
   void synchronize() override {}
   int32_t query_device_errors(bool) override { return 0; }  // bad offsets are rejected up front instead
 

@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/cuda_fill.hpp"
+#include "cuda/cuda_graph.hpp"
 
 namespace moecutlass {
 
@@ -163,6 +164,15 @@ class CudaBackend final : public Backend {
     return std::make_unique<CudaGroupedGemmPlan>();
   }
 
+  // CUDA graphs (cuda_graph.cu).
+  void begin_capture(BackendStream& stream) override { cuda_begin_capture(device_, stream_of(stream), this); }
+  std::unique_ptr<BackendGraph> end_capture(BackendStream& stream) override {
+    return cuda_end_capture(device_, stream_of(stream), this);
+  }
+  bool is_capturing(BackendStream& stream) override {
+    return cuda_stream_is_capturing(device_, stream_of(stream), this);
+  }
+
   void synchronize() override {
     DeviceScope scope(device_, this);
     std::vector<cudaStream_t> streams;
@@ -170,6 +180,8 @@ class CudaBackend final : public Backend {
       std::lock_guard<std::mutex> lock(streams_mutex_);
       streams.assign(streams_.begin(), streams_.end());
     }
+    // Waiting for a capturing stream would invalidate its capture: refuse before waiting for anything.
+    for (cudaStream_t stream : streams) cuda_require_not_capturing(stream, "cannot wait for the context's work", this);
     for (cudaStream_t stream : streams) MC_CUDA_CHECK(cudaStreamSynchronize(stream), this);
   }
 
@@ -212,6 +224,7 @@ CudaStream::~CudaStream() {
   backend_.untrack_stream(stream_);
   try {
     DeviceScope scope(backend_.device(), &backend_);
+    cuda_discard_capture(stream_, &backend_);  // a capture still open on the stream ends with it
     // Returns at once; the stream's pending work still completes and its resources are released afterwards.
     cuda_check_noexcept(cudaStreamDestroy(stream_), &backend_);
   } catch (...) {
