@@ -4,7 +4,7 @@ namespace MoeCutlass;
 
 /// <summary>
 /// The stable event ids of everything MoeCutlass logs, for filtering. Categories: <c>MoeCutlass.MoeCutlassLibrary</c>,
-/// <c>MoeCutlass.MoeContext</c>, <c>MoeCutlass.GroupedGemmPlan</c>.
+/// <c>MoeCutlass.MoeContext</c>, <c>MoeCutlass.GroupedGemmPlan</c>, <c>MoeCutlass.MoeGraph</c>.
 /// </summary>
 public static class MoeCutlassLogEvents
 {
@@ -31,6 +31,9 @@ public static class MoeCutlassLogEvents
 
     /// <summary>A device error flag (clamped expert offsets) was found set. Warning.</summary>
     public const int DeviceErrorFlagsSet = 1301;
+
+    /// <summary>A stream's capture ended in an executable CUDA graph (backend, device). Debug.</summary>
+    public const int GraphCaptured = 1400;
 }
 
 /// <summary>Source-generated log methods (no boxing, no work unless the level is enabled).</summary>
@@ -68,4 +71,8 @@ internal static partial class Log
     [LoggerMessage(EventId = MoeCutlassLogEvents.DeviceErrorFlagsSet, EventName = "DeviceErrorFlagsSet", Level = LogLevel.Warning,
         Message = "Device error flags set on {Backend} context device {Device}: {Flags}; bad expert offsets were clamped on the device")]
     public static partial void DeviceErrorFlagsSet(ILogger logger, Backend backend, int device, DeviceErrorFlags flags);
+
+    [LoggerMessage(EventId = MoeCutlassLogEvents.GraphCaptured, EventName = "GraphCaptured", Level = LogLevel.Debug,
+        Message = "Captured a CUDA graph on {Backend} context device {Device}")]
+    public static partial void GraphCaptured(ILogger logger, Backend backend, int device);
 }

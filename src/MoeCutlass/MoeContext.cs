@@ -29,6 +29,7 @@ public sealed class MoeContext : IDisposable
     private readonly ContextHandle _handle;
     private readonly ILogger _logger;
     private int _disposed;
+    private ILogger? _graphLogger;
 
     private MoeContext(ContextHandle handle, Backend backend, int device, int cpuThreads, DeviceInfo? deviceInfo, ILoggerFactory loggerFactory)
     {
@@ -65,11 +66,20 @@ public sealed class MoeContext : IDisposable
     /// <summary>Number of live allocations of this context.</summary>
     public long AllocationCount => GetInfo().allocation_count;
 
+    /// <summary>
+    /// Whether streams of this context can capture CUDA graphs (<see cref="MoeStream.BeginCapture"/>): true on the CUDA
+    /// backend, false on the CPU reference backend.
+    /// </summary>
+    public bool SupportsGraphs => Backend == Backend.Cuda;
+
     /// <summary>Whether <see cref="Dispose"/> was called.</summary>
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     /// <summary>The logger factory given at creation (never null).</summary>
     internal ILoggerFactory LoggerFactory { get; }
+
+    /// <summary>The logger of graph events (<see cref="MoeGraph.LoggerCategory"/>).</summary>
+    internal ILogger GraphLogger => _graphLogger ??= LoggerFactory.CreateLogger(MoeGraph.LoggerCategory);
 
     /// <summary>The native handle (children hold references on it).</summary>
     internal ContextHandle Handle => _handle;

@@ -28,10 +28,62 @@ public sealed class MoeStream : IDisposable
     internal StreamHandle Handle { get; }
 
     /// <summary>Waits until all work enqueued on this stream has completed.</summary>
+    /// <exception cref="MoeCutlassArgumentException">The stream is capturing (<see cref="BeginCapture"/>): waiting for it would
+    /// invalidate the capture, so the library refuses (<see cref="MoeStatus.InvalidArgument"/>).</exception>
     public void Synchronize()
     {
         using var lease = Lease(this);
         NativeStatus.Check(NativeMethods.mc_stream_synchronize(lease.Raw));
+    }
+
+    /// <summary>
+    /// Starts capturing this stream into a CUDA graph: until <see cref="EndCapture"/>, work enqueued on it (grouped-GEMM
+    /// runs, fills, copies between buffers) is recorded, not run. Capture is thread-local: call <see cref="EndCapture"/>
+    /// on the same thread, and make no allocations (<see cref="MoeContext.Allocate{T}"/>) or host copies on that thread
+    /// in between.
+    /// </summary>
+    /// <remarks>
+    /// While the stream captures, calls that would wait for it fail with <see cref="MoeCutlassArgumentException"/>
+    /// (<see cref="MoeStatus.InvalidArgument"/>) and leave the capture intact: <see cref="Synchronize"/>,
+    /// <see cref="MoeContext.Synchronize"/>, <see cref="MoeContext.QueryDeviceErrors"/> and the synchronous host copies of
+    /// <see cref="DeviceBuffer{T}"/>. Disposing the stream ends (and discards) an open capture.
+    /// </remarks>
+    /// <exception cref="MoeCutlassUnsupportedException">The context uses the CPU backend (<see cref="MoeContext.SupportsGraphs"/> is false).</exception>
+    /// <exception cref="MoeCutlassArgumentException">The stream is already capturing.</exception>
+    /// <exception cref="ObjectDisposedException">The stream was disposed.</exception>
+    public void BeginCapture()
+    {
+        using var lease = Lease(this);
+        NativeStatus.Check(NativeMethods.mc_stream_begin_capture(lease.Raw));
+    }
+
+    /// <summary>Ends the capture begun by <see cref="BeginCapture"/> and instantiates the recorded work as an executable graph.</summary>
+    /// <returns>The graph; launch it any number of times (<see cref="MoeGraph.Launch"/>) and dispose it when done.</returns>
+    /// <exception cref="MoeCutlassArgumentException">The stream is not capturing.</exception>
+    /// <exception cref="MoeCutlassCudaException">The capture was invalidated, for example by other code that synchronized
+    /// the stream through <see cref="NativeHandle"/>. The broken capture is ended and discarded: the stream is usable again
+    /// and can capture anew.</exception>
+    /// <exception cref="ObjectDisposedException">The stream was disposed, or the context was disposed (then the capture is
+    /// ended and its graph discarded, since a disposed context takes no new children).</exception>
+    public unsafe MoeGraph EndCapture()
+    {
+        using var lease = Lease(this);
+        nint raw = 0;
+        NativeStatus.Check(NativeMethods.mc_stream_end_capture(lease.Raw, &raw));
+        GraphHandle handle;
+        try
+        {
+            ObjectDisposedException.ThrowIf(Context.IsDisposed, Context);
+            handle = new GraphHandle(Context.Handle, raw);
+        }
+        catch
+        {
+            NativeMethods.mc_graph_destroy(raw);
+            throw;
+        }
+
+        Log.GraphCaptured(Context.GraphLogger, Context.Backend, Context.Device);
+        return new MoeGraph(Context, handle);
     }
 
     /// <summary>Destroys the stream (after its pending work, as CUDA does). Safe to call more than once.</summary>

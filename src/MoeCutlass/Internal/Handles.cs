@@ -5,7 +5,7 @@ namespace MoeCutlass.Internal;
 
 /// <summary>Owns an <c>mc_context</c>; its release destroys the native context.</summary>
 /// <remarks>
-/// Every child handle (buffer, stream, event, plan) holds a reference on this handle (DangerousAddRef) from its
+/// Every child handle (buffer, stream, event, plan, graph) holds a reference on this handle (DangerousAddRef) from its
 /// creation until after it has freed its native object, so the native context is destroyed only after the context
 /// object and all its children are released, whatever the order of Dispose calls or finalizers.
 /// </remarks>
@@ -77,6 +77,12 @@ internal sealed class EventHandle(ContextHandle context, nint @event) : ContextC
 internal sealed class PlanHandle(ContextHandle context, nint plan) : ContextChildHandle(context, plan)
 {
     protected override int Free(nint context, nint raw) => NativeMethods.mc_grouped_gemm_plan_destroy(raw);
+}
+
+/// <summary>Owns an <c>mc_graph</c> (an executable CUDA graph).</summary>
+internal sealed class GraphHandle(ContextHandle context, nint graph) : ContextChildHandle(context, graph)
+{
+    protected override int Free(nint context, nint raw) => NativeMethods.mc_graph_destroy(raw);
 }
 
 /// <summary>
