@@ -3,15 +3,18 @@
   MoeCutlass build driver: the same verbs and options as build.sh.
 .DESCRIPTION
   build     native library (CMake) + managed solution (dotnet)
-  test      build, then native unit tests (ctest), bindings check, NUnit suite; one summary line
+  test      build, then native unit tests (ctest), bindings check, NUnit suite, package consumer check;
+            one summary line
   bench     build, then `moecutlass bench <BenchArgs>`
-  pack      build, then the NuGet package into artifacts/packages
+  pack      build, then the NuGet package (+ .snupkg) into artifacts/packages
+            (-Native FILE: pack that library, built elsewhere, instead of building one here)
   bindings  regenerate the C# bindings from the C header (-Check: fail if out of date)
   clean     remove artifacts/
 .EXAMPLE
   ./build.ps1 test
   ./build.ps1 bench -BenchArgs '--case','ds-gate_up-e8-m1024'
   ./build.ps1 test -Gpu
+  ./build.ps1 pack -Native /path/to/libmoecutlass.so
 #>
 [CmdletBinding(PositionalBinding = $false)]
 param(
@@ -27,12 +30,14 @@ param(
     [switch]$Check,
     [switch]$SkipNative,
     [switch]$SkipManaged,
+    [string]$Native = '',
     [Parameter(ValueFromRemainingArguments = $true)]
     [string[]]$BenchArgs = @()
 )
 $ErrorActionPreference = 'Stop'
 Set-Location $PSScriptRoot
 
+if ($Native -and $Verb -ne 'pack') { Write-Host 'build.ps1: -Native is an option of pack only'; exit 2 }
 if ($Gpu) { $Cuda = 'ON'; $env:MOECUTLASS_REQUIRE_GPU = '1' }
 $configLower = $Configuration.ToLowerInvariant()
 $arch = [System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString().ToLowerInvariant()
@@ -56,11 +61,19 @@ function Build-Native {
     $cutlass = if ($env:CUTLASS_DIR) { @("-DCUTLASS_DIR=$env:CUTLASS_DIR") } else { @() }
     Invoke-Checked 'CMake configure' { cmake -S . -B $nativeBuild @generator "-DCMAKE_BUILD_TYPE=$Configuration" "-DMOECUTLASS_CUDA=$Cuda" @cutlass }
     Invoke-Checked 'native build' { cmake --build $nativeBuild --config $Configuration --parallel }
+    # The install step also splits the debug info off into libmoecutlass.so.dbg (cmake/MoeCutlassSplitDebug.cmake).
     Invoke-Checked 'native install' { cmake --install $nativeBuild --config $Configuration --prefix "artifacts/obj/native-install/$configLower" }
     New-Item -ItemType Directory -Force $nativeOut | Out-Null
     $built = Get-ChildItem "artifacts/obj/native-install/$configLower" -Recurse -Filter $libName | Select-Object -First 1
     Copy-Item $built.FullName $nativeLib -Force
-    Write-Host "native library: $nativeLib"
+    if (Test-Path "$($built.FullName).dbg") {
+        Copy-Item "$($built.FullName).dbg" "$nativeLib.dbg" -Force
+        Write-Host "native library: $nativeLib (debug info: $nativeLib.dbg, never packed)"
+    }
+    else {
+        Remove-Item "$nativeLib.dbg" -ErrorAction SilentlyContinue
+        Write-Host "native library: $nativeLib"
+    }
 }
 
 function Test-Sdk { (Get-Command dotnet -ErrorAction SilentlyContinue) -and (dotnet --list-sdks) }
@@ -130,6 +143,80 @@ function Test-Managed {
     if ($rc -ne 0 -and $f -eq 0) { Add-Count 0 1 0 }
 }
 
+# ---- pack: one package, managed + native ----------------------------------------------------------------------------
+# The same commit packs to the same bytes: zip entry times come from the commit (SOURCE_DATE_EPOCH), the assembly is
+# deterministic with /_/ source paths (src/MoeCutlass/MoeCutlass.csproj).
+if (-not $env:SOURCE_DATE_EPOCH) {
+    $commitTime = git log -1 --format=%ct 2>$null
+    if ($LASTEXITCODE -eq 0 -and $commitTime) { $env:SOURCE_DATE_EPOCH = $commitTime }
+}
+
+function Copy-StagedNative([string]$File) {
+    # A library built elsewhere, staged in $script:packNative (artifacts/obj/pack-native/<rid>/), its debug info split off.
+    if (-not (Test-Path $File -PathType Leaf)) { throw "-Native ${File}: no such file" }
+    $stream = [IO.File]::OpenRead((Resolve-Path $File).Path)
+    $head = New-Object byte[] 20
+    $null = $stream.Read($head, 0, 20); $stream.Dispose()
+    $isElf = $head[0] -eq 0x7F -and $head[1] -eq 0x45 -and $head[2] -eq 0x4C -and $head[3] -eq 0x46
+    $machine = [BitConverter]::ToUInt16($head, 18)
+    $ok = switch ($rid) {
+        'linux-x64' { $isElf -and $machine -eq 0x3E }
+        'linux-arm64' { $isElf -and $machine -eq 0xB7 }
+        default { $head[0] -eq 0x4D -and $head[1] -eq 0x5A }  # win-*: a PE file ('MZ')
+    }
+    if (-not $ok) { throw "-Native $File is not a $rid library" }
+    $stage = "artifacts/obj/pack-native/$rid"
+    Remove-Item -Recurse -Force $stage -ErrorAction SilentlyContinue
+    New-Item -ItemType Directory -Force $stage | Out-Null
+    Copy-Item $File (Join-Path $stage $libName) -Force
+    foreach ($dbg in @("$File.dbg", (Join-Path (Split-Path $File) "$libName.dbg"))) {
+        if (Test-Path $dbg) { Copy-Item $dbg (Join-Path $stage "$libName.dbg") -Force; break }
+    }
+    if ($os -eq 'linux') {
+        # A library that still carries its debug info loses it here (a split one is left as it is).
+        Invoke-Checked 'debug info split' { cmake "-DMOECUTLASS_SPLIT_LIB=$(Join-Path $PSScriptRoot $stage $libName)" -P cmake/MoeCutlassSplitDebug.cmake }
+    }
+    $script:packNative = $stage
+    Write-Host "native library: $File, staged as $stage/$libName"
+}
+
+function Invoke-Pack([string]$NativeDir, [string]$OutDir) {
+    # MoeCutlass.<version>.nupkg + .snupkg; the project refuses to pack without the native library and checks both
+    # packages' contents afterwards.
+    New-Item -ItemType Directory -Force $OutDir | Out-Null
+    Remove-Item (Join-Path $OutDir 'MoeCutlass.*nupkg') -ErrorAction SilentlyContinue
+    dotnet pack src/MoeCutlass/MoeCutlass.csproj -c $Configuration -nologo -v:m --no-build "-p:MoeCutlassNativeDir=$NativeDir" "-p:MoeCutlassRid=$rid" -o $OutDir *> "$logs/pack.log"
+    if ($LASTEXITCODE -ne 0) {
+        Select-String 'error|warn' "$logs/pack.log" | ForEach-Object { Write-Host $_.Line }
+        throw "dotnet pack failed (log: $logs/pack.log)"
+    }
+    Select-String 'MoeCutlass: packed|warn' "$logs/pack.log" | ForEach-Object { Write-Host $_.Line.Trim() }
+}
+
+# ---- the package consumer check (tests/PackageConsumer): counts as one test ------------------------------------------
+function Test-Consumer {
+    if (-not (Test-Sdk)) {
+        Write-Host 'package consumer check skipped: no .NET SDK here (build it elsewhere: tests/PackageConsumer/run.ps1 build)'
+        Add-Count 0 0 1; return
+    }
+    $feed = 'artifacts/package-consumer/feed'
+    # The library built here: a CUDA context only on a GPU runner (-Gpu), unless MOECUTLASS_CONSUMER_BACKEND says otherwise.
+    $backend = if ($env:MOECUTLASS_CONSUMER_BACKEND) { $env:MOECUTLASS_CONSUMER_BACKEND } elseif ($Gpu) { 'cuda' } else { 'cpu' }
+    try {
+        Invoke-Pack (Join-Path $PSScriptRoot $nativeOut) $feed *> "$logs/consumer.log"
+        # A child PowerShell: run.ps1 changes its environment (no network, no MOECUTLASS_NATIVE_PATH).
+        & (Get-Process -Id $PID).Path -NoProfile -File tests/PackageConsumer/run.ps1 all -Source $feed -Backend $backend *>> "$logs/consumer.log"
+        if ($LASTEXITCODE -ne 0) { throw "the consumer app failed (exit $LASTEXITCODE)" }
+        Select-String '^package consumer check|MoeCutlass: packed' "$logs/consumer.log" | ForEach-Object { Write-Host $_.Line.Trim() }
+        Add-Count 1 0 0
+    }
+    catch {
+        Get-Content "$logs/consumer.log" -ErrorAction SilentlyContinue | Write-Host
+        Write-Host "build.ps1: the package consumer check failed: $_ (log: $logs/consumer.log)"
+        Add-Count 0 1 0
+    }
+}
+
 try {
     switch ($Verb) {
         'build' { Build-Native; Build-Managed }
@@ -139,6 +226,7 @@ try {
                 Write-Host '== native unit tests'; Test-Native
                 Write-Host '== bindings check'; Test-BindingsSync
                 Write-Host '== NUnit suite'; Test-Managed
+                Write-Host '== package consumer check'; Test-Consumer
             }
             catch { Write-Host "build.ps1: $_"; Add-Count 0 1 0 }
             Write-Host "$script:passed passed, $script:failed failed, $script:skipped skipped"
@@ -151,10 +239,11 @@ try {
             exit $LASTEXITCODE
         }
         'pack' {
-            Build-Native; Build-Managed
-            if (-not (Test-Path $nativeLib)) { throw "cannot pack without the native library ($nativeLib)" }
-            $nativeDir = (Join-Path $PSScriptRoot $nativeOut) + [IO.Path]::DirectorySeparatorChar
-            Invoke-Checked 'dotnet pack' { dotnet pack src/MoeCutlass/MoeCutlass.csproj -c $Configuration -nologo -v:q --no-build "-p:MoeCutlassNativeDir=$nativeDir" "-p:MoeCutlassRid=$rid" -o artifacts/packages }
+            if ($Native) { Copy-StagedNative $Native; Build-Managed }
+            else { Build-Native; Build-Managed; $script:packNative = $nativeOut }
+            Invoke-Pack (Join-Path $PSScriptRoot $script:packNative) 'artifacts/packages'
+            Get-ChildItem (Join-Path $script:packNative "$libName*"), 'artifacts/packages/MoeCutlass.*' |
+                ForEach-Object { '{0,12}  {1}' -f $_.Length, $_.FullName }
         }
         'bindings' { $rc = Invoke-Bindings $Check.IsPresent; exit ([int]($rc -ne 0)) }
         'clean' { Remove-Item -Recurse -Force artifacts -ErrorAction SilentlyContinue; Write-Host 'removed artifacts/' }

@@ -2,26 +2,28 @@
 # MoeCutlass build driver. The same verbs and options as build.ps1.
 #
 #   ./build.sh build      native library (CMake) + managed solution (dotnet)
-#   ./build.sh test       build, then native unit tests (ctest), bindings check, NUnit suite; one summary line
+#   ./build.sh test       build, then native unit tests (ctest), bindings check, NUnit suite, package consumer check;
+#                         one summary line
 #   ./build.sh bench ...  build, then `moecutlass bench ...` (arguments after `bench` go to the CLI)
-#   ./build.sh pack       build, then the NuGet package into artifacts/packages
+#   ./build.sh pack       build, then the NuGet package (+ .snupkg) into artifacts/packages
+#                         (--native FILE: pack that library, built elsewhere, instead of building one here)
 #   ./build.sh bindings   regenerate the C# bindings from the C header (--check: fail if out of date)
 #   ./build.sh clean      remove artifacts/
 #
 # Options: -c|--configuration Release|Debug   --cuda AUTO|ON|OFF (native CUDA backend, default AUTO)
 #          --gpu   (test/bench on a GPU machine: CUDA ON, MOECUTLASS_REQUIRE_GPU=1, managed code prebuilt)
-#          --skip-native  --skip-managed  -h|--help
+#          --skip-native  --skip-managed  --native FILE (pack)  -h|--help
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$root"
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 verb=${1:-}
 [ -n "$verb" ] || { usage; exit 2; }
 shift
-configuration=Release cuda=AUTO gpu=0 skip_native=0 skip_managed=0 check=0
+configuration=Release cuda=AUTO gpu=0 skip_native=0 skip_managed=0 check=0 native_file=
 passthrough=()
 while [ $# -gt 0 ]; do
   if [ "$verb" = bench ]; then
@@ -40,12 +42,14 @@ while [ $# -gt 0 ]; do
     --check) check=1; shift ;;
     --skip-native) skip_native=1; shift ;;
     --skip-managed) skip_managed=1; shift ;;
+    --native) native_file=${2:?--native needs the library file}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "build.sh: unknown option '$1' for '$verb' (see ./build.sh --help)" >&2; exit 2 ;;
   esac
 done
 case "$configuration" in Release|Debug) ;; *) echo "build.sh: --configuration must be Release or Debug, not '$configuration'" >&2; exit 2 ;; esac
 case "$cuda" in AUTO|ON|OFF) ;; *) echo "build.sh: --cuda must be AUTO, ON or OFF, not '$cuda'" >&2; exit 2 ;; esac
+[ -z "$native_file" ] || [ "$verb" = pack ] || { echo "build.sh: --native is an option of 'pack' only" >&2; exit 2; }
 if [ "$gpu" = 1 ]; then cuda=ON; export MOECUTLASS_REQUIRE_GPU=1; fi
 
 config_lower=$(echo "$configuration" | tr '[:upper:]' '[:lower:]')
@@ -102,12 +106,21 @@ build_native() {
     cat "$logs/cmake-configure.log" >&2; echo "build.sh: CMake configure failed (log: $logs/cmake-configure.log)" >&2; exit 1; }
   grep -E "^-- MoeCutlass" "$logs/cmake-configure.log" || true
   local jobs; jobs=$(nproc 2>/dev/null || echo 2)
-  cmake --build "$native_build" --parallel "$jobs" 2>&1 | tee "$logs/cmake-build.log" | grep -E "error|warning|Linking|FAILED" || true
-  [ "${PIPESTATUS[0]}" = 0 ] || { echo "build.sh: native build failed (log: $logs/cmake-build.log)" >&2; exit 1; }
-  cmake --install "$native_build" --prefix "artifacts/obj/native-install/$config_lower" >/dev/null
+  # pipefail: the pipeline fails when the build does (the filter itself never fails).
+  cmake --build "$native_build" --parallel "$jobs" 2>&1 | tee "$logs/cmake-build.log" | { grep -E "error|warning|Linking|FAILED" || true; } ||
+    { echo "build.sh: native build failed (log: $logs/cmake-build.log)" >&2; exit 1; }
+  # The install step also splits the debug info off into libmoecutlass.so.dbg (cmake/MoeCutlassSplitDebug.cmake).
+  local installed="artifacts/obj/native-install/$config_lower/lib"
+  cmake --install "$native_build" --prefix "artifacts/obj/native-install/$config_lower" >"$logs/cmake-install.log" 2>&1 || {
+    cat "$logs/cmake-install.log" >&2; echo "build.sh: native install failed" >&2; exit 1; }
   mkdir -p "$native_out"
-  cp -f "artifacts/obj/native-install/$config_lower/lib/libmoecutlass.so" "$native_lib"
-  echo "native library: $native_lib"
+  cp -f "$installed/libmoecutlass.so" "$native_lib"
+  if [ -f "$installed/libmoecutlass.so.dbg" ]; then
+    cp -f "$installed/libmoecutlass.so.dbg" "$native_lib.dbg"
+    echo "native library: $native_lib (debug info: $native_lib.dbg, never packed)"
+  else
+    rm -f "$native_lib.dbg"; echo "native library: $native_lib"
+  fi
 }
 
 managed_prebuilt() { [ -f "artifacts/bin/MoeCutlass.Tests/$config_lower/MoeCutlass.Tests.dll" ]; }
@@ -121,9 +134,9 @@ build_managed() {
     echo "no .NET SDK: using the prebuilt managed output in artifacts/bin"
     return 0
   fi
-  dotnet build MoeCutlass.sln -c "$configuration" -nologo -v:q -p:MoeCutlassNativeDir="$root/$native_out/" 2>&1 |
-    tee "$logs/dotnet-build.log" | grep -E "error|warn" || true
-  [ "${PIPESTATUS[0]}" = 0 ] || { echo "build.sh: dotnet build failed (log: $logs/dotnet-build.log)" >&2; exit 1; }
+  dotnet build MoeCutlass.sln -c "$configuration" -nologo -v:q -p:MoeCutlassNativeDir="$root/$native_out/" -p:MoeCutlassRid="$rid" 2>&1 |
+    tee "$logs/dotnet-build.log" | { grep -E "error|warn" || true; } ||
+    { echo "build.sh: dotnet build failed (log: $logs/dotnet-build.log)" >&2; exit 1; }
 }
 
 run_bindings() {
@@ -197,6 +210,67 @@ test_managed() {
   [ "$rc" = 0 ] || [ "${f:-0}" != 0 ] || { echo "build.sh: the NUnit runner exited $rc" >&2; count 0 1 0; }
 }
 
+# ---- pack: one package, managed + native ---------------------------------------------------------------------------
+# The same commit packs to the same bytes: zip entry times come from the commit (SOURCE_DATE_EPOCH), the assembly is
+# deterministic with /_/ source paths (src/MoeCutlass/MoeCutlass.csproj).
+if [ -z "${SOURCE_DATE_EPOCH:-}" ] && commit_time=$(git log -1 --format=%ct 2>/dev/null); then export SOURCE_DATE_EPOCH=$commit_time; fi
+
+stage_native() {  # stage_native FILE : copy a library built elsewhere to $pack_native (artifacts/obj/pack-native/<rid>/),
+  local file=$1 stage=artifacts/obj/pack-native/$rid   # its debug info split off
+  [ -f "$file" ] || { echo "build.sh: --native $file: no such file" >&2; exit 1; }
+  local machine
+  machine=$(readelf -h "$file" 2>/dev/null | sed -n 's/^ *Machine: *//p') || true
+  case "$rid:$machine" in
+    linux-x64:*X86-64*|linux-arm64:*AArch64*) ;;
+    *) echo "build.sh: --native $file is not a $rid ELF library (machine: '${machine:-not ELF}')" >&2; exit 1 ;;
+  esac
+  rm -rf "$stage"; mkdir -p "$stage"
+  cp -f "$file" "$stage/libmoecutlass.so"
+  local dbg
+  for dbg in "$file.dbg" "$(dirname "$file")/libmoecutlass.so.dbg"; do
+    [ -f "$dbg" ] && { cp -f "$dbg" "$stage/libmoecutlass.so.dbg"; break; }
+  done
+  # A library that still carries its debug info loses it here (a split one is left as it is).
+  cmake -DMOECUTLASS_SPLIT_LIB="$root/$stage/libmoecutlass.so" -P cmake/MoeCutlassSplitDebug.cmake
+  pack_native=$stage
+  echo "native library: $file, staged as $stage/libmoecutlass.so"
+}
+
+pack_package() {  # pack_package NATIVE_DIR OUT_DIR : MoeCutlass.<version>.nupkg + .snupkg, contents checked after packing
+  local native_dir=$1 out=$2 rc=0
+  mkdir -p "$out"
+  rm -f "$out"/MoeCutlass.*.nupkg "$out"/MoeCutlass.*.snupkg
+  # The project refuses to pack without the native library and checks both packages' contents afterwards.
+  dotnet pack src/MoeCutlass/MoeCutlass.csproj -c "$configuration" -nologo -v:m --no-build \
+    -p:MoeCutlassNativeDir="$native_dir/" -p:MoeCutlassRid="$rid" -o "$out" >"$logs/pack.log" 2>&1 || rc=$?
+  if [ "$rc" != 0 ]; then
+    grep -E "error|warn" "$logs/pack.log" >&2 || cat "$logs/pack.log" >&2
+    echo "build.sh: dotnet pack failed (log: $logs/pack.log)" >&2; return 1
+  fi
+  grep -E "MoeCutlass: packed|warn" "$logs/pack.log" | sed 's/^ *//' || true
+}
+
+# ---- the package consumer check (tests/PackageConsumer): counts as one test -----------------------------------------
+test_consumer() {
+  if ! have_sdk; then
+    echo "package consumer check skipped: no .NET SDK here (build it elsewhere: tests/PackageConsumer/run.sh build)"
+    count 0 0 1; return
+  fi
+  local feed=artifacts/package-consumer/feed rc=0
+  # The library built here: a CUDA context only on a GPU runner (--gpu), unless MOECUTLASS_CONSUMER_BACKEND says otherwise.
+  local backend=${MOECUTLASS_CONSUMER_BACKEND:-cpu}
+  [ "$gpu" = 1 ] && backend=${MOECUTLASS_CONSUMER_BACKEND:-cuda}
+  { pack_package "$root/$native_out" "$feed" && bash tests/PackageConsumer/run.sh all --source "$feed" --backend "$backend"; } \
+    >"$logs/consumer.log" 2>&1 || rc=$?
+  if [ "$rc" = 0 ]; then
+    grep -E "^package consumer check|MoeCutlass: packed" "$logs/consumer.log" | sed 's/^ *//'
+    count 1 0 0
+  else
+    cat "$logs/consumer.log"; echo "build.sh: the package consumer check failed (log: $logs/consumer.log)" >&2
+    count 0 1 0
+  fi
+}
+
 case "$verb" in
   build)
     build_native; build_managed ;;
@@ -207,6 +281,7 @@ case "$verb" in
     echo "== native unit tests"; test_native
     echo "== bindings check"; test_bindings
     echo "== NUnit suite"; test_managed
+    echo "== package consumer check"; test_consumer
     summary_done=1
     echo "$passed passed, $failed failed, $skipped skipped"
     [ "$failed" = 0 ] ;;
@@ -215,11 +290,13 @@ case "$verb" in
     export MOECUTLASS_NATIVE_PATH="$root/$native_lib"
     exec dotnet "artifacts/bin/MoeCutlass.Cli/$config_lower/MoeCutlass.Cli.dll" bench "${passthrough[@]}" ;;
   pack)
-    build_native; build_managed
-    [ -f "$native_lib" ] || { echo "build.sh: cannot pack without the native library ($native_lib)" >&2; exit 1; }
-    dotnet pack src/MoeCutlass/MoeCutlass.csproj -c "$configuration" -nologo -v:q --no-build \
-      -p:MoeCutlassNativeDir="$root/$native_out/" -o artifacts/packages
-    ls -l artifacts/packages ;;
+    if [ -n "$native_file" ]; then
+      stage_native "$native_file"; build_managed
+    else
+      build_native; build_managed; pack_native=$native_out
+    fi
+    pack_package "$root/$pack_native" artifacts/packages
+    ls -l "$pack_native"/libmoecutlass.so* artifacts/packages/MoeCutlass.* | awk '{printf "%12d  %s\n", $5, $NF}' ;;
   bindings)
     run_bindings || { rc=$?; [ $rc = 3 ] && exit 1; exit $rc; } ;;
   clean)
