@@ -83,6 +83,30 @@ internal sealed record BenchResult
     /// <summary>Median time of the single strategy / this median, same case and run; null when single was not run.</summary>
     public double? SpeedupVsSingle { get; init; }
 
+    /// <summary>
+    /// CUDA-graph mode: median of the per-iteration event times of replaying one captured Run, µs; null when
+    /// graph mode was off or unavailable (CPU backend), or failed (see <see cref="GraphError"/>).
+    /// </summary>
+    public double? GraphTimeMedianUs { get; init; }
+
+    public double? GraphTimeMinUs { get; init; }
+
+    public double? GraphTimeP90Us { get; init; }
+
+    public double? GraphTimeMeanUs { get; init; }
+
+    /// <summary>Median host time of one graph launch call (its enqueue cost), µs.</summary>
+    public double? GraphHostMedianUs { get; init; }
+
+    /// <summary>Flops / graph median time, in TFLOP/s.</summary>
+    public double? GraphTflops { get; init; }
+
+    /// <summary>Eager median / graph median: above 1 when replaying the graph is faster.</summary>
+    public double? GraphSpeedupVsEager { get; init; }
+
+    /// <summary>Why the CUDA-graph timing failed (the eager timings are still valid).</summary>
+    public string? GraphError { get; init; }
+
     /// <summary>Kernel configurations the plan may launch, ';'-separated.</summary>
     public string? Kernels { get; init; }
 
@@ -123,7 +147,10 @@ internal sealed record BenchRunMetadata
 
     public required string Suite { get; init; }
 
-    /// <summary>"off", or "unavailable" when --graph was asked for but this build cannot capture graphs.</summary>
+    /// <summary>
+    /// "on" (each record also has graph_* timings of CUDA-graph replay), "off" (--no-graph), or "unavailable"
+    /// (graph mode needs the CUDA backend: eager timings only).
+    /// </summary>
     public required string GraphMode { get; init; }
 
     /// <summary>The roofline ceilings used for roofline_percent.</summary>

@@ -10,6 +10,7 @@ internal static class ResultTable
     public static void Write(IAnsiConsole console, IReadOnlyList<BenchResult> results, bool cudaBackend)
     {
         bool anyScaled = results.Any(r => r.Scaled);
+        bool graphColumns = results.Any(r => r.GraphTimeMedianUs is not null || r.GraphError is not null);
         var columns = new List<ColumnSpec<BenchResult>>
         {
             new("Case", r => Markup.Escape(r.Case)),
@@ -27,6 +28,15 @@ internal static class ResultTable
             new("H100 roofline", r => r.Error is not null ? "" : cudaBackend ? $"{NumberFormat.Percent(r.RooflinePercent)} {r.RooflineBound}" : "n/a", DropPriority: cudaBackend ? 0 : 5, RightAligned: true),
             new("vs single", r => NumberFormat.Ratio(r.SpeedupVsSingle), RightAligned: true),
         };
+        if (graphColumns)
+        {
+            // Next to their eager counterparts: CUDA-graph replay of the same run.
+            int median = columns.FindIndex(c => c.Header == "Median µs");
+            columns.Insert(median + 1, new("Graph µs", r => r.Error is not null ? "" : r.GraphError is not null ? "[red]failed[/]" : "[bold]" + NumberFormat.Microseconds(r.GraphTimeMedianUs) + "[/]", RightAligned: true));
+            int tflops = columns.FindIndex(c => c.Header == "TFLOP/s");
+            columns.Insert(tflops + 1, new("Graph TFLOP/s", r => NumberFormat.Readable(r.GraphTflops), DropPriority: 3, RightAligned: true));
+        }
+
         if (anyScaled)
         {
             columns.Add(new("Scaled (run of case)", r => Markup.Escape(r.ScaleNote ?? "not scaled"), DropPriority: 6));

@@ -43,14 +43,15 @@ internal static class BenchCommand
             $"Untimed warm-up runs [default: {CudaDefaultWarmup} on CUDA, {CpuDefaultWarmup} on CPU]");
         var graph = new Option<bool>("--graph")
         {
-            Description = "Also time CUDA-graph replay (reports that it is unavailable when the build cannot capture graphs)",
+            Description = "Also time CUDA-graph replay of one captured run, next to the eager times [default: on; needs the CUDA backend]",
         };
+        var noGraph = new Option<bool>("--no-graph") { Description = "Time eager launches only (no CUDA-graph mode)" };
         var json = new Option<string?>("--json") { Description = "Write results (with run metadata) as JSON", HelpName = "PATH" };
         var csv = new Option<string?>("--csv") { Description = "Write results as CSV, one row per case and strategy", HelpName = "PATH" };
 
         var command = new Command("bench", "Benchmark the grouped GEMM on the shape suite")
         {
-            suite, cases, strategies, backend, device, cpuThreads, iterations, warmup, graph, dtype, seed, json, csv,
+            suite, cases, strategies, backend, device, cpuThreads, iterations, warmup, graph, noGraph, dtype, seed, json, csv,
         };
 
         command.SetAction(parseResult => CommandEnvironment.Run(
@@ -64,7 +65,7 @@ internal static class BenchCommand
                 CpuThreads: OptionChecks.AtLeast(parseResult.GetValue(cpuThreads), "--cpu-threads", 0),
                 Iterations: OptionChecks.AtLeast(parseResult.GetValue(iterations), "--iterations", 1),
                 Warmup: OptionChecks.AtLeast(parseResult.GetValue(warmup), "--warmup", 0),
-                Graph: parseResult.GetValue(graph),
+                Graph: GraphRequested(parseResult.GetValue(graph), parseResult.GetValue(noGraph)),
                 OutputDType: OutputDTypeSelection.Parse(parseResult.GetValue(dtype)),
                 Seed: parseResult.GetValue(seed),
                 JsonPath: OptionChecks.OutputFile(parseResult.GetValue(json), "--json"),
@@ -84,10 +85,12 @@ internal static class BenchCommand
         (Backend backend, string reason) = BackendSelection.Resolve(request.Backend);
         using MoeContext context = BackendSelection.CreateContext(backend, request.Device, request.CpuThreads, environment.LoggerFactory);
         bool cuda = context.Backend == Backend.Cuda;
+        bool graphMode = request.Graph && context.SupportsGraphs;
         var settings = new BenchSettings(
             request.Iterations ?? (cuda ? CudaDefaultIterations : CpuDefaultIterations),
             request.Warmup ?? (cuda ? CudaDefaultWarmup : CpuDefaultWarmup),
-            request.OutputDType);
+            request.OutputDType,
+            graphMode);
 
         IAnsiConsole console = environment.Console;
         var header = new ReportHeader(console);
@@ -97,11 +100,14 @@ internal static class BenchCommand
         header.Add("strategies", string.Join(", ", request.Strategies.Select(StrategySelection.Name)));
         header.Add("timing", $"{settings.Iterations} timed iterations after {settings.Warmup} warm-up, per-iteration event times; "
             + $"output {OutputDTypeSelection.Name(settings.OutputDType)}; seed {request.Seed.ToString(CultureInfo.InvariantCulture)}");
-        if (request.Graph)
+        if (graphMode)
         {
-            header.Add("graph mode", cuda
-                ? "not available in this build (the library has no CUDA-graph capture API yet); only eager launches are timed"
-                : "not available on the CPU backend; only eager runs are timed");
+            header.Add("graph mode", "on: after the eager timings, one run is captured into a CUDA graph and its replay is timed the same way "
+                + "(--no-graph to skip)");
+        }
+        else if (request.Graph)
+        {
+            header.Add("graph mode", "needs the CUDA backend; only eager runs are timed");
         }
 
         if (cuda && context.DeviceInfo?.Name is { } deviceName && !deviceName.Contains("H100", StringComparison.OrdinalIgnoreCase))
@@ -144,6 +150,11 @@ internal static class BenchCommand
             ? $"H100 roofline: max(FLOPs / {Roofline.H100PeakFp8FlopsPerSecond / 1e12:0} TFLOP/s, bytes / {Roofline.H100MemoryBytesPerSecond / 1e12:0.0} TB/s) / median time; "
               + "bytes = B and B scales of experts with rows + A + A scales + D."
             : "H100 roofline: n/a on the CPU backend. Every strategy runs the same reference kernel there, so 'vs single' shows only timing noise.");
+        if (graphMode)
+        {
+            console.WriteLine("Graph µs / Graph TFLOP/s: one captured run replayed as a CUDA graph, event-timed like the eager runs; "
+                + "roofline and 'vs single' use the eager median.");
+        }
 
         foreach (string failure in failures)
         {
@@ -169,7 +180,7 @@ internal static class BenchCommand
                 Warmup = settings.Warmup,
                 Seed = request.Seed,
                 Suite = suite.Path,
-                GraphMode = request.Graph ? "unavailable" : "off",
+                GraphMode = graphMode ? "on" : request.Graph ? "unavailable" : "off",
                 RooflinePeakTflops = Roofline.H100PeakFp8FlopsPerSecond / 1e12,
                 RooflineMemoryGbps = Roofline.H100MemoryBytesPerSecond / 1e9,
                 Note = cpuNote,
@@ -242,6 +253,11 @@ internal static class BenchCommand
                     failures.Add($"case {caseName}, strategy {StrategySelection.Name(strategy)}: {message}");
                 }
 
+                if (result.GraphError is not null)
+                {
+                    failures.Add($"case {caseName}, strategy {StrategySelection.Name(strategy)}, CUDA graph: {result.GraphError}");
+                }
+
                 results.Add(result);
                 progress.Complete(item, Summary(result));
             }
@@ -252,7 +268,17 @@ internal static class BenchCommand
         ? "failed"
         : $"median {NumberFormat.Microseconds(result.TimeMedianUs)} µs, {NumberFormat.Readable(result.Tflops)} TFLOP/s, "
           + $"{NumberFormat.Readable(result.Gbps)} GB/s"
+          + (result.GraphTimeMedianUs is not null
+              ? $"; graph {NumberFormat.Microseconds(result.GraphTimeMedianUs)} µs, {NumberFormat.Readable(result.GraphTflops)} TFLOP/s"
+              : result.GraphError is not null ? "; graph failed" : "")
           + (result.Scaled ? $" (scaled: {result.ScaleNote})" : "");
+
+    /// <summary>
+    /// Graph mode is on unless <c>--no-graph</c> is given; <c>--graph</c> states the default explicitly, and
+    /// both at once are a usage error.
+    /// </summary>
+    private static bool GraphRequested(bool graph, bool noGraph) =>
+        graph && noGraph ? throw new UsageException("--graph and --no-graph contradict each other; give one of them") : !noGraph;
 
     /// <summary>The parsed command line of <c>bench</c>.</summary>
     private sealed record BenchRequest(

@@ -78,6 +78,8 @@ public sealed class CliEndToEndTests : NativeTestBase
             {
                 Assert.That(run.StandardOutput, Does.Contain("CPU reference backend: cases scaled to at most 8 experts and 256 rows"), run.ToString());
                 Assert.That(run.StandardOutput, Does.Contain("(scaled: E=8 of 16, rows=256 of 600)"), run.ToString());
+                Assert.That(run.StandardOutput, Does.Contain("graph mode: needs the CUDA backend; only eager runs are timed"), run.ToString());
+                Assert.That(run.StandardOutput, Does.Not.Contain("Graph µs"), "no graph columns without graph timings");
             }
 
             // Run metadata.
@@ -90,7 +92,8 @@ public sealed class CliEndToEndTests : NativeTestBase
             Assert.That(meta.GetProperty("tool_version").GetString(), Is.Not.Empty);
             Assert.That(meta.GetProperty("machine").GetString(), Is.Not.Empty);
             Assert.That(meta.GetProperty("timestamp_utc").GetDateTimeOffset(), Is.EqualTo(DateTimeOffset.UtcNow).Within(TimeSpan.FromMinutes(10)));
-            Assert.That(meta.GetProperty("graph_mode").GetString(), Is.EqualTo("off"));
+            // Graph mode is on by default; the CPU backend cannot capture graphs, so it says so once and times eager runs.
+            Assert.That(meta.GetProperty("graph_mode").GetString(), Is.EqualTo(cpu ? "unavailable" : "on"));
             Assert.That(meta.GetProperty("note").ValueKind, Is.EqualTo(cpu ? JsonValueKind.String : JsonValueKind.Null));
 
             // One record per default strategy, each with positive times.
@@ -112,6 +115,9 @@ public sealed class CliEndToEndTests : NativeTestBase
                 Assert.That(record.GetProperty("case_rows").GetInt32(), Is.EqualTo(600), label);
                 if (cpu)
                 {
+                    Assert.That(record.GetProperty("graph_time_median_us").ValueKind, Is.EqualTo(JsonValueKind.Null), label);
+                    Assert.That(record.GetProperty("graph_tflops").ValueKind, Is.EqualTo(JsonValueKind.Null), label);
+                    Assert.That(record.GetProperty("graph_error").ValueKind, Is.EqualTo(JsonValueKind.Null), label);
                     Assert.That(record.GetProperty("scaled").GetBoolean(), Is.True, label);
                     Assert.That(record.GetProperty("experts").GetInt32(), Is.EqualTo(8), label);
                     Assert.That(record.GetProperty("rows").GetInt32(), Is.EqualTo(256), label);
@@ -124,9 +130,37 @@ public sealed class CliEndToEndTests : NativeTestBase
             // CSV: a header and the same two records.
             Assert.That(csvLines, Has.Length.EqualTo(3));
             Assert.That(csvLines[0], Does.StartWith("case,model,gemm,backend,strategy,"));
+            Assert.That(csvLines[0], Does.Contain(",time_median_us,").And.Contain(",graph_time_median_us,").And.Contain(",graph_tflops,"));
             Assert.That(csvLines[1], Does.StartWith("tiny,").And.Contain(",single,"));
             Assert.That(csvLines[2], Does.StartWith("tiny,").And.Contain(",expert_specialized,"));
         }
+    }
+
+    [Test]
+    public async Task Bench_NoGraph_TurnsGraphModeOff_WithoutANote()
+    {
+        string json = _temp.Combine("nograph.json");
+
+        CliRun run = await CliProcess.RunAsync(
+            _temp.Path,
+            ["bench", "--suite", _suite, "--case", "tiny", "--backend", "cpu", "--strategy", "single", "--iterations", "1", "--warmup", "0",
+                "--no-graph", "--json", json]);
+
+        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(run.ExitCode, Is.Zero, run.ToString());
+            Assert.That(document.RootElement.GetProperty("run").GetProperty("graph_mode").GetString(), Is.EqualTo("off"));
+            Assert.That(run.StandardOutput, Does.Not.Contain("graph mode"), run.ToString());
+        }
+    }
+
+    [Test]
+    public async Task Bench_GraphAndNoGraph_OneErrorLine()
+    {
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["bench", "--suite", _suite, "--case", "tiny", "--graph", "--no-graph"]);
+
+        AssertUsageError(run, "error: --graph and --no-graph contradict each other; give one of them");
     }
 
     [Test]
