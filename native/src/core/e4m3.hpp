@@ -49,25 +49,46 @@ inline constexpr std::array<double, 256> kE4m3ToDouble = detail::make_e4m3_table
 
 inline constexpr float kE4m3Max = 448.0f;
 
-inline float e4m3_to_float(uint8_t code) { return kE4m3ToFloat[code]; }
+// The table entries built from bits: both NaN codes give the positive quiet NaN 0x7FC00000 (as the table's
+// static_cast of a double quiet NaN does), -0 (0x80) gives -0.0f.
+MC_HOST_DEVICE inline float e4m3_to_float_computed(uint8_t code) {
+  const uint32_t sign = static_cast<uint32_t>(code & 0x80u) << 24;
+  const uint32_t exponent = (code >> 3) & 0xFu;
+  const uint32_t mantissa = code & 0x7u;
+  if (exponent == 0xFu && mantissa == 0x7u) return float_from_bits(0x7FC00000u);
+  if (exponent == 0) {
+    // Subnormal (or zero): mantissa * 2^-9, exact in fp32.
+    return float_from_bits(float_bits(static_cast<float>(mantissa) * 0.001953125f) | sign);
+  }
+  // 2^(exponent-7) * (1 + mantissa/8): rebias 7 -> 127, mantissa to the top of fp32's 23 bits.
+  return float_from_bits(sign | ((exponent + 120u) << 23) | (mantissa << 20));
+}
+
+MC_HOST_DEVICE inline float e4m3_to_float(uint8_t code) {
+#if defined(__CUDA_ARCH__)
+  return e4m3_to_float_computed(code);
+#else
+  return kE4m3ToFloat[code];
+#endif
+}
 
 // Reference encoder for double inputs (exact single rounding).
-inline uint8_t e4m3_from_double(double x) { return static_cast<uint8_t>(round_to_minifloat(x, kE4m3Format)); }
+MC_HOST_DEVICE inline uint8_t e4m3_from_double(double x) {
+  return static_cast<uint8_t>(round_to_minifloat(x, e4m3_format()));
+}
 
 // Fast encoder for fp32 inputs (the quantizer's hot loop); bit-identical to e4m3_from_double((double)x).
-inline uint8_t e4m3_from_float(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
+MC_HOST_DEVICE inline uint8_t e4m3_from_float(float x) {
+  const uint32_t bits = float_bits(x);
   const uint32_t sign = (bits >> 24) & 0x80u;
   const uint32_t magnitude = bits & 0x7FFFFFFFu;
   if (magnitude > 0x7F800000u) return static_cast<uint8_t>(sign | 0x7Fu);  // NaN
   if (magnitude >= 0x43E00000u) return static_cast<uint8_t>(sign | 0x7Eu);  // >= 448 (incl. inf): saturate
   if (magnitude < 0x3C800000u) {
     // Below 2^-6: subnormal quantum 2^-9. Scaling by 2^9 is exact, so the rounding below is the only one.
-    float value;
-    std::memcpy(&value, &magnitude, sizeof value);
+    const float value = float_from_bits(magnitude);
     const float scaled = value * 512.0f;
-    const float whole = std::floor(scaled);
+    const float whole = detail::round_down(scaled);
     const float fraction = scaled - whole;
     uint32_t significand = static_cast<uint32_t>(whole);
     if (fraction > 0.5f || (fraction == 0.5f && (significand & 1u))) ++significand;

@@ -2,31 +2,19 @@
 //
 // The fp32 encoders are the fast paths used by conversion and quantization; the double encoders (via
 // round_to_minifloat) round the reference GEMM's double accumulators once, without passing through fp32.
+// Everything here is host+device (core/host_device.hpp): the CUDA kernels run this very code.
 #pragma once
 
-#include <cmath>
 #include <cstdint>
-#include <cstring>
 
+#include "core/host_device.hpp"
 #include "core/minifloat.hpp"
 
 namespace moecutlass {
 
-inline uint32_t float_bits(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  return bits;
-}
+MC_HOST_DEVICE inline float bf16_to_float(uint16_t h) { return float_from_bits(static_cast<uint32_t>(h) << 16); }
 
-inline float float_from_bits(uint32_t bits) {
-  float x;
-  std::memcpy(&x, &bits, sizeof x);
-  return x;
-}
-
-inline float bf16_to_float(uint16_t h) { return float_from_bits(static_cast<uint32_t>(h) << 16); }
-
-inline uint16_t bf16_from_float(float x) {
+MC_HOST_DEVICE inline uint16_t bf16_from_float(float x) {
   const uint32_t bits = float_bits(x);
   // NaN: keep sign and the top payload bits, force the quiet bit so truncation cannot turn it into infinity.
   if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((bits >> 16) | 0x0040u);
@@ -34,7 +22,7 @@ inline uint16_t bf16_from_float(float x) {
   return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
 }
 
-inline float fp16_to_float(uint16_t h) {
+MC_HOST_DEVICE inline float fp16_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exponent = (h >> 10) & 0x1Fu;
   const uint32_t mantissa = h & 0x3FFu;
@@ -47,7 +35,7 @@ inline float fp16_to_float(uint16_t h) {
   return float_from_bits(sign | ((exponent + 112u) << 23) | (mantissa << 13));
 }
 
-inline uint16_t fp16_from_float(float x) {
+MC_HOST_DEVICE inline uint16_t fp16_from_float(float x) {
   const uint32_t bits = float_bits(x);
   const uint32_t sign = (bits >> 16) & 0x8000u;
   const uint32_t magnitude = bits & 0x7FFFFFFFu;
@@ -56,7 +44,7 @@ inline uint16_t fp16_from_float(float x) {
   if (magnitude < 0x38800000u) {
     // Below 2^-14: subnormal quantum 2^-24; the scaling is exact.
     const float scaled = float_from_bits(magnitude) * 16777216.0f;
-    const float whole = std::floor(scaled);
+    const float whole = detail::round_down(scaled);
     const float fraction = scaled - whole;
     uint32_t significand = static_cast<uint32_t>(whole);
     if (fraction > 0.5f || (fraction == 0.5f && (significand & 1u))) ++significand;
@@ -68,7 +56,11 @@ inline uint16_t fp16_from_float(float x) {
   return static_cast<uint16_t>(sign | code);
 }
 
-inline uint16_t bf16_from_double(double x) { return static_cast<uint16_t>(round_to_minifloat(x, kBf16Format)); }
-inline uint16_t fp16_from_double(double x) { return static_cast<uint16_t>(round_to_minifloat(x, kFp16Format)); }
+MC_HOST_DEVICE inline uint16_t bf16_from_double(double x) {
+  return static_cast<uint16_t>(round_to_minifloat(x, bf16_format()));
+}
+MC_HOST_DEVICE inline uint16_t fp16_from_double(double x) {
+  return static_cast<uint16_t>(round_to_minifloat(x, fp16_format()));
+}
 
 }  // namespace moecutlass
