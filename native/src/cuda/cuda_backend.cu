@@ -13,8 +13,10 @@
 #include "backend.hpp"
 #include "core/error.hpp"
 #include "cuda/cuda_check.hpp"
+#include "cuda/cuda_convert.hpp"
 #include "cuda/cuda_fill.hpp"
 #include "cuda/cuda_graph.hpp"
+#include "cuda/cuda_quantize.hpp"
 
 namespace moecutlass {
 
@@ -149,14 +151,21 @@ class CudaBackend final : public Backend {
     MC_CUDA_CHECK(launch_fill(dst, pattern, element_size, count, stream_of(stream)), this);
   }
 
-  void convert(const void*, int32_t, void*, int32_t, int64_t, BackendStream&) override {
-    fail_not_implemented("conversion");
+  void convert(const void* src, int32_t src_dtype, void* dst, int32_t dst_dtype, int64_t count,
+               BackendStream& stream) override {
+    if (count <= 0) return;
+    DeviceScope scope(device_, this);
+    MC_CUDA_CHECK(launch_convert(src, src_dtype, dst, dst_dtype, count, stream_of(stream)), this);
   }
-  void quantize_activations(const ActivationQuantization&, BackendStream&) override {
-    fail_not_implemented("activation quantization");
+  void quantize_activations(const ActivationQuantization& job, BackendStream& stream) override {
+    if (job.rows <= 0) return;
+    DeviceScope scope(device_, this);
+    MC_CUDA_CHECK(launch_quantize_activations(job, stream_of(stream)), this);
   }
-  void quantize_weights(const WeightQuantization&, BackendStream&) override {
-    fail_not_implemented("weight quantization");
+  void quantize_weights(const WeightQuantization& job, BackendStream& stream) override {
+    if (job.experts <= 0 || job.n <= 0 || job.k <= 0) return;
+    DeviceScope scope(device_, this);
+    MC_CUDA_CHECK(launch_quantize_weights(job, stream_of(stream)), this);
   }
 
   std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape&) override {
