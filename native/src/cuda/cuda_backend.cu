@@ -17,6 +17,7 @@
 #include "cuda/cuda_fill.hpp"
 #include "cuda/cuda_graph.hpp"
 #include "cuda/cuda_quantize.hpp"
+#include "cuda/grouped_gemm/cuda_grouped_gemm_plan.hpp"
 
 namespace moecutlass {
 
@@ -54,12 +55,6 @@ class CudaEvent final : public BackendEvent {
  private:
   CudaBackend& backend_;
   cudaEvent_t event_;
-};
-
-class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
- public:
-  GroupedGemmPlanDetails details() const override { return {"", 0, 0}; }
-  void run(const GroupedGemmOperands&, BackendStream&) override { fail_not_implemented("grouped GEMM"); }
 };
 
 class CudaBackend final : public Backend {
@@ -168,9 +163,12 @@ class CudaBackend final : public Backend {
     MC_CUDA_CHECK(launch_quantize_weights(job, stream_of(stream)), this);
   }
 
-  std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape&) override {
-    // Plans can be created (and destroyed, queried) so the plan lifecycle works; running one is unsupported.
-    return std::make_unique<CudaGroupedGemmPlan>();
+  std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape& shape) override {
+    cuda::CudaPlanEnvironment environment;
+    environment.device = device_;
+    environment.error_flag = error_flag_;
+    environment.backend = this;
+    return cuda::make_cuda_grouped_gemm_plan(shape, environment);
   }
 
   // CUDA graphs (cuda_graph.cu).

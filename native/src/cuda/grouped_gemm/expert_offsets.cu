@@ -1,0 +1,58 @@
+#include "cuda/grouped_gemm/expert_offsets.hpp"
+
+#include "moecutlass/moecutlass.h"
+
+namespace moecutlass::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ __forceinline__ int32_t clamp_offset(int32_t value, int32_t low, int32_t high) {
+  return value < low ? low : (value > high ? high : value);
+}
+
+__global__ void __launch_bounds__(kThreads) expert_offsets_kernel(ExpertOffsetsJob job, GroupedGemmDeviceArrays arrays) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // Lets the grouped kernel's launch and prologue overlap this kernel; it waits for our completion (griddepcontrol)
+  // before reading the arrays written below.
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+  const int64_t k = job.k;
+  const int64_t n = job.n;
+  const int64_t k_blocks = (k + MC_SCALE_BLOCK - 1) / MC_SCALE_BLOCK;
+  const int64_t n_blocks = (n + MC_SCALE_BLOCK - 1) / MC_SCALE_BLOCK;
+  int32_t flags = 0;
+  for (int32_t e = blockIdx.x * blockDim.x + threadIdx.x; e < arrays.experts; e += gridDim.x * blockDim.x) {
+    const int32_t raw_begin = job.offsets[e];
+    const int32_t raw_end = job.offsets[e + 1];
+    // Each offset is judged once: offsets[e + 1] by expert e, offsets[0] by expert 0 as well.
+    if (raw_end < 0 || (e == 0 && raw_begin < 0)) flags |= MC_DEVICE_ERROR_OFFSETS_NEGATIVE;
+    if (raw_end > job.rows || (e == 0 && raw_begin > job.rows)) flags |= MC_DEVICE_ERROR_OFFSETS_BEYOND_ROWS;
+    if (raw_end < raw_begin) flags |= MC_DEVICE_ERROR_OFFSETS_NOT_MONOTONIC;
+    const int32_t begin = clamp_offset(raw_begin, 0, job.rows);
+    const int32_t end = clamp_offset(raw_end, begin, job.rows);
+
+    arrays.problem_sizes[3 * e + 0] = end - begin;
+    arrays.problem_sizes[3 * e + 1] = job.n;
+    arrays.problem_sizes[3 * e + 2] = job.k;
+    arrays.ptr_a[e] = job.a + static_cast<int64_t>(begin) * k;
+    arrays.ptr_sfa[e] = job.a_scales + static_cast<int64_t>(begin) * k_blocks;
+    arrays.ptr_b[e] = job.b + static_cast<int64_t>(e) * n * k;
+    arrays.ptr_sfb[e] = job.b_scales + static_cast<int64_t>(e) * n_blocks * k_blocks;
+    arrays.ptr_d[e] = job.d + static_cast<int64_t>(begin) * n * job.d_element_bytes;
+  }
+  if (flags != 0) atomicOr(job.error_flag, flags);
+}
+
+}  // namespace
+
+cudaError_t launch_expert_offsets(const ExpertOffsetsJob& job, const GroupedGemmDeviceArrays& arrays,
+                                  cudaStream_t stream) {
+  // One wave of small blocks: E <= MC_MAX_EXPERTS (4096) gives at most 16 blocks.
+  const int blocks = (arrays.experts + kThreads - 1) / kThreads;
+  expert_offsets_kernel<<<blocks, kThreads, 0, stream>>>(job, arrays);
+  return cudaGetLastError();
+}
+
+}  // namespace moecutlass::cuda

@@ -1,0 +1,57 @@
+// A grouped-GEMM kernel configuration as the plan sees it: no CUTLASS types cross this header, so the plan and the
+// precompute kernel compile in seconds while each CUTLASS configuration lives in its own translation unit.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include <cuda_runtime_api.h>
+
+namespace moecutlass {
+class Backend;
+}
+
+namespace moecutlass::cuda {
+
+// Per-expert device arrays that one launch reads. The plan owns them and the precompute kernel rewrites them on
+// the stream before every launch, so the kernel's parameters (which point at these arrays) never change after
+// initialization: a run is a launch and nothing else, and can be captured in a CUDA graph.
+struct GroupedGemmDeviceArrays {
+  int32_t experts = 0;
+  int32_t* problem_sizes = nullptr;  // [E][3]: M (rows of the expert), N, K
+  const void** ptr_a = nullptr;      // e4m3 rows of the expert in A
+  const void** ptr_b = nullptr;      // e4m3 weights of the expert
+  const float** ptr_sfa = nullptr;   // activation scales of the expert's rows
+  const float** ptr_sfb = nullptr;   // weight scales of the expert
+  void** ptr_d = nullptr;            // output rows of the expert
+};
+
+struct GroupedGemmKernelSetup {
+  GroupedGemmDeviceArrays arrays;
+  int32_t n = 0;
+  int32_t k = 0;
+  int32_t device = 0;
+  int32_t sm_count = 0;
+  Backend* backend = nullptr;  // for error mapping (sticky errors mark the context faulted)
+};
+
+class GroupedGemmKernel {
+ public:
+  virtual ~GroupedGemmKernel() = default;
+  virtual const char* name() const = 0;
+  // Device bytes the configuration owns (stride and layout arrays, CUTLASS workspace).
+  virtual int64_t workspace_bytes() const = 0;
+  // Enqueues the kernel. With `programmatic` the launch may begin while the previous kernel on the stream (the
+  // precompute) finishes; the kernel waits for it before reading any per-expert array.
+  virtual void launch(cudaStream_t stream, bool programmatic) = 0;
+};
+
+// One factory per translation unit (each CUTLASS configuration takes a minute or more of nvcc).
+std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_128x128x128_c1x2_bf16(const GroupedGemmKernelSetup& setup);
+std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_128x128x128_c1x2_fp16(const GroupedGemmKernelSetup& setup);
+
+// True when the CUTLASS kernels were compiled to wait on programmatic dependencies (CUTLASS_ENABLE_GDC_FOR_SM90);
+// launching them programmatically without it would let them read per-expert arrays before they are written.
+bool grouped_kernels_support_programmatic_launch();
+
+}  // namespace moecutlass::cuda

@@ -1,0 +1,17 @@
+// Strategy `single`, fp16 output: 128x128x128 tiles, 1x2 clusters, cooperative warp-specialized FP8 blockwise
+// grouped kernel (CUTLASS example 68's configuration), 1x128 activation and 128x128 weight scales.
+#include "cuda/grouped_gemm/sm90_grouped_kernel.cuh"
+
+namespace moecutlass::cuda {
+
+using Sm90Grouped128x128Fp16 = sm90::GroupedConfig<
+    cutlass::half_t, cute::Shape<cute::_128, cute::_128, cute::_128>, cute::Shape<cute::_1, cute::_2, cute::_1>,
+    cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperativeFP8Blockwise,
+    cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative, 1, 128>;
+
+std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_128x128x128_c1x2_fp16(const GroupedGemmKernelSetup& setup) {
+  return std::make_unique<sm90::CutlassGroupedGemm<Sm90Grouped128x128Fp16>>(
+      setup, "sm90_fp8_blockwise_grouped_128x128x128_c1x2_cooperative_fp16");
+}
+
+}  // namespace moecutlass::cuda

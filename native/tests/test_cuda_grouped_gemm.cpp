@@ -1,0 +1,200 @@
+// The CUDA grouped GEMM against the CPU reference through the C ABI, on the same e4m3 bytes and scales (skipped
+// without a CUDA device). The NUnit Gpu suite covers the full matrix of shapes; these cases catch a broken kernel
+// or precompute in the native build itself, before any managed code runs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "core/float16.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+struct Problem {
+  int32_t n = 0;
+  int32_t k = 0;
+  int32_t output_dtype = MC_DTYPE_BF16;
+  std::vector<int32_t> rows_per_expert;
+};
+
+// Host copies of one problem's operands.
+struct Operands {
+  std::vector<uint8_t> a, b;
+  std::vector<float> a_scales, b_scales;
+  std::vector<int32_t> offsets;
+  int32_t rows = 0;
+};
+
+int32_t blocks(int32_t extent) { return (extent + MC_SCALE_BLOCK - 1) / MC_SCALE_BLOCK; }
+
+// Scales differ by powers of two between 128-row bands and 128-column blocks, so a wrong scale index shows.
+Operands make_operands(const Problem& p, std::mt19937_64& engine) {
+  Operands o;
+  const auto experts = static_cast<int32_t>(p.rows_per_expert.size());
+  o.offsets.assign(1, 0);
+  for (int32_t r : p.rows_per_expert) o.offsets.push_back(o.offsets.back() + r);
+  o.rows = o.offsets.back();
+  o.a.resize(static_cast<size_t>(o.rows) * p.k);
+  o.b.resize(static_cast<size_t>(experts) * p.n * p.k);
+  for (auto& v : o.a) v = mctest::random_e4m3(engine);
+  for (auto& v : o.b) v = mctest::random_e4m3(engine);
+  std::uniform_int_distribution<int> exponent(-4, 4);
+  o.a_scales.resize(static_cast<size_t>(o.rows) * blocks(p.k));
+  for (auto& s : o.a_scales) s = std::ldexp(mctest::random_float(engine, 0.5f, 1.0f), exponent(engine));
+  o.b_scales.resize(static_cast<size_t>(experts) * blocks(p.n) * blocks(p.k));
+  for (auto& s : o.b_scales) s = std::ldexp(mctest::random_float(engine, 0.5f, 1.0f), exponent(engine));
+  return o;
+}
+
+class CudaGroupedGemm : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    int32_t count = 0;
+    ASSERT_EQ(mc_get_device_count(&count), MC_STATUS_OK);
+    if (count == 0) GTEST_SKIP() << "no CUDA device (or built without CUDA)";
+    mc_context_desc desc = mctest::cpu_desc();
+    desc.backend = MC_BACKEND_CUDA;
+    ASSERT_EQ(mc_context_create(&desc, &gpu_), MC_STATUS_OK) << mctest::last_error();
+  }
+  void TearDown() override {
+    if (gpu_ != nullptr) EXPECT_EQ(mc_context_destroy(gpu_), MC_STATUS_OK);
+  }
+
+  template <class T>
+  T* upload(mc_context context, const std::vector<T>& host, int64_t extra_bytes = 0) {
+    const int64_t bytes = static_cast<int64_t>(host.size() * sizeof(T)) + extra_bytes;
+    void* pointer = nullptr;
+    EXPECT_EQ(mc_malloc(context, bytes > 0 ? bytes : 16, &pointer), MC_STATUS_OK) << mctest::last_error();
+    if (!host.empty()) {
+      EXPECT_EQ(mc_memcpy_async(context, pointer, host.data(), static_cast<int64_t>(host.size() * sizeof(T)),
+                                MC_COPY_HOST_TO_DEVICE, nullptr),
+                MC_STATUS_OK)
+          << mctest::last_error();
+    }
+    return static_cast<T*>(pointer);
+  }
+
+  // Runs the problem on `context` with D pre-filled with `canary`, `guard_rows` rows of D beyond `rows`.
+  std::vector<uint16_t> run(mc_context context, const Problem& p, const Operands& o, int32_t guard_rows,
+                            uint16_t canary, const std::vector<int32_t>* offsets_override = nullptr) {
+    const auto experts = static_cast<int32_t>(p.rows_per_expert.size());
+    const int32_t capacity = o.rows + guard_rows;
+    std::vector<uint16_t> d(static_cast<size_t>(capacity) * p.n, canary);
+    auto* a = upload(context, o.a, 16);
+    auto* a_scales = upload(context, o.a_scales, 16);
+    auto* b = upload(context, o.b);
+    auto* b_scales = upload(context, o.b_scales);
+    auto* offsets = upload(context, offsets_override != nullptr ? *offsets_override : o.offsets);
+    auto* dd = upload(context, d);
+    mc_grouped_gemm_desc desc = mctest::gemm_desc(experts, p.n, p.k, o.rows, p.output_dtype);
+    desc.strategy = MC_STRATEGY_SINGLE;
+    mc_grouped_gemm_plan plan = nullptr;
+    EXPECT_EQ(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_OK) << mctest::last_error();
+    mc_grouped_gemm_args args{};
+    args.struct_size = sizeof args;
+    args.rows = o.rows;
+    args.a = a;
+    args.a_scales = a_scales;
+    args.b = b;
+    args.b_scales = b_scales;
+    args.expert_offsets = offsets;
+    args.d = dd;
+    EXPECT_EQ(mc_grouped_gemm_run(plan, &args, nullptr), MC_STATUS_OK) << mctest::last_error();
+    EXPECT_EQ(mc_memcpy_async(context, d.data(), dd, static_cast<int64_t>(d.size() * 2), MC_COPY_DEVICE_TO_HOST,
+                              nullptr),
+              MC_STATUS_OK)
+        << mctest::last_error();
+    EXPECT_EQ(mc_context_synchronize(context), MC_STATUS_OK) << mctest::last_error();
+    EXPECT_EQ(mc_grouped_gemm_plan_destroy(plan), MC_STATUS_OK);
+    for (void* pointer : {static_cast<void*>(a), static_cast<void*>(a_scales), static_cast<void*>(b),
+                          static_cast<void*>(b_scales), static_cast<void*>(offsets), static_cast<void*>(dd)}) {
+      EXPECT_EQ(mc_free(context, pointer), MC_STATUS_OK);
+    }
+    return d;
+  }
+
+  static double to_double(uint16_t bits, int32_t dtype) {
+    return dtype == MC_DTYPE_FP16 ? moecutlass::fp16_to_float(bits) : moecutlass::bf16_to_float(bits);
+  }
+
+  void expect_matches_reference(const Problem& p) {
+    std::mt19937_64 engine(0xC0FFEE + p.n * 31 + p.k);
+    const Operands o = make_operands(p, engine);
+    const uint16_t canary = 0x7E01;  // a NaN payload neither backend produces
+    const int32_t guard = 3;
+    mctest::Context cpu(0);
+    const std::vector<uint16_t> expected = run(cpu, p, o, guard, canary);
+    const std::vector<uint16_t> got = run(gpu_, p, o, guard, canary);
+    const double tolerance = p.output_dtype == MC_DTYPE_FP16 ? 1e-3 : 4e-3;
+    for (size_t e = 0; e < p.rows_per_expert.size(); ++e) {
+      double diff = 0, norm = 0;
+      for (int64_t r = o.offsets[e]; r < o.offsets[e + 1]; ++r) {
+        for (int64_t c = 0; c < p.n; ++c) {
+          const double x = to_double(got[r * p.n + c], p.output_dtype);
+          const double y = to_double(expected[r * p.n + c], p.output_dtype);
+          diff += (x - y) * (x - y);
+          norm += y * y;
+        }
+      }
+      if (p.rows_per_expert[e] == 0) continue;
+      const double relative = std::sqrt(diff) / std::sqrt(norm);
+      EXPECT_LE(relative, tolerance) << "expert " << e << " (" << p.rows_per_expert[e] << " rows), N=" << p.n
+                                     << " K=" << p.k;
+    }
+    for (int64_t i = static_cast<int64_t>(o.rows) * p.n; i < static_cast<int64_t>(got.size()); ++i) {
+      ASSERT_EQ(got[i], canary) << "guard element " << i << " beyond rows was written";
+    }
+    int32_t flags = -1;
+    MC_ASSERT_OK(mc_context_query_device_errors(gpu_, 1, &flags));
+    EXPECT_EQ(flags, 0);
+  }
+
+  mc_context gpu_ = nullptr;
+};
+
+}  // namespace
+
+TEST_F(CudaGroupedGemm, SmallRaggedExpertsMatchTheReference) {
+  expect_matches_reference({256, 256, MC_DTYPE_BF16, {0, 1, 129, 40}});
+}
+
+TEST_F(CudaGroupedGemm, NAndKNotMultiplesOf128MatchTheReference) {
+  expect_matches_reference({200, 272, MC_DTYPE_FP16, {7, 0, 33}});
+  expect_matches_reference({392, 1040, MC_DTYPE_BF16, {130, 1, 0, 64}});
+}
+
+TEST_F(CudaGroupedGemm, DeepSeekGateUpShapeWithAwkwardRowCounts) {
+  expect_matches_reference({4096, 7168, MC_DTYPE_BF16, {0, 1, 7, 8, 33, 127, 128, 129}});
+}
+
+TEST_F(CudaGroupedGemm, CorruptedOffsetsAreClampedAndFlagged) {
+  const Problem p{256, 256, MC_DTYPE_BF16, {40, 40, 40, 40}};
+  std::mt19937_64 engine(7);
+  const Operands o = make_operands(p, engine);
+  const uint16_t canary = 0x7E01;
+  struct Case {
+    std::vector<int32_t> offsets;
+    int32_t flags;
+  };
+  const std::vector<Case> cases = {
+      {{0, 50, 30, 120, 160}, MC_DEVICE_ERROR_OFFSETS_NOT_MONOTONIC},
+      {{0, 40, 80, 120, 100000}, MC_DEVICE_ERROR_OFFSETS_BEYOND_ROWS},
+      {{-5, 40, 80, 120, 160}, MC_DEVICE_ERROR_OFFSETS_NEGATIVE},
+      {{0, -1, 80, 2000000000, 100},
+       MC_DEVICE_ERROR_OFFSETS_NEGATIVE | MC_DEVICE_ERROR_OFFSETS_BEYOND_ROWS | MC_DEVICE_ERROR_OFFSETS_NOT_MONOTONIC},
+  };
+  for (const Case& c : cases) {
+    const std::vector<uint16_t> got = run(gpu_, p, o, 5, canary, &c.offsets);
+    for (int64_t i = static_cast<int64_t>(o.rows) * p.n; i < static_cast<int64_t>(got.size()); ++i) {
+      ASSERT_EQ(got[i], canary) << "guard element " << i << " beyond rows was written";
+    }
+    int32_t flags = 0;
+    MC_ASSERT_OK(mc_context_query_device_errors(gpu_, 1, &flags));
+    EXPECT_EQ(flags, c.flags) << "offsets case " << ::testing::PrintToString(c.offsets);
+  }
+  // The context stays usable: a correct run afterwards matches the reference.
+  expect_matches_reference(p);
+}
