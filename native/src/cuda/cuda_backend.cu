@@ -1,7 +1,6 @@
-// The CUDA backend: a device, a context-owned non-blocking default stream, device memory, streams, events, fills
-// and the device-side error flag. Everything is plain CUDA runtime API; the quantization and grouped-GEMM kernels
-// arrive with the CUDA grouped-GEMM issue and are reported as MC_STATUS_UNSUPPORTED until then (after the ABI
-// layer has validated the call exactly as on the CPU).
+// The CUDA backend: a device, a context-owned non-blocking default stream, device memory, streams, events, fills,
+// graphs, the device-side error flag, and dispatch to the kernels (conversion and quantization in cuda_*.cu, the
+// grouped GEMM in grouped_gemm/). The ABI layer has validated every call exactly as on the CPU before it gets here.
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -22,11 +21,6 @@
 namespace moecutlass {
 
 namespace {
-
-[[noreturn]] void fail_not_implemented(const char* operation) {
-  fail(MC_STATUS_UNSUPPORTED, operation,
-       " on the CUDA backend is not implemented in this build yet (kernels arrive with the CUDA grouped-GEMM issue)");
-}
 
 class CudaBackend;
 
