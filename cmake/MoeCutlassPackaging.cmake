@@ -2,7 +2,8 @@
 #
 # Included by the top-level CMakeLists.txt after native/src (the `moecutlass` target must exist).
 # MOECUTLASS_SPLIT_DEBUG_INFO (ELF platforms, default ON):
-#   - compiles the library's C++ with -g in every configuration (-g never changes the generated code with GCC/Clang);
+#   - compiles the library's C++ with -g in every configuration (-g never changes the generated code with GCC/Clang),
+#     source paths relative to the checkout;
 #   - `cmake --install` then leaves lib/libmoecutlass.so stripped, with a .gnu_debuglink to lib/libmoecutlass.so.dbg
 #     (cmake/MoeCutlassSplitDebug.cmake). ./build.sh copies both to artifacts/native/<rid>/; only the .so is packed.
 # CUDA translation units keep nvcc's defaults (no -g: their host code is CUTLASS templates, and device debug info
@@ -22,7 +23,10 @@ if(NOT CMAKE_OBJCOPY OR NOT CMAKE_READELF)
   return()
 endif()
 
-target_compile_options(moecutlass_core PRIVATE $<$<COMPILE_LANG_AND_ID:CXX,GNU,Clang>:-g>)
+# -ffile-prefix-map: the debug info (and so the build id, which the linker hashes over it) names sources relative to
+# the checkout, so one commit builds the same library bytes in any folder, like the assembly's /_/ paths.
+target_compile_options(moecutlass_core PRIVATE
+  $<$<COMPILE_LANG_AND_ID:CXX,GNU,Clang>:-g -ffile-prefix-map=${PROJECT_SOURCE_DIR}/=>)
 
 # Runs after native/src's install(TARGETS moecutlass) (policy CMP0082: install rules run in declaration order).
 install(CODE "
