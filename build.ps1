@@ -146,7 +146,7 @@ function Test-Managed {
 # ---- pack: one package, managed + native ----------------------------------------------------------------------------
 # The same commit packs to the same bytes: zip entry times come from the commit (SOURCE_DATE_EPOCH), the assembly is
 # deterministic with /_/ source paths (src/MoeCutlass/MoeCutlass.csproj).
-if (-not $env:SOURCE_DATE_EPOCH) {
+if (-not $env:SOURCE_DATE_EPOCH -and (Get-Command git -ErrorAction SilentlyContinue)) {
     $commitTime = git log -1 --format=%ct 2>$null
     if ($LASTEXITCODE -eq 0 -and $commitTime) { $env:SOURCE_DATE_EPOCH = $commitTime }
 }
@@ -154,7 +154,8 @@ if (-not $env:SOURCE_DATE_EPOCH) {
 function Copy-StagedNative([string]$File) {
     # A library built elsewhere, staged in $script:packNative (artifacts/obj/pack-native/<rid>/), its debug info split off.
     if (-not (Test-Path $File -PathType Leaf)) { throw "-Native ${File}: no such file" }
-    $stream = [IO.File]::OpenRead((Resolve-Path $File).Path)
+    $File = (Resolve-Path $File).Path
+    $stream = [IO.File]::OpenRead($File)
     $head = New-Object byte[] 20
     $null = $stream.Read($head, 0, 20); $stream.Dispose()
     $isElf = $head[0] -eq 0x7F -and $head[1] -eq 0x45 -and $head[2] -eq 0x4C -and $head[3] -eq 0x46

@@ -32,8 +32,8 @@ if (-not $Source) { $Source = Join-Path $root 'artifacts/packages' }
 # network fails the check instead of quietly succeeding.
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'; $env:DOTNET_NOLOGO = '1'; $env:DOTNET_SKIP_FIRST_TIME_EXPERIENCE = '1'
 $env:DOTNET_CLI_WORKLOAD_UPDATE_NOTIFY_DISABLE = '1'; $env:DOTNET_GENERATE_ASPNET_CERTIFICATE = 'false'
-foreach ($name in 'HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY') { Set-Item "env:$name" 'http://127.0.0.1:9' }
-Remove-Item env:NO_PROXY -ErrorAction SilentlyContinue
+foreach ($name in 'HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'all_proxy') { Set-Item "env:$name" 'http://127.0.0.1:9' }
+Remove-Item env:NO_PROXY, env:no_proxy -ErrorAction SilentlyContinue
 
 function Build-Consumer {
     $sourceDir = (Resolve-Path $Source).Path
@@ -41,7 +41,7 @@ function Build-Consumer {
     if ($packages.Count -eq 0) { throw "no MoeCutlass.*.nupkg in $sourceDir (./build.ps1 pack makes one)" }
     if ($packages.Count -gt 1) { throw "more than one MoeCutlass package in ${sourceDir}: $($packages.Name -join ', ')" }
     $version = $packages[0].Name -replace '^MoeCutlass\.(.+)\.nupkg$', '$1'
-    $global = (dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', ''
+    $global = (dotnet nuget locals global-packages --list | Where-Object { $_ -match '^global-packages:' } | Select-Object -First 1) -replace '^global-packages:\s*', ''
     if (-not (Test-Path $global)) { throw "cannot find this machine's global packages folder ('$global')" }
 
     foreach ($dir in 'src', 'packages', 'app') { Remove-Item -Recurse -Force (Join-Path $work $dir) -ErrorAction SilentlyContinue }
