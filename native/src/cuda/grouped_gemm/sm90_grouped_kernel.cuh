@@ -198,6 +198,16 @@ class CutlassGroupedGemm final : public GroupedGemmKernel {
     // Encodes the TMA descriptor templates and sets the kernel's shared-memory limit, once per plan.
     check_cutlass(gemm_.initialize(arguments, workspace_.get()), name_, "initialize");
     cuda_check(cudaDeviceSynchronize(), "cudaDeviceSynchronize() after CUTLASS initialize", backend);
+
+    // The launch is prepared here once. CUTLASS's own launcher re-applies a function attribute (a driver call)
+    // on every launch, which alone would take a good part of the 10 µs host budget of a run.
+    using GemmKernel = typename Types::GemmKernel;
+    using Cluster = typename GemmKernel::DispatchPolicy::ClusterShape;
+    grid_ = Gemm::get_grid_shape(gemm_.params());
+    block_ = GemmKernel::get_block_shape();
+    shared_memory_bytes_ = GemmKernel::SharedStorageSize;
+    cluster_ = dim3(cute::size<0>(Cluster{}), cute::size<1>(Cluster{}), cute::size<2>(Cluster{}));
+    kernel_function_ = reinterpret_cast<const void*>(&cutlass::device_kernel<GemmKernel>);
   }
 
   const char* name() const override { return name_; }
@@ -208,12 +218,23 @@ class CutlassGroupedGemm final : public GroupedGemmKernel {
   }
 
   void launch(cudaStream_t stream, bool programmatic) override {
-    const cutlass::Status status = gemm_.run(stream, nullptr, programmatic);
-    if (status != cutlass::Status::kSuccess) {
-      // A failed launch leaves the reason in the runtime's last error.
-      cuda_check(cudaGetLastError(), name_, setup_.backend);
-      check_cutlass(status, name_, "run");
-    }
+    cudaLaunchAttribute attributes[2] = {};
+    attributes[0].id = cudaLaunchAttributeClusterDimension;
+    attributes[0].val.clusterDim.x = cluster_.x;
+    attributes[0].val.clusterDim.y = cluster_.y;
+    attributes[0].val.clusterDim.z = cluster_.z;
+    attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attributes[1].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t config = {};
+    config.gridDim = grid_;
+    config.blockDim = block_;
+    config.dynamicSmemBytes = static_cast<size_t>(shared_memory_bytes_);
+    config.stream = stream;
+    config.attrs = attributes;
+    config.numAttrs = programmatic ? 2 : 1;
+    // The kernel copies its parameters at launch, so the same initialized Params serve every run.
+    void* arguments[] = {const_cast<typename Gemm::Params*>(&gemm_.params())};
+    cuda_check(cudaLaunchKernelExC(&config, kernel_function_, arguments), name_, setup_.backend);
   }
 
  private:
@@ -221,6 +242,9 @@ class CutlassGroupedGemm final : public GroupedGemmKernel {
   GroupedGemmKernelSetup setup_;
   DeviceBlock stride_a_, stride_b_, stride_d_, layout_sfa_, layout_sfb_, workspace_;
   Gemm gemm_;
+  dim3 grid_, block_, cluster_;
+  int shared_memory_bytes_ = 0;
+  const void* kernel_function_ = nullptr;
 };
 
 }  // namespace moecutlass::cuda::sm90
