@@ -1,5 +1,6 @@
 #include "cuda/grouped_gemm/cuda_grouped_gemm_plan.hpp"
 
+#include <cstdlib>
 #include <string>
 
 #include <cuda_runtime_api.h>
@@ -65,7 +66,9 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
       cuda_check_noexcept(cudaFree(arrays_memory_), environment.backend);
       throw;
     }
-    programmatic_ = grouped_kernels_support_programmatic_launch();
+    // MOECUTLASS_PDL=0 launches the GEMM in plain stream order, to measure what programmatic launch buys.
+    const char* pdl = std::getenv("MOECUTLASS_PDL");
+    programmatic_ = grouped_kernels_support_programmatic_launch() && !(pdl != nullptr && pdl[0] == '0');
   }
 
   ~CudaGroupedGemmPlan() override {
