@@ -59,6 +59,13 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
       setup.device = environment.device;
       setup.sm_count = sm_count;
       setup.backend = environment.backend;
+      if (const char* raster = std::getenv("MOECUTLASS_RASTER"); raster != nullptr && raster[0] != '\0') {
+        setup.raster_order = raster[0];
+      }
+      if (const char* swizzle = std::getenv("MOECUTLASS_SWIZZLE"); swizzle != nullptr) {
+        const int value = std::atoi(swizzle);
+        if (value == 1 || value == 2 || value == 4 || value == 8) setup.max_swizzle = value;
+      }
       // Every strategy runs the single 128x128 configuration until expert specialization lands.
       kernel_ = shape.output_dtype == MC_DTYPE_FP16 ? make_sm90_grouped_128x128x128_c1x2_fp16(setup)
                                                     : make_sm90_grouped_128x128x128_c1x2_bf16(setup);

@@ -33,6 +33,10 @@ struct GroupedGemmKernelSetup {
   int32_t device = 0;
   int32_t sm_count = 0;
   Backend* backend = nullptr;  // for error mapping (sticky errors mark the context faulted)
+  // Persistent tile scheduler knobs (CUTLASS's defaults: heuristic raster order, no swizzle). Overridable for
+  // measurements through MOECUTLASS_RASTER=M|N|H and MOECUTLASS_SWIZZLE=1|2|4|8.
+  char raster_order = 'H';
+  int max_swizzle = 1;
 };
 
 class GroupedGemmKernel {

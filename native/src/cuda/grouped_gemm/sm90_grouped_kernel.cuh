@@ -193,6 +193,12 @@ class CutlassGroupedGemm final : public GroupedGemmKernel {
          static_cast<typename Types::StrideD*>(stride_d_.get())},
         hw_info};
 
+    using RasterOrder = cutlass::gemm::kernel::detail::RasterOrderOptions;
+    arguments.scheduler.raster_order = setup.raster_order == 'M'   ? RasterOrder::AlongM
+                                       : setup.raster_order == 'N' ? RasterOrder::AlongN
+                                                                   : RasterOrder::Heuristic;
+    arguments.scheduler.max_swizzle_size = setup.max_swizzle;
+
     check_cutlass(gemm_.can_implement(arguments), name_, "can_implement");
     workspace_.allocate(Gemm::get_workspace_size(arguments), backend, "cudaMalloc(CUTLASS workspace)");
     // Encodes the TMA descriptor templates and sets the kernel's shared-memory limit, once per plan.
