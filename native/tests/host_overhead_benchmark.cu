@@ -58,6 +58,16 @@ int main() {
   std::printf("%-58s %8s\n", "call", "host us");
   std::printf("%-58s %8.2f\n", "empty kernel <<<1, 128>>>",
               median_us([&] { empty_kernel<<<1, 128, 0, stream>>>(); }, drain_stream));
+  {
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(1);
+    config.blockDim = dim3(128);
+    config.stream = stream;
+    void* arguments[] = {nullptr};
+    std::printf("%-58s %8.2f\n", "empty kernel, cudaLaunchKernelExC, no attributes",
+                median_us([&] { check(cudaLaunchKernelExC(&config, (const void*)empty_kernel, arguments), "launch"); },
+                          drain_stream));
+  }
   for (int variant = 0; variant < 2; ++variant) {
     cudaLaunchAttribute attributes[2] = {};
     attributes[0].id = cudaLaunchAttributeClusterDimension;

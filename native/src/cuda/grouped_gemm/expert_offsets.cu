@@ -51,8 +51,16 @@ cudaError_t launch_expert_offsets(const ExpertOffsetsJob& job, const GroupedGemm
                                   cudaStream_t stream) {
   // One wave of small blocks: E <= MC_MAX_EXPERTS (4096) gives at most 16 blocks.
   const int blocks = (arrays.experts + kThreads - 1) / kThreads;
-  expert_offsets_kernel<<<blocks, kThreads, 0, stream>>>(job, arrays);
-  return cudaGetLastError();
+  // cudaLaunchKernelExC rather than <<<>>>: the triple-chevron path pushes and pops a launch configuration around
+  // the same launch, measurably more host time per run (see native/tests/host_overhead_benchmark.cu).
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(blocks));
+  config.blockDim = dim3(kThreads);
+  config.stream = stream;
+  ExpertOffsetsJob job_argument = job;
+  GroupedGemmDeviceArrays arrays_argument = arrays;
+  void* arguments[] = {&job_argument, &arrays_argument};
+  return cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(&expert_offsets_kernel), arguments);
 }
 
 }  // namespace moecutlass::cuda
