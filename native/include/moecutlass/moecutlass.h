@@ -281,7 +281,9 @@ MC_API mc_status mc_quantize_weights_async(mc_context context, const void* input
 
 /* ---- grouped GEMM ----------------------------------------------------------------------------- */
 /* D[rows of e] = dequant(A[rows of e]) * dequant(B[e])^T for every expert e. The plan owns its workspace;
-   create it once, run it many times on any stream of its context. */
+   create it once, run it many times on any stream of its context. A plan holds one set of per-run device
+   arrays, so runs of the same plan must not overlap: order them on one stream or with events (different plans
+   may run concurrently). */
 MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_grouped_gemm_desc* desc,
                                              mc_grouped_gemm_plan* plan);
 MC_API mc_status mc_grouped_gemm_plan_destroy(mc_grouped_gemm_plan plan);
