@@ -18,6 +18,7 @@ struct Problem {
   int32_t k = 0;
   int32_t output_dtype = MC_DTYPE_BF16;
   std::vector<int32_t> rows_per_expert;
+  int32_t strategy = MC_STRATEGY_SINGLE;
 };
 
 // Host copies of one problem's operands.
@@ -92,7 +93,7 @@ class CudaGroupedGemm : public ::testing::Test {
     auto* offsets = upload(context, offsets_override != nullptr ? *offsets_override : o.offsets);
     auto* dd = upload(context, d);
     mc_grouped_gemm_desc desc = mctest::gemm_desc(experts, p.n, p.k, o.rows, p.output_dtype);
-    desc.strategy = MC_STRATEGY_SINGLE;
+    desc.strategy = context == gpu_ ? p.strategy : MC_STRATEGY_SINGLE;
     mc_grouped_gemm_plan plan = nullptr;
     EXPECT_EQ(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_OK) << mctest::last_error();
     mc_grouped_gemm_args args{};
@@ -144,7 +145,7 @@ class CudaGroupedGemm : public ::testing::Test {
       if (p.rows_per_expert[e] == 0) continue;
       const double relative = std::sqrt(diff) / std::sqrt(norm);
       EXPECT_LE(relative, tolerance) << "expert " << e << " (" << p.rows_per_expert[e] << " rows), N=" << p.n
-                                     << " K=" << p.k;
+                                     << " K=" << p.k << " strategy " << p.strategy;
     }
     for (int64_t i = static_cast<int64_t>(o.rows) * p.n; i < static_cast<int64_t>(got.size()); ++i) {
       ASSERT_EQ(got[i], canary) << "guard element " << i << " beyond rows was written";
@@ -199,4 +200,19 @@ TEST_F(CudaGroupedGemm, CorruptedOffsetsAreClampedAndFlagged) {
   }
   // The context stays usable: a correct run afterwards matches the reference.
   expect_matches_reference(p);
+}
+
+// Expert specialization: swapped 128x32 and 128x64 tiles for small experts, 128x128 for the rest. Row counts on
+// both sides of the default thresholds (32, 64) and of the 128-row scale bands.
+TEST_F(CudaGroupedGemm, ExpertSpecializedBucketBoundariesMatchTheReference) {
+  Problem p{512, 1024, MC_DTYPE_BF16, {31, 32, 33, 0, 63, 64, 65, 1, 127, 128, 129, 300}, MC_STRATEGY_EXPERT_SPECIALIZED};
+  expect_matches_reference(p);
+  p.output_dtype = MC_DTYPE_FP16;
+  expect_matches_reference(p);
+}
+
+TEST_F(CudaGroupedGemm, ExpertSpecializedWithEveryExpertInOneBucket) {
+  expect_matches_reference({7168, 256, MC_DTYPE_BF16, std::vector<int32_t>(64, 5), MC_STRATEGY_EXPERT_SPECIALIZED});
+  expect_matches_reference({392, 272, MC_DTYPE_BF16, {0, 0, 48, 0, 0, 0}, MC_STRATEGY_EXPERT_SPECIALIZED});
+  expect_matches_reference({256, 512, MC_DTYPE_FP16, {200, 0, 256}, MC_STRATEGY_EXPERT_SPECIALIZED});
 }

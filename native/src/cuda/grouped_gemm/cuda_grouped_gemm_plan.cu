@@ -1,12 +1,15 @@
 #include "cuda/grouped_gemm/cuda_grouped_gemm_plan.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <cuda_runtime_api.h>
 
 #include "core/error.hpp"
 #include "cuda/cuda_check.hpp"
+#include "cuda/grouped_gemm/bucket_thresholds.hpp"
 #include "cuda/grouped_gemm/expert_offsets.hpp"
 #include "cuda/grouped_gemm/grouped_kernel.hpp"
 
@@ -23,63 +26,128 @@ bool grouped_kernels_support_programmatic_launch() {
 namespace {
 
 constexpr size_t kArrayAlignment = 256;
+constexpr int32_t kNoLimit = 2147483647;
 
 size_t aligned(size_t bytes) { return (bytes + kArrayAlignment - 1) / kArrayAlignment * kArrayAlignment; }
+
+using KernelFactory = std::unique_ptr<GroupedGemmKernel> (*)(const GroupedGemmKernelSetup&);
+
+// One configuration of a plan: its kernel factory and the expert rows it takes.
+struct ConfigChoice {
+  KernelFactory factory;
+  bool swapped;
+  int32_t min_rows;
+  int32_t max_rows;
+};
+
+std::vector<ConfigChoice> choose_configs(const GroupedGemmShape& shape, const ExpertBucketThresholds& thresholds) {
+  const bool fp16 = shape.output_dtype == MC_DTYPE_FP16;
+  const ConfigChoice wide{fp16 ? make_sm90_grouped_128x128x128_c1x2_fp16 : make_sm90_grouped_128x128x128_c1x2_bf16,
+                          false, 1, kNoLimit};
+  if (shape.strategy == MC_STRATEGY_SINGLE) return {wide};
+  // Expert specialization (and, for now, auto): swapped narrow tiles for experts with few rows.
+  std::vector<ConfigChoice> configs;
+  int32_t next = 1;
+  if (thresholds.swap32_max_rows >= next) {
+    configs.push_back({fp16 ? make_sm90_grouped_swap_128x32x128_c2x1_fp16 : make_sm90_grouped_swap_128x32x128_c2x1_bf16,
+                       true, next, thresholds.swap32_max_rows});
+    next = thresholds.swap32_max_rows + 1;
+  }
+  if (thresholds.swap64_max_rows >= next) {
+    configs.push_back({fp16 ? make_sm90_grouped_swap_128x64x128_c2x1_fp16 : make_sm90_grouped_swap_128x64x128_c2x1_bf16,
+                       true, next, thresholds.swap64_max_rows});
+    next = thresholds.swap64_max_rows + 1;
+  }
+  if (next <= kNoLimit && next > 0) configs.push_back({wide.factory, false, next, kNoLimit});
+  return configs;
+}
+
+// MOECUTLASS_BUCKETS=a,b overrides the table's thresholds (swapped 128x32 up to a rows, 128x64 up to b), so the
+// crossovers can be measured: 0,0 sends every expert to the 128x128 tiles, 100000,100000 to the 128x32 ones.
+void apply_threshold_override(ExpertBucketThresholds& thresholds) {
+  const char* text = std::getenv("MOECUTLASS_BUCKETS");
+  int a = 0, b = 0;
+  if (text != nullptr && std::sscanf(text, "%d,%d", &a, &b) == 2 && a >= 0 && b >= 0) {
+    thresholds.swap32_max_rows = a;
+    thresholds.swap64_max_rows = b;
+    thresholds.gpu_class = "MOECUTLASS_BUCKETS";
+  }
+}
 
 class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
  public:
   CudaGroupedGemmPlan(const GroupedGemmShape& shape, const CudaPlanEnvironment& environment)
       : shape_(shape), environment_(environment) {
     DeviceScope scope(environment.device, environment.backend);
+    int sm_count = 0, bus_width_bits = 0, memory_clock_khz = 0;
+    MC_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, environment.device),
+                  environment.backend);
+    MC_CUDA_CHECK(cudaDeviceGetAttribute(&bus_width_bits, cudaDevAttrGlobalMemoryBusWidth, environment.device),
+                  environment.backend);
+    MC_CUDA_CHECK(cudaDeviceGetAttribute(&memory_clock_khz, cudaDevAttrMemoryClockRate, environment.device),
+                  environment.backend);
+    const double bandwidth_gbps = 2.0 * memory_clock_khz * 1e3 * (bus_width_bits / 8.0) / 1e9;
+    ExpertBucketThresholds thresholds = expert_bucket_thresholds(sm_count, bandwidth_gbps);
+    apply_threshold_override(thresholds);
+    const std::vector<ConfigChoice> configs = choose_configs(shape, thresholds);
+
+    // One block of device memory: per configuration, problem sizes and five pointer arrays.
     const size_t experts = static_cast<size_t>(shape.experts);
     const size_t sizes_bytes = aligned(experts * 3 * sizeof(int32_t));
     const size_t pointers_bytes = aligned(experts * sizeof(void*));
-    arrays_bytes_ = sizes_bytes + 5 * pointers_bytes;
+    const size_t config_bytes = sizes_bytes + 5 * pointers_bytes;
+    arrays_bytes_ = config_bytes * configs.size();
     MC_CUDA_CHECK(cudaMalloc(&arrays_memory_, arrays_bytes_), environment.backend);
     try {
       // Zeroed so that a kernel never sees garbage even if a run were to fail half way.
       MC_CUDA_CHECK(cudaMemset(arrays_memory_, 0, arrays_bytes_), environment.backend);
-      auto* base = static_cast<uint8_t*>(arrays_memory_);
-      arrays_.experts = shape.experts;
-      arrays_.problem_sizes = reinterpret_cast<int32_t*>(base);
-      base += sizes_bytes;
-      arrays_.ptr_a = reinterpret_cast<const void**>(base);
-      arrays_.ptr_b = reinterpret_cast<const void**>(base + pointers_bytes);
-      arrays_.ptr_sfa = reinterpret_cast<const float**>(base + 2 * pointers_bytes);
-      arrays_.ptr_sfb = reinterpret_cast<const float**>(base + 3 * pointers_bytes);
-      arrays_.ptr_d = reinterpret_cast<void**>(base + 4 * pointers_bytes);
+      buckets_.count = static_cast<int32_t>(configs.size());
+      for (size_t c = 0; c < configs.size(); ++c) {
+        auto* base = static_cast<uint8_t*>(arrays_memory_) + c * config_bytes;
+        GroupedGemmDeviceArrays arrays;
+        arrays.experts = shape.experts;
+        arrays.problem_sizes = reinterpret_cast<int32_t*>(base);
+        base += sizes_bytes;
+        arrays.ptr_a = reinterpret_cast<const void**>(base);
+        arrays.ptr_b = reinterpret_cast<const void**>(base + pointers_bytes);
+        arrays.ptr_sfa = reinterpret_cast<const float**>(base + 2 * pointers_bytes);
+        arrays.ptr_sfb = reinterpret_cast<const float**>(base + 3 * pointers_bytes);
+        arrays.ptr_d = reinterpret_cast<void**>(base + 4 * pointers_bytes);
+        buckets_.bucket[c].arrays = arrays;
+        buckets_.bucket[c].swapped = configs[c].swapped ? 1 : 0;
+        buckets_.bucket[c].min_rows = configs[c].min_rows;
+        buckets_.bucket[c].max_rows = configs[c].max_rows;
 
-      int sm_count = 0;
-      MC_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, environment.device),
-                    environment.backend);
-      GroupedGemmKernelSetup setup;
-      setup.arrays = arrays_;
-      setup.n = shape.n;
-      setup.k = shape.k;
-      setup.device = environment.device;
-      setup.sm_count = sm_count;
-      setup.backend = environment.backend;
-      if (const char* raster = std::getenv("MOECUTLASS_RASTER"); raster != nullptr && raster[0] != '\0') {
-        setup.raster_order = raster[0];
+        GroupedGemmKernelSetup setup;
+        setup.arrays = arrays;
+        setup.n = shape.n;
+        setup.k = shape.k;
+        setup.device = environment.device;
+        setup.sm_count = sm_count;
+        setup.backend = environment.backend;
+        if (const char* raster = std::getenv("MOECUTLASS_RASTER"); raster != nullptr && raster[0] != '\0') {
+          setup.raster_order = raster[0];
+        }
+        if (const char* swizzle = std::getenv("MOECUTLASS_SWIZZLE"); swizzle != nullptr) {
+          const int value = std::atoi(swizzle);
+          if (value == 1 || value == 2 || value == 4 || value == 8) setup.max_swizzle = value;
+        }
+        kernels_.push_back(configs[c].factory(setup));
+        if (!names_.empty()) names_ += ';';
+        names_ += kernels_.back()->name();
       }
-      if (const char* swizzle = std::getenv("MOECUTLASS_SWIZZLE"); swizzle != nullptr) {
-        const int value = std::atoi(swizzle);
-        if (value == 1 || value == 2 || value == 4 || value == 8) setup.max_swizzle = value;
-      }
-      // Every strategy runs the single 128x128 configuration until expert specialization lands.
-      kernel_ = shape.output_dtype == MC_DTYPE_FP16 ? make_sm90_grouped_128x128x128_c1x2_fp16(setup)
-                                                    : make_sm90_grouped_128x128x128_c1x2_bf16(setup);
     } catch (...) {
+      kernels_.clear();
       cuda_check_noexcept(cudaFree(arrays_memory_), environment.backend);
       throw;
     }
-    // MOECUTLASS_PDL=0 launches the GEMM in plain stream order, to measure what programmatic launch buys.
+    // MOECUTLASS_PDL=0 launches the kernels in plain stream order, to measure what programmatic launch buys.
     const char* pdl = std::getenv("MOECUTLASS_PDL");
     programmatic_ = grouped_kernels_support_programmatic_launch() && !(pdl != nullptr && pdl[0] == '0');
   }
 
   ~CudaGroupedGemmPlan() override {
-    kernel_.reset();
+    kernels_.clear();
     try {
       DeviceScope scope(environment_.device, environment_.backend);
       // cudaFree waits for the device, so a run still in flight finishes reading the arrays first.
@@ -89,7 +157,9 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
   }
 
   GroupedGemmPlanDetails details() const override {
-    return {kernel_->name(), 1, static_cast<int64_t>(arrays_bytes_) + kernel_->workspace_bytes()};
+    int64_t workspace = static_cast<int64_t>(arrays_bytes_);
+    for (const auto& kernel : kernels_) workspace += kernel->workspace_bytes();
+    return {names_, static_cast<int32_t>(kernels_.size()), workspace};
   }
 
   void run(const GroupedGemmOperands& operands, BackendStream& stream) override {
@@ -107,9 +177,11 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
     job.b_scales = operands.b_scales;
     job.d = static_cast<uint8_t*>(operands.d);
     job.error_flag = environment_.error_flag;
-    cuda_check(launch_expert_offsets(job, arrays_, cuda_stream), "expert offsets precompute launch",
+    cuda_check(launch_expert_offsets(job, buckets_, cuda_stream), "expert offsets precompute launch",
                environment_.backend);
-    kernel_->launch(cuda_stream, programmatic_);
+    // Configurations run back to back: each waits (griddepcontrol) for the one before, which transitively waited
+    // for the precompute, while its launch and prologue overlap that kernel's tail.
+    for (const auto& kernel : kernels_) kernel->launch(cuda_stream, programmatic_);
   }
 
  private:
@@ -117,8 +189,9 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
   CudaPlanEnvironment environment_;
   void* arrays_memory_ = nullptr;
   size_t arrays_bytes_ = 0;
-  GroupedGemmDeviceArrays arrays_;
-  std::unique_ptr<GroupedGemmKernel> kernel_;
+  ConfigBuckets buckets_;
+  std::vector<std::unique_ptr<GroupedGemmKernel>> kernels_;
+  std::string names_;
   bool programmatic_ = false;
 };
 

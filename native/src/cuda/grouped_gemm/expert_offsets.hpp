@@ -24,12 +24,28 @@ struct ExpertOffsetsJob {
   int32_t* error_flag = nullptr;  // the context's MC_DEVICE_ERROR_* word
 };
 
+// The kernel configurations of one plan and the row range each one takes (expert specialization): an expert
+// with `rows` rows runs in the configuration whose [min_rows, max_rows] holds it; every other configuration sees it
+// with zero rows, so its tiles vanish there. Ranges are disjoint and come from the plan's threshold table.
+inline constexpr int kMaxKernelConfigs = 4;
+
+struct ConfigBucket {
+  GroupedGemmDeviceArrays arrays;
+  int32_t swapped = 0;  // 1: D^T = B * A^T (weights are CUTLASS's A, the expert's rows its B)
+  int32_t min_rows = 1;
+  int32_t max_rows = 2147483647;
+};
+
+struct ConfigBuckets {
+  int32_t count = 0;
+  ConfigBucket bucket[kMaxKernelConfigs];
+};
+
 // Offsets that are negative, decreasing or beyond `rows` are clamped into [0, rows] so that every expert's rows
 // lie inside the buffers (a decreasing pair gives the expert no rows), and the matching MC_DEVICE_ERROR_* bits are
 // raised in the error flag. All address arithmetic is int64: E*N*K exceeds 2^31 for DeepSeek-sized stacks.
 // The kernel signals programmatic completion early, so a grouped kernel launched programmatically after it can
 // start its prologue; that kernel still waits for this one to finish before it reads any array.
-cudaError_t launch_expert_offsets(const ExpertOffsetsJob& job, const GroupedGemmDeviceArrays& arrays,
-                                  cudaStream_t stream);
+cudaError_t launch_expert_offsets(const ExpertOffsetsJob& job, const ConfigBuckets& buckets, cudaStream_t stream);
 
 }  // namespace moecutlass::cuda

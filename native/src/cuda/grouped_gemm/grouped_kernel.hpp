@@ -19,11 +19,13 @@ namespace moecutlass::cuda {
 struct GroupedGemmDeviceArrays {
   int32_t experts = 0;
   int32_t* problem_sizes = nullptr;  // [E][3]: M (rows of the expert), N, K
-  const void** ptr_a = nullptr;      // e4m3 rows of the expert in A
-  const void** ptr_b = nullptr;      // e4m3 weights of the expert
-  const float** ptr_sfa = nullptr;   // activation scales of the expert's rows
-  const float** ptr_sfb = nullptr;   // weight scales of the expert
-  void** ptr_d = nullptr;            // output rows of the expert
+  // CUTLASS's operands: A is the expert's rows and B its weights, or the other way round in a swapped
+  // configuration (D^T = B * A^T); D is the expert's output rows either way.
+  const void** ptr_a = nullptr;
+  const void** ptr_b = nullptr;
+  const float** ptr_sfa = nullptr;
+  const float** ptr_sfb = nullptr;
+  void** ptr_d = nullptr;
 };
 
 struct GroupedGemmKernelSetup {
@@ -55,6 +57,10 @@ class GroupedGemmKernel {
 // One factory per translation unit (each CUTLASS configuration takes a minute or more of nvcc).
 std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_128x128x128_c1x2_bf16(const GroupedGemmKernelSetup& setup);
 std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_128x128x128_c1x2_fp16(const GroupedGemmKernelSetup& setup);
+std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_swap_128x32x128_c2x1_bf16(const GroupedGemmKernelSetup& setup);
+std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_swap_128x32x128_c2x1_fp16(const GroupedGemmKernelSetup& setup);
+std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_swap_128x64x128_c2x1_bf16(const GroupedGemmKernelSetup& setup);
+std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_swap_128x64x128_c2x1_fp16(const GroupedGemmKernelSetup& setup);
 
 // True when the CUTLASS kernels were compiled to wait on programmatic dependencies (CUTLASS_ENABLE_GDC_FOR_SM90);
 // launching them programmatically without it would let them read per-expert arrays before they are written.

@@ -7,7 +7,7 @@ namespace moecutlass::cuda {
 using Sm90Grouped128x128Fp16 = sm90::GroupedConfig<
     cutlass::half_t, cute::Shape<cute::_128, cute::_128, cute::_128>, cute::Shape<cute::_1, cute::_2, cute::_1>,
     cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperativeFP8Blockwise,
-    cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative, 1, 128>;
+    cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative, false>;
 
 std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_128x128x128_c1x2_fp16(const GroupedGemmKernelSetup& setup) {
   return std::make_unique<sm90::CutlassGroupedGemm<Sm90Grouped128x128Fp16>>(

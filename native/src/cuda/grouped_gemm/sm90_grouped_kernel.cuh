@@ -43,17 +43,20 @@ namespace moecutlass::cuda::sm90 {
 
 using namespace cute;
 
-// Shapes, schedules and output type of one configuration.
+// Shapes, schedules and output type of one configuration. A swapped configuration computes D^T = B * A^T: the
+// expert's weights are CUTLASS's A (M = the model's N, 128x128 scale blocks), its few token rows are CUTLASS's B
+// (N = rows, one scale per token), and the column-major D^T it writes is exactly the row-major D [rows, N].
 template <class ElementD_, class TileShape_, class ClusterShape_, class KernelSchedule_, class EpilogueSchedule_,
-          int ScaleGranularityM_, int ScaleGranularityN_>
+          bool Swapped_>
 struct GroupedConfig {
   using ElementD = ElementD_;
   using TileShape = TileShape_;
   using ClusterShape = ClusterShape_;
   using KernelSchedule = KernelSchedule_;
   using EpilogueSchedule = EpilogueSchedule_;
-  static constexpr int ScaleGranularityM = ScaleGranularityM_;
-  static constexpr int ScaleGranularityN = ScaleGranularityN_;
+  static constexpr bool Swapped = Swapped_;
+  static constexpr int ScaleGranularityM = Swapped ? 128 : 1;
+  static constexpr int ScaleGranularityN = Swapped ? 1 : 128;
 };
 
 template <class Config>
@@ -64,8 +67,8 @@ struct GroupedGemmTypes {
   using ElementD = typename Config::ElementD;
   using LayoutA = cutlass::layout::RowMajor;
   using LayoutB = cutlass::layout::ColumnMajor;
-  using LayoutC = cutlass::layout::RowMajor;  // no C operand; the layout only completes the builder's signature
-  using LayoutD = cutlass::layout::RowMajor;
+  using LayoutD = cute::conditional_t<Config::Swapped, cutlass::layout::ColumnMajor, cutlass::layout::RowMajor>;
+  using LayoutC = LayoutD;  // no C operand; the layout only completes the builder's signature
   static constexpr int AlignmentA = 128 / cutlass::sizeof_bits<ElementA>::value;
   static constexpr int AlignmentB = 128 / cutlass::sizeof_bits<ElementB>::value;
   static constexpr int AlignmentD = 128 / cutlass::sizeof_bits<ElementD>::value;
@@ -151,22 +154,22 @@ class CutlassGroupedGemm final : public GroupedGemmKernel {
   CutlassGroupedGemm(const GroupedGemmKernelSetup& setup, const char* name) : name_(name), setup_(setup) {
     const int experts = setup.arrays.experts;
     Backend* backend = setup.backend;
-    // Strides depend on N and K only (M is each expert's row count), so they are written once, here.
-    std::vector<typename Types::StrideA> stride_a(experts,
-                                                  cutlass::make_cute_packed_stride(typename Types::StrideA{},
-                                                                                   {1, setup.k, 1}));
-    std::vector<typename Types::StrideB> stride_b(experts,
-                                                  cutlass::make_cute_packed_stride(typename Types::StrideB{},
-                                                                                   {setup.n, setup.k, 1}));
-    std::vector<typename Types::StrideD> stride_d(experts,
-                                                  cutlass::make_cute_packed_stride(typename Types::StrideD{},
-                                                                                   {1, setup.n, 1}));
+    // Strides depend on N and K only (the rows are each expert's count), so they are written once, here. In
+    // CUTLASS's terms a one-row expert is (M, N) = (1, n), or (n, 1) when swapped.
+    const int gemm_m = Config::Swapped ? setup.n : 1;
+    const int gemm_n = Config::Swapped ? 1 : setup.n;
+    std::vector<typename Types::StrideA> stride_a(
+        experts, cutlass::make_cute_packed_stride(typename Types::StrideA{}, {gemm_m, setup.k, 1}));
+    std::vector<typename Types::StrideB> stride_b(
+        experts, cutlass::make_cute_packed_stride(typename Types::StrideB{}, {gemm_n, setup.k, 1}));
+    std::vector<typename Types::StrideD> stride_d(
+        experts, cutlass::make_cute_packed_stride(typename Types::StrideD{}, {gemm_m, gemm_n, 1}));
     // The SM90 grouped collective carries these layouts but rebuilds each expert's from its (M, N, K) on the
     // device; they are filled with the layouts of a one-row expert so the arrays hold well-formed values.
     std::vector<typename Types::LayoutSFA> layout_sfa(
-        experts, Types::ScaleConfig::tile_atom_to_shape_SFA(make_shape(1, setup.n, setup.k, 1)));
+        experts, Types::ScaleConfig::tile_atom_to_shape_SFA(make_shape(gemm_m, gemm_n, setup.k, 1)));
     std::vector<typename Types::LayoutSFB> layout_sfb(
-        experts, Types::ScaleConfig::tile_atom_to_shape_SFB(make_shape(1, setup.n, setup.k, 1)));
+        experts, Types::ScaleConfig::tile_atom_to_shape_SFB(make_shape(gemm_m, gemm_n, setup.k, 1)));
     upload(stride_a_, stride_a, backend, "cudaMemcpy(stride_a)");
     upload(stride_b_, stride_b, backend, "cudaMemcpy(stride_b)");
     upload(stride_d_, stride_d, backend, "cudaMemcpy(stride_d)");
