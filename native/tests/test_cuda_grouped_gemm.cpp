@@ -63,7 +63,9 @@ class CudaGroupedGemm : public ::testing::Test {
     ASSERT_EQ(mc_context_create(&desc, &gpu_), MC_STATUS_OK) << mctest::last_error();
   }
   void TearDown() override {
-    if (gpu_ != nullptr) EXPECT_EQ(mc_context_destroy(gpu_), MC_STATUS_OK);
+    if (gpu_ != nullptr) {
+      EXPECT_EQ(mc_context_destroy(gpu_), MC_STATUS_OK);
+    }
   }
 
   template <class T>
