@@ -13,10 +13,14 @@ struct GpuClass {
   int32_t swap64_max_rows;
 };
 
-// Initial rows: the swapped tiles' widths. Replace a row's numbers with the crossovers `moecutlass tune` measures
-// on that GPU class, and say where they came from in the comment.
+// Each row's numbers are crossovers measured on that GPU class with every expert forced into one configuration
+// (MOECUTLASS_BUCKETS) over uniform rows per expert; bench/results/README.md has the sweep.
+//   H100 SXM, 2026-11-21, three DeepSeek shapes (N x K = 7168x2048, 7168x256, 4096x7168), rows 4..192:
+//   128x32 swapped wins through 32 rows and loses to 128x64 from 48; 128x64 wins at 48 and ties 128x128 at 64;
+//   128x128 wins from 96. Boundaries: 40 and 64.
+// H200: no measurement yet; it reuses the tile widths (32, 64) until `moecutlass tune` runs there.
 constexpr GpuClass kGpuClasses[] = {
-    {"H100 SXM (132 SMs, HBM3)", 132, 2800.0, 3700.0, 32, 64},
+    {"H100 SXM (132 SMs, HBM3)", 132, 2800.0, 3700.0, 40, 64},
     {"H200 (132 SMs, HBM3e)", 132, 4000.0, 5200.0, 32, 64},
 };
 

@@ -180,8 +180,20 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
     cuda_check(launch_expert_offsets(job, buckets_, cuda_stream), "expert offsets precompute launch",
                environment_.backend);
     // Configurations run back to back: each waits (griddepcontrol) for the one before, which transitively waited
-    // for the precompute, while its launch and prologue overlap that kernel's tail.
-    for (const auto& kernel : kernels_) kernel->launch(cuda_stream, programmatic_);
+    // for the precompute. A busy kernel releases its dependents after its CTAs' last tiles, an empty one only by
+    // exiting, so a configuration whose bucket turns out empty costs a launch when it runs first and almost
+    // nothing behind a busy one. The host knows only the average rows per expert: the configuration holding the
+    // average goes first, the others follow in order of distance from it.
+    const int32_t average = operands.rows / shape_.experts;
+    int first = 0;
+    for (int c = 0; c < buckets_.count; ++c) {
+      if (average >= buckets_.bucket[c].min_rows && average <= buckets_.bucket[c].max_rows) first = c;
+    }
+    kernels_[first]->launch(cuda_stream, programmatic_);
+    for (int distance = 1; distance < buckets_.count; ++distance) {
+      if (first + distance < buckets_.count) kernels_[first + distance]->launch(cuda_stream, programmatic_);
+      if (first - distance >= 0) kernels_[first - distance]->launch(cuda_stream, programmatic_);
+    }
   }
 
  private:
