@@ -177,6 +177,21 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
     job.b_scales = operands.b_scales;
     job.d = static_cast<uint8_t*>(operands.d);
     job.error_flag = environment_.error_flag;
+    // Host gate: an average far above the swapped ranges means the wide configuration holds (nearly) every
+    // expert, and each extra configuration would cost a launch whose bucket is empty or nearly so. Such a run
+    // sends every expert to the wide tiles and launches only them, exactly what `single` does.
+    const int32_t average = operands.rows / shape_.experts;
+    const ConfigBucket& widest = buckets_.bucket[buckets_.count - 1];
+    const bool wide_only = buckets_.count > 1 && average > 2 * (widest.min_rows - 1);
+    if (wide_only) {
+      ConfigBuckets gated = buckets_;
+      for (int c = 0; c + 1 < gated.count; ++c) gated.bucket[c].max_rows = 0;  // empty range: no expert
+      gated.bucket[gated.count - 1].min_rows = 1;
+      cuda_check(launch_expert_offsets(job, gated, cuda_stream), "expert offsets precompute launch",
+                 environment_.backend);
+      kernels_.back()->launch(cuda_stream, programmatic_);
+      return;
+    }
     cuda_check(launch_expert_offsets(job, buckets_, cuda_stream), "expert offsets precompute launch",
                environment_.backend);
     // Configurations run back to back: each waits (griddepcontrol) for the one before, which transitively waited
@@ -184,7 +199,6 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
     // exiting, so a configuration whose bucket turns out empty costs a launch when it runs first and almost
     // nothing behind a busy one. The host knows only the average rows per expert: the configuration holding the
     // average goes first, the others follow in order of distance from it.
-    const int32_t average = operands.rows / shape_.experts;
     int first = 0;
     for (int c = 0; c < buckets_.count; ++c) {
       if (average >= buckets_.bucket[c].min_rows && average <= buckets_.bucket[c].max_rows) first = c;
