@@ -10,7 +10,7 @@ internal readonly record struct WorkEstimate(double Flops, double Bytes);
 /// <summary>
 /// H100 roofline for the FP8 blockwise grouped GEMM.
 /// <para>
-/// Ceilings (from /work/shared/research/anchors-performance.md):
+/// Ceilings (from ../shared/research/anchors-performance.md):
 /// compute 1979 TFLOP/s dense FP8, the H100 SXM datasheet figure quoted in section 3 "Physical limits"
 /// and in "Measured on our H100" ("Limits of this H100: 1979 TFLOP/s dense FP8 (datasheet)");
 /// memory 3.0 TB/s, the device-to-device copy bandwidth measured on our H100 80GB HBM3 (section 3

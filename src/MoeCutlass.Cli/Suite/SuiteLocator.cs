@@ -6,8 +6,8 @@ namespace MoeCutlass.Cli.Suite;
 /// Finds the benchmark suite file. Order: <c>--suite PATH</c>; the <c>MOECUTLASS_SUITE</c> environment
 /// variable; then, walking upward from the current directory and from the tool's own directory
 /// (<see cref="AppContext.BaseDirectory"/>), <c>DIR/shared/bench/suite.json</c> and the sibling
-/// <c>DIR/../shared/bench/suite.json</c>. The repository sits next to <c>shared/</c> (e.g. /work/main
-/// beside /work/shared, or a CI clone with shared/ beside it), so both spellings are checked at every level.
+/// <c>DIR/../shared/bench/suite.json</c>. The repository sits next to <c>shared/</c> (e.g. a checkout
+/// beside shared/, or a CI clone with shared/ beside it), so both spellings are checked at every level.
 /// </summary>
 internal static class SuiteLocator
 {
