@@ -72,6 +72,9 @@ class GroupedGemmPlanImpl {
  public:
   virtual ~GroupedGemmPlanImpl() = default;
   virtual GroupedGemmPlanDetails details() const = 0;
+  // MC_STRATEGY_SINGLE or MC_STRATEGY_EXPERT_SPECIALIZED: what a run with `rows` rows executes (auto decides
+  // per call from what the host knows: rows, E, N, K).
+  virtual int32_t resolved_strategy(int32_t rows) const = 0;
   virtual void run(const GroupedGemmOperands& operands, BackendStream& stream) = 0;
 };
 

@@ -140,6 +140,30 @@ public sealed class GroupedGemmPlan : IDisposable
             d = (void*)outputLease.Raw,
         };
         NativeStatus.Check(NativeMethods.mc_grouped_gemm_run(plan.Raw, &args, streamLease.Raw));
+        LogAutoChoice(rows);
+    }
+
+    /// <summary>
+    /// What a run with <paramref name="rows"/> rows executes: <see cref="GemmStrategy.Single"/> or
+    /// <see cref="GemmStrategy.ExpertSpecialized"/>. <see cref="GemmStrategy.Auto"/> decides per call from what the
+    /// host knows (rows, E, N, K); expert specialization falls back to the single configuration when the average
+    /// rows per expert is far above its swapped ranges.
+    /// </summary>
+    /// <param name="rows">Rows of a run, 0 .. <see cref="GroupedGemmOptions.MaxRows"/>.</param>
+    public unsafe GemmStrategy ResolveStrategy(int rows)
+    {
+        using var plan = Lease();
+        int strategy;
+        NativeStatus.Check(NativeMethods.mc_grouped_gemm_plan_resolve_strategy(plan.Raw, rows, &strategy));
+        return (GemmStrategy)strategy;
+    }
+
+    private void LogAutoChoice(int rows)
+    {
+        if (Options.Strategy == GemmStrategy.Auto && _logger.IsEnabled(LogLevel.Debug))
+        {
+            Log.AutoStrategyChosen(_logger, Options.Experts, Options.N, Options.K, rows, ResolveStrategy(rows));
+        }
     }
 
     /// <summary>
@@ -171,6 +195,7 @@ public sealed class GroupedGemmPlan : IDisposable
             d = (void*)output,
         };
         NativeStatus.Check(NativeMethods.mc_grouped_gemm_run(plan.Raw, &args, streamLease.Raw));
+        LogAutoChoice(rows);
     }
 
     /// <summary>Frees the plan and its workspace. Safe to call more than once.</summary>

@@ -26,6 +26,9 @@ public static class MoeCutlassLogEvents
     /// <summary>A grouped-GEMM plan was disposed. Debug.</summary>
     public const int PlanDestroyed = 1201;
 
+    /// <summary>An <see cref="GemmStrategy.Auto"/> plan chose what one run executes (Debug).</summary>
+    public const int AutoStrategyChosen = 1202;
+
     /// <summary>The CPU reference backend was asked for a large problem. Warning.</summary>
     public const int CpuBackendLargeProblem = 1300;
 
@@ -63,6 +66,10 @@ internal static partial class Log
     [LoggerMessage(EventId = MoeCutlassLogEvents.PlanDestroyed, EventName = "PlanDestroyed", Level = LogLevel.Debug,
         Message = "Disposed grouped GEMM plan E={Experts} N={N} K={K}")]
     public static partial void PlanDestroyed(ILogger logger, int experts, int n, int k);
+
+    [LoggerMessage(EventId = MoeCutlassLogEvents.AutoStrategyChosen, EventName = "AutoStrategyChosen", Level = LogLevel.Debug,
+        Message = "Auto grouped GEMM E={Experts} N={N} K={K}: run of {Rows} rows executes {Strategy}")]
+    public static partial void AutoStrategyChosen(ILogger logger, int experts, int n, int k, int rows, GemmStrategy strategy);
 
     [LoggerMessage(EventId = MoeCutlassLogEvents.CpuBackendLargeProblem, EventName = "CpuBackendLargeProblem", Level = LogLevel.Warning,
         Message = "The CPU reference backend was asked for a grouped GEMM of up to {GigaFlop:F1} GFLOP per run (max rows {MaxRows}, N={N}, K={K}); it is a slow double-precision reference, use a CUDA context for real workloads")]

@@ -70,6 +70,18 @@ MC_API mc_status mc_grouped_gemm_plan_get_info(mc_grouped_gemm_plan plan, mc_gro
   });
 }
 
+MC_API mc_status mc_grouped_gemm_plan_resolve_strategy(mc_grouped_gemm_plan plan, int32_t rows, int32_t* strategy) {
+  return guard("mc_grouped_gemm_plan_resolve_strategy", [&] {
+    std::shared_ptr<Plan> object = resolve<Plan>(plan, "plan");
+    require_not_null(strategy, "strategy");
+    if (rows < 0 || rows > object->shape().max_rows) {
+      fail(MC_STATUS_OUT_OF_RANGE, "rows = ", rows, " is outside 0 .. ", object->shape().max_rows,
+           " (the plan's max_rows)");
+    }
+    *strategy = object->impl().resolved_strategy(rows);
+  });
+}
+
 MC_API mc_status mc_grouped_gemm_run(mc_grouped_gemm_plan plan, const mc_grouped_gemm_args* args, mc_stream stream) {
   return guard("mc_grouped_gemm_run", [&] {
     std::shared_ptr<Plan> object = resolve<Plan>(plan, "plan");

@@ -129,6 +129,11 @@ class CpuGroupedGemmPlan final : public GroupedGemmPlanImpl {
 
   GroupedGemmPlanDetails details() const override { return {"cpu-reference-f64", 1, 0}; }
 
+  // The reference has one kernel for every strategy; auto reports what it then amounts to.
+  int32_t resolved_strategy(int32_t) const override {
+    return shape_.strategy == MC_STRATEGY_AUTO ? MC_STRATEGY_SINGLE : shape_.strategy;
+  }
+
   void run(const GroupedGemmOperands& operands, BackendStream&) override { cpu_grouped_gemm(shape_, operands, pool_); }
 
  private:

@@ -374,4 +374,8 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int mc_grouped_gemm_run(nint plan, mc_grouped_gemm_args* args, nint stream);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_grouped_gemm_plan_resolve_strategy(nint plan, int rows, int* strategy);
 }

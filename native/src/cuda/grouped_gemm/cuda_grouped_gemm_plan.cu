@@ -27,6 +27,7 @@ namespace {
 
 constexpr size_t kArrayAlignment = 256;
 constexpr int32_t kNoLimit = 2147483647;
+constexpr int32_t kAutoMaxK = 1024;
 
 size_t aligned(size_t bytes) { return (bytes + kArrayAlignment - 1) / kArrayAlignment * kArrayAlignment; }
 
@@ -144,16 +145,47 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
     // MOECUTLASS_PDL=0 launches the kernels in plain stream order, to measure what programmatic launch buys.
     const char* pdl = std::getenv("MOECUTLASS_PDL");
     programmatic_ = grouped_kernels_support_programmatic_launch() && !(pdl != nullptr && pdl[0] == '0');
+    const char* launch = std::getenv("MOECUTLASS_ES_LAUNCH");
+    forked_ = buckets_.count > 1 && launch != nullptr && std::string(launch) == "streams";
+    if (forked_) {
+      MC_CUDA_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming), environment.backend);
+      for (int c = 0; c < buckets_.count; ++c) {
+        MC_CUDA_CHECK(cudaStreamCreateWithFlags(&side_[c], cudaStreamNonBlocking), environment.backend);
+        MC_CUDA_CHECK(cudaEventCreateWithFlags(&join_[c], cudaEventDisableTiming), environment.backend);
+      }
+    }
   }
 
   ~CudaGroupedGemmPlan() override {
     kernels_.clear();
     try {
       DeviceScope scope(environment_.device, environment_.backend);
+      for (int c = 0; c < kMaxKernelConfigs; ++c) {
+        if (side_[c] != nullptr) cuda_check_noexcept(cudaStreamDestroy(side_[c]), environment_.backend);
+        if (join_[c] != nullptr) cuda_check_noexcept(cudaEventDestroy(join_[c]), environment_.backend);
+      }
+      if (fork_ != nullptr) cuda_check_noexcept(cudaEventDestroy(fork_), environment_.backend);
       // cudaFree waits for the device, so a run still in flight finishes reading the arrays first.
       cuda_check_noexcept(cudaFree(arrays_memory_), environment_.backend);
     } catch (...) {
     }
+  }
+
+  // What a run with `rows` does. Expert specialization launches only the wide configuration (every expert in it,
+  // exactly `single`) when the average rows per expert is far above the swapped ranges: each extra configuration
+  // would cost a launch (10-20 µs on an H100) for a bucket that is empty or nearly so. `auto` specializes only
+  // where it measurably wins over `single` (bench/results: 1.25-1.33x with K = 256 and 4-16 rows per expert,
+  // within noise or slower elsewhere): an average within the narrowest swapped range and K <= 1024.
+  int32_t resolved_strategy(int32_t rows) const override {
+    if (buckets_.count == 1) return MC_STRATEGY_SINGLE;
+    const int32_t average = rows / shape_.experts;
+    const ConfigBucket& widest = buckets_.bucket[buckets_.count - 1];
+    if (average > 2 * (widest.min_rows - 1)) return MC_STRATEGY_SINGLE;
+    if (shape_.strategy == MC_STRATEGY_AUTO &&
+        !(average <= buckets_.bucket[0].max_rows && shape_.k <= kAutoMaxK)) {
+      return MC_STRATEGY_SINGLE;
+    }
+    return MC_STRATEGY_EXPERT_SPECIALIZED;
   }
 
   GroupedGemmPlanDetails details() const override {
@@ -177,13 +209,8 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
     job.b_scales = operands.b_scales;
     job.d = static_cast<uint8_t*>(operands.d);
     job.error_flag = environment_.error_flag;
-    // Host gate: an average far above the swapped ranges means the wide configuration holds (nearly) every
-    // expert, and each extra configuration would cost a launch whose bucket is empty or nearly so. Such a run
-    // sends every expert to the wide tiles and launches only them, exactly what `single` does.
     const int32_t average = operands.rows / shape_.experts;
-    const ConfigBucket& widest = buckets_.bucket[buckets_.count - 1];
-    const bool wide_only = buckets_.count > 1 && average > 2 * (widest.min_rows - 1);
-    if (wide_only) {
+    if (resolved_strategy(operands.rows) == MC_STRATEGY_SINGLE && buckets_.count > 1) {
       ConfigBuckets gated = buckets_;
       for (int c = 0; c + 1 < gated.count; ++c) gated.bucket[c].max_rows = 0;  // empty range: no expert
       gated.bucket[gated.count - 1].min_rows = 1;
@@ -203,6 +230,10 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
     for (int c = 0; c < buckets_.count; ++c) {
       if (average >= buckets_.bucket[c].min_rows && average <= buckets_.bucket[c].max_rows) first = c;
     }
+    if (forked_) {
+      launch_forked(cuda_stream, first);
+      return;
+    }
     kernels_[first]->launch(cuda_stream, programmatic_);
     for (int distance = 1; distance < buckets_.count; ++distance) {
       if (first + distance < buckets_.count) kernels_[first + distance]->launch(cuda_stream, programmatic_);
@@ -210,7 +241,26 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
     }
   }
 
+
  private:
+  // The first configuration stays on the caller's stream (programmatically after the precompute); the others
+  // start on side streams once the precompute is done, run concurrently, and the caller's stream waits for them.
+  // Graph capture follows the fork and join, so a captured run stays one graph.
+  void launch_forked(cudaStream_t stream, int first) {
+    Backend* backend = environment_.backend;
+    MC_CUDA_CHECK(cudaEventRecord(fork_, stream), backend);
+    for (int c = 0; c < buckets_.count; ++c) {
+      if (c == first) continue;
+      MC_CUDA_CHECK(cudaStreamWaitEvent(side_[c], fork_, 0), backend);
+      kernels_[c]->launch(side_[c], false);
+      MC_CUDA_CHECK(cudaEventRecord(join_[c], side_[c]), backend);
+    }
+    kernels_[first]->launch(stream, programmatic_);
+    for (int c = 0; c < buckets_.count; ++c) {
+      if (c != first) MC_CUDA_CHECK(cudaStreamWaitEvent(stream, join_[c], 0), backend);
+    }
+  }
+
   GroupedGemmShape shape_;
   CudaPlanEnvironment environment_;
   void* arrays_memory_ = nullptr;
@@ -219,6 +269,12 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
   std::vector<std::unique_ptr<GroupedGemmKernel>> kernels_;
   std::string names_;
   bool programmatic_ = false;
+  // Forked-stream launching (MOECUTLASS_ES_LAUNCH=streams): the configurations after the first run on side
+  // streams that wait for the precompute and are joined back before the run ends.
+  bool forked_ = false;
+  cudaEvent_t fork_ = nullptr;
+  cudaStream_t side_[kMaxKernelConfigs] = {};
+  cudaEvent_t join_[kMaxKernelConfigs] = {};
 };
 
 }  // namespace

@@ -1,0 +1,63 @@
+namespace MoeCutlass.Tests.Gpu;
+
+/// <summary>
+/// What CUDA plans execute per call: auto specializes only where it measurably wins (few rows per expert, small K),
+/// and expert specialization falls back to the single configuration far above its swapped ranges.
+/// </summary>
+[TestFixture, Category("Gpu"), NonParallelizable]
+public sealed class CudaStrategyResolutionTests
+{
+    private MoeContext _cuda = null!;
+
+    [OneTimeSetUp]
+    public void RequireDevice()
+    {
+        GpuRequirement.EnsureDevice();
+        _cuda = MoeContext.CreateCuda();
+    }
+
+    [OneTimeTearDown]
+    public void Release() => _cuda?.Dispose();
+
+    [Test]
+    public void Auto_SpecializesTensorParallelDownWithFewRowsPerExpert()
+    {
+        using var plan = _cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(256, 7168, 256, DType.BFloat16, GemmStrategy.Auto, 65536));
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(plan.ResolveStrategy(1024), Is.EqualTo(GemmStrategy.ExpertSpecialized), "4 rows per expert");
+            Assert.That(plan.ResolveStrategy(4096), Is.EqualTo(GemmStrategy.ExpertSpecialized), "16 rows per expert");
+            Assert.That(plan.ResolveStrategy(16384), Is.EqualTo(GemmStrategy.Single), "64 rows per expert");
+            Assert.That(plan.Kernels, Has.Count.EqualTo(3));
+        }
+    }
+
+    [Test]
+    public void Auto_KeepsSingleForLargeK()
+    {
+        using var plan = _cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(32, 4096, 7168, DType.BFloat16, GemmStrategy.Auto, 32768));
+        Assert.That(plan.ResolveStrategy(256), Is.EqualTo(GemmStrategy.Single));
+    }
+
+    [Test]
+    public void ExpertSpecialized_FallsBackToSingleFarAboveTheSwappedRanges()
+    {
+        using var plan = _cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(8, 4096, 7168, DType.Float16, GemmStrategy.ExpertSpecialized, 8192));
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(plan.ResolveStrategy(8 * 16), Is.EqualTo(GemmStrategy.ExpertSpecialized));
+            Assert.That(plan.ResolveStrategy(8 * 1024), Is.EqualTo(GemmStrategy.Single));
+        }
+    }
+
+    [Test]
+    public void Single_AlwaysResolvesToSingle()
+    {
+        using var plan = _cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(256, 7168, 256, DType.BFloat16, GemmStrategy.Single, 4096));
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(plan.ResolveStrategy(1024), Is.EqualTo(GemmStrategy.Single));
+            Assert.That(plan.Kernels, Has.Count.EqualTo(1));
+        }
+    }
+}
