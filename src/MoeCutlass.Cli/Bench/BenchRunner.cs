@@ -13,17 +13,18 @@ namespace MoeCutlass.Cli.Bench;
 internal sealed record BenchSettings(int Iterations, int Warmup, DType OutputDType, bool Graph = false);
 
 /// <summary>
-/// Times one strategy on one problem. The plan is created once; <see cref="BenchSettings.Warmup"/> runs
+/// Times the strategies of one problem. Each plan is created once; <see cref="BenchSettings.Warmup"/> runs
 /// are discarded; then every timed iteration is bracketed by its own pair of events on one stream. The
 /// iterations are enqueued back to back (no host synchronization between them, at most
 /// <see cref="EventBatch"/> in flight), so on CUDA the GPU never idles between iterations and an
 /// iteration's time does not include the host's launch latency; its cost is measured separately as
-/// the host time of each Run call (a Stopwatch around the call alone).
+/// the host time of each Run call (a Stopwatch around the call alone). The strategies take turns in
+/// rounds, so drift over a long case is shared (<see cref="MeasureInterleaved"/>).
 /// <para>
-/// Graph mode (<see cref="BenchSettings.Graph"/>): after the eager timings, ONE Run is captured into a
-/// CUDA graph on the same stream, the graph is launched <see cref="BenchSettings.Warmup"/> times
-/// untimed (the first launch uploads it), then timed with the same event-bracketed loop. A graph
-/// failure is recorded in <see cref="BenchResult.GraphError"/> and keeps the eager timings.
+/// Graph mode (<see cref="BenchSettings.Graph"/>): after the eager timings, ONE Run per strategy is captured into
+/// a CUDA graph on the same stream, launched <see cref="BenchSettings.Warmup"/> times untimed (the first launch
+/// uploads it), then timed with the same event-bracketed loop in rounds. A graph failure is recorded in
+/// <see cref="BenchResult.GraphError"/> and keeps the eager timings.
 /// </para>
 /// </summary>
 internal sealed class BenchRunner
@@ -42,87 +43,181 @@ internal sealed class BenchRunner
         _logger = logger;
     }
 
-    /// <summary>Measures <paramref name="strategy"/> on <paramref name="data"/>; library failures of eager runs propagate.</summary>
-    public BenchResult Measure(ProblemData data, GemmStrategy strategy)
+    /// <summary>Rounds the timed iterations are split into when several strategies are measured on one case.</summary>
+    private const int InterleaveRounds = 4;
+
+    /// <summary>
+    /// Measures every strategy on <paramref name="data"/> with the iterations split into rounds, each round timing
+    /// every strategy in turn (eager, then graph mode the same way). Clock and thermal drift over a long case then
+    /// falls on all strategies alike instead of on the one measured last: on an H100, sustained FP8 work lowers
+    /// the clock enough that the third strategy of a compute-bound case read up to 15% slower running the very
+    /// same kernel. A strategy whose plan or runs fail gets a failed result; the others go on.
+    /// </summary>
+    public IReadOnlyList<BenchResult> MeasureInterleaved(ProblemData data, IReadOnlyList<GemmStrategy> strategies)
     {
         var shape = data.Shape;
         using MoeStream stream = _context.CreateStream();
-        using GroupedGemmPlan plan = _context.CreateGroupedGemmPlan(
-            new GroupedGemmOptions(shape.Experts, shape.N, shape.K, _settings.OutputDType, strategy, shape.TotalRows));
-        string kernels = string.Join(";", plan.Kernels);
-        _logger.LogDebug(
-            "{Case} {Strategy}: plan with kernels [{Kernels}], workspace {Workspace} bytes",
-            shape.Case.Name,
-            StrategySelection.Name(strategy),
-            kernels,
-            plan.WorkspaceBytes);
-
-        for (int i = 0; i < _settings.Warmup; i++)
+        var entries = new List<Entry>();
+        try
         {
-            data.Run(plan, stream);
+            foreach (GemmStrategy strategy in strategies)
+            {
+                var entry = new Entry(strategy);
+                entries.Add(entry);
+                try
+                {
+                    entry.Plan = _context.CreateGroupedGemmPlan(
+                        new GroupedGemmOptions(shape.Experts, shape.N, shape.K, _settings.OutputDType, strategy, shape.TotalRows));
+                    entry.Kernels = string.Join(";", entry.Plan.Kernels);
+                    for (int i = 0; i < _settings.Warmup; i++)
+                    {
+                        data.Run(entry.Plan, stream);
+                    }
+
+                    stream.Synchronize();
+                }
+                catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+                {
+                    entry.Fail(ex, _logger, shape.Case.Name);
+                }
+            }
+
+            using var events = new EventPairs(_context, Math.Min(EventBatch, _settings.Iterations));
+            TimeInRounds(entries, stream, events, (entry, s) => data.Run(entry.Plan!, s), graph: false);
+
+            if (_settings.Graph)
+            {
+                foreach (Entry entry in entries.Where(e => e.Error is null))
+                {
+                    try
+                    {
+                        entry.Graph = Capture(stream, () => data.Run(entry.Plan!, stream));
+                        for (int i = 0; i < Math.Max(1, _settings.Warmup); i++)
+                        {
+                            entry.Graph.Launch(stream);
+                        }
+
+                        stream.Synchronize();
+                    }
+                    catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+                    {
+                        _logger.LogDebug(ex, "{Case} {Strategy}: CUDA-graph capture failed", shape.Case.Name, StrategySelection.Name(entry.Strategy));
+                        entry.GraphError = ErrorReporter.DescribeLibraryError(ex);
+                    }
+                }
+
+                TimeInRounds(entries.Where(e => e.Graph is not null).ToList(), stream, events, (entry, s) => entry.Graph!.Launch(s), graph: true);
+            }
+
+            var flags = _context.QueryDeviceErrors(reset: true);
+            if (flags != 0)
+            {
+                _logger.LogWarning("{Case}: the device reported offset errors (flags {Flags})", shape.Case.Name, flags);
+            }
+
+            return entries.Select(entry => Result(data, entry)).ToList();
+        }
+        finally
+        {
+            foreach (Entry entry in entries)
+            {
+                entry.Graph?.Dispose();
+                entry.Plan?.Dispose();
+            }
+        }
+    }
+
+    private void TimeInRounds(IReadOnlyList<Entry> entries, MoeStream stream, EventPairs events, Action<Entry, MoeStream> enqueue, bool graph)
+    {
+        int rounds = Math.Min(InterleaveRounds, _settings.Iterations);
+        for (int round = 0; round < rounds; round++)
+        {
+            int count = _settings.Iterations / rounds + (round < _settings.Iterations % rounds ? 1 : 0);
+            foreach (Entry entry in entries)
+            {
+                if (entry.Error is not null || (graph && entry.GraphError is not null))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    (double[] device, double[] host) = TimeIterations(stream, events, count, () => enqueue(entry, stream));
+                    (graph ? entry.GraphDevice : entry.Device).AddRange(device);
+                    (graph ? entry.GraphHost : entry.Host).AddRange(host);
+                }
+                catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+                {
+                    if (graph)
+                    {
+                        entry.GraphError = ErrorReporter.DescribeLibraryError(ex);
+                    }
+                    else
+                    {
+                        entry.Fail(ex, _logger, "run");
+                    }
+                }
+            }
+        }
+    }
+
+    private BenchResult Result(ProblemData data, Entry entry)
+    {
+        if (entry.Error is not null)
+        {
+            return Failed(data.Shape, entry.Strategy, entry.Error);
         }
 
-        stream.Synchronize();
-
-        using var events = new EventPairs(_context, Math.Min(EventBatch, _settings.Iterations));
-        (TimingSummary device, TimingSummary host) = TimeIterations(stream, events, () => data.Run(plan, stream));
-        BenchResult result = Summarize(data, strategy, device, host, kernels);
-
-        if (_settings.Graph)
+        BenchResult eager = Summarize(data, entry.Strategy, TimingSummary.Of(entry.Device), TimingSummary.Of(entry.Host), entry.Kernels);
+        if (entry.GraphError is not null)
         {
-            result = MeasureGraph(data, plan, stream, events, strategy, result);
+            return eager with { GraphError = entry.GraphError };
         }
 
-        var flags = _context.QueryDeviceErrors(reset: true);
-        if (flags != 0)
+        if (entry.GraphDevice.Count == 0)
         {
-            _logger.LogWarning("{Case} {Strategy}: the device reported offset errors (flags {Flags})", shape.Case.Name, StrategySelection.Name(strategy), flags);
+            return eager;
         }
 
-        return result;
+        TimingSummary device = TimingSummary.Of(entry.GraphDevice);
+        TimingSummary host = TimingSummary.Of(entry.GraphHost);
+        double seconds = device.Median * 1e-6;
+        return eager with
+        {
+            GraphTimeMedianUs = Nanosecond(device.Median),
+            GraphTimeMinUs = Nanosecond(device.Min),
+            GraphTimeP90Us = Nanosecond(device.P90),
+            GraphTimeMeanUs = Nanosecond(device.Mean),
+            GraphHostMedianUs = Nanosecond(host.Median),
+            GraphTflops = seconds > 0 ? eager.Flops / seconds / 1e12 : null,
+            GraphSpeedupVsEager = device.Median > 0 && eager.TimeMedianUs is > 0 ? eager.TimeMedianUs.Value / device.Median : null,
+        };
+    }
+
+    /// <summary>One strategy's plan, graph and samples while a case is measured.</summary>
+    private sealed class Entry(GemmStrategy strategy)
+    {
+        public GemmStrategy Strategy { get; } = strategy;
+        public GroupedGemmPlan? Plan { get; set; }
+        public MoeGraph? Graph { get; set; }
+        public string Kernels { get; set; } = "";
+        public string? Error { get; private set; }
+        public string? GraphError { get; set; }
+        public List<double> Device { get; } = [];
+        public List<double> Host { get; } = [];
+        public List<double> GraphDevice { get; } = [];
+        public List<double> GraphHost { get; } = [];
+
+        public void Fail(MoeCutlassException ex, ILogger logger, string what)
+        {
+            logger.LogDebug(ex, "{Strategy} failed ({What})", StrategySelection.Name(Strategy), what);
+            Error = ErrorReporter.DescribeLibraryError(ex);
+        }
     }
 
     /// <summary>The result record of a (case, strategy) that could not be measured.</summary>
     public BenchResult Failed(Suite.ProblemShape shape, GemmStrategy strategy, string error) =>
         Describe(shape, strategy) with { Error = error };
-
-    /// <summary>
-    /// Captures one Run into a CUDA graph on <paramref name="stream"/> and times its replay; adds the graph
-    /// fields to <paramref name="eager"/>. Library failures (other than a sticky device fault) become
-    /// <see cref="BenchResult.GraphError"/>.
-    /// </summary>
-    private BenchResult MeasureGraph(ProblemData data, GroupedGemmPlan plan, MoeStream stream, EventPairs events, GemmStrategy strategy,
-        BenchResult eager)
-    {
-        string item = $"{data.Shape.Case.Name} {StrategySelection.Name(strategy)}";
-        try
-        {
-            using MoeGraph graph = Capture(stream, () => data.Run(plan, stream));
-            for (int i = 0; i < Math.Max(1, _settings.Warmup); i++)
-            {
-                graph.Launch(stream);
-            }
-
-            stream.Synchronize();
-            (TimingSummary device, TimingSummary host) = TimeIterations(stream, events, () => graph.Launch(stream));
-            double seconds = device.Median * 1e-6;
-            return eager with
-            {
-                GraphTimeMedianUs = Nanosecond(device.Median),
-                GraphTimeMinUs = Nanosecond(device.Min),
-                GraphTimeP90Us = Nanosecond(device.P90),
-                GraphTimeMeanUs = Nanosecond(device.Mean),
-                GraphHostMedianUs = Nanosecond(host.Median),
-                GraphTflops = seconds > 0 ? eager.Flops / seconds / 1e12 : null,
-                GraphSpeedupVsEager = device.Median > 0 && eager.TimeMedianUs is > 0 ? eager.TimeMedianUs.Value / device.Median : null,
-            };
-        }
-        catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
-        {
-            _logger.LogDebug(ex, "{Item}: CUDA-graph timing failed", item);
-            return eager with { GraphError = ErrorReporter.DescribeLibraryError(ex) };
-        }
-    }
 
     /// <summary>Captures the work <paramref name="enqueue"/> puts on <paramref name="stream"/>; ends the capture whatever happens.</summary>
     private static MoeGraph Capture(MoeStream stream, Action enqueue)
@@ -154,15 +249,15 @@ internal sealed class BenchRunner
     /// <paramref name="enqueue"/>, each between its own pair of events, enqueued back to back in batches.
     /// Returns the per-iteration device times and host times of the call, in µs.
     /// </summary>
-    private (TimingSummary Device, TimingSummary Host) TimeIterations(MoeStream stream, EventPairs events, Action enqueue)
+    private static (double[] Device, double[] Host) TimeIterations(MoeStream stream, EventPairs events, int iterations, Action enqueue)
     {
-        double[] deviceUs = new double[_settings.Iterations];
-        double[] hostUs = new double[_settings.Iterations];
+        double[] deviceUs = new double[iterations];
+        double[] hostUs = new double[iterations];
         int batch = events.Count;
         var stopwatch = new Stopwatch();
-        for (int first = 0; first < _settings.Iterations; first += batch)
+        for (int first = 0; first < iterations; first += batch)
         {
-            int count = Math.Min(batch, _settings.Iterations - first);
+            int count = Math.Min(batch, iterations - first);
             for (int j = 0; j < count; j++)
             {
                 events.Starts[j].Record(stream);
@@ -180,7 +275,7 @@ internal sealed class BenchRunner
             }
         }
 
-        return (TimingSummary.Of(deviceUs), TimingSummary.Of(hostUs));
+        return (deviceUs, hostUs);
     }
 
     private BenchResult Summarize(ProblemData data, GemmStrategy strategy, TimingSummary device, TimingSummary host, string kernels)

@@ -236,26 +236,21 @@ internal static class BenchCommand
 
         using (data)
         {
-            foreach (GemmStrategy strategy in request.Strategies)
+            // Strategies are timed interleaved in rounds (BenchRunner.MeasureInterleaved), so they are measured
+            // together and reported one by one.
+            progress.Begin($"{caseName} ({string.Join(", ", request.Strategies.Select(StrategySelection.Name))})");
+            IReadOnlyList<BenchResult> measured = runner.MeasureInterleaved(data, request.Strategies);
+            foreach (BenchResult result in measured)
             {
-                string item = $"{caseName} {StrategySelection.Name(strategy)}";
-                progress.Begin(item);
-                BenchResult result;
-                try
+                string item = $"{caseName} {result.Strategy}";
+                if (result.Error is not null)
                 {
-                    result = runner.Measure(data, strategy);
-                }
-                catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
-                {
-                    string message = ErrorReporter.DescribeLibraryError(ex);
-                    logger.LogDebug(ex, "{Item} failed", item);
-                    result = runner.Failed(shape, strategy, message);
-                    failures.Add($"case {caseName}, strategy {StrategySelection.Name(strategy)}: {message}");
+                    failures.Add($"case {caseName}, strategy {result.Strategy}: {result.Error}");
                 }
 
                 if (result.GraphError is not null)
                 {
-                    failures.Add($"case {caseName}, strategy {StrategySelection.Name(strategy)}, CUDA graph: {result.GraphError}");
+                    failures.Add($"case {caseName}, strategy {result.Strategy}, CUDA graph: {result.GraphError}");
                 }
 
                 results.Add(result);
