@@ -1,8 +1,8 @@
 namespace MoeCutlass.Tests.Gpu;
 
 /// <summary>
-/// What CUDA plans execute per call: auto specializes only where it measurably wins (few rows per expert, small K),
-/// and expert specialization falls back to the single configuration far above its swapped ranges.
+/// What CUDA plans execute per call: auto specializes when the average rows per expert lies within the swapped
+/// ranges (64 rows on an H100), and expert specialization falls back to the single configuration far above them.
 /// </summary>
 [TestFixture, Category("Gpu"), NonParallelizable]
 public sealed class CudaStrategyResolutionTests
@@ -27,16 +27,21 @@ public sealed class CudaStrategyResolutionTests
         {
             Assert.That(plan.ResolveStrategy(1024), Is.EqualTo(GemmStrategy.ExpertSpecialized), "4 rows per expert");
             Assert.That(plan.ResolveStrategy(4096), Is.EqualTo(GemmStrategy.ExpertSpecialized), "16 rows per expert");
-            Assert.That(plan.ResolveStrategy(16384), Is.EqualTo(GemmStrategy.Single), "64 rows per expert");
+            Assert.That(plan.ResolveStrategy(16384), Is.EqualTo(GemmStrategy.ExpertSpecialized), "64 rows per expert");
+            Assert.That(plan.ResolveStrategy(65536), Is.EqualTo(GemmStrategy.Single), "256 rows per expert");
             Assert.That(plan.Kernels, Has.Count.EqualTo(3));
         }
     }
 
     [Test]
-    public void Auto_KeepsSingleForLargeK()
+    public void Auto_KeepsSingleForManyRowsPerExpert()
     {
         using var plan = _cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(32, 4096, 7168, DType.BFloat16, GemmStrategy.Auto, 32768));
-        Assert.That(plan.ResolveStrategy(256), Is.EqualTo(GemmStrategy.Single));
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(plan.ResolveStrategy(32 * 8), Is.EqualTo(GemmStrategy.ExpertSpecialized), "8 rows per expert");
+            Assert.That(plan.ResolveStrategy(32 * 1024), Is.EqualTo(GemmStrategy.Single), "1024 rows per expert");
+        }
     }
 
     [Test]
