@@ -48,6 +48,9 @@ struct GroupedGemmShape {
   int32_t output_dtype = 0;
   int32_t strategy = 0;
   int32_t max_rows = 0;
+  // Expert-specialization thresholds requested by the caller (mc_grouped_gemm_desc.bucket_max_rows): 0 = from the
+  // GPU-class table, > 0 = largest rows of that configuration, < 0 = it takes no expert.
+  int32_t bucket_max_rows[MC_MAX_BUCKETS] = {0, 0, 0, 0};
 };
 
 // Validated grouped-GEMM operands (from mc_grouped_gemm_args). Offsets are only checked here when the backend's

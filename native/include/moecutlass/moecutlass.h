@@ -98,6 +98,7 @@ typedef int32_t mc_status;
 #define MC_K_ALIGNMENT 16
 #define MC_N_ALIGNMENT 8
 #define MC_POINTER_ALIGNMENT 16
+#define MC_MAX_BUCKETS 4            /* entries of mc_grouped_gemm_desc.bucket_max_rows */
 
 /* ---- opaque handles ---------------------------------------------------------------------------- */
 typedef struct mc_context_s* mc_context;
@@ -160,6 +161,12 @@ typedef struct mc_grouped_gemm_desc {
   int32_t output_dtype;  /* MC_DTYPE_BF16 or MC_DTYPE_FP16 */
   int32_t strategy;      /* MC_STRATEGY_* */
   int32_t max_rows;      /* largest `rows` any run will pass, >= 0 */
+  /* Added in 0.1 (a struct_size that ends before this field is still accepted): expert-specialization thresholds,
+     one per swapped configuration, narrowest first (128x32, 128x64). 0 = from the library's GPU-class table (both
+     or neither); > 0 = the largest rows per expert that configuration takes (not decreasing); < 0 = it takes no
+     expert. Unused entries are 0. For tuning: {-1, -1} sends every expert to the 128x128 tiles, {100000, -1} to
+     the 128x32 ones, {-1, 100000} to the 128x64 ones. */
+  int32_t bucket_max_rows[MC_MAX_BUCKETS];
 } mc_grouped_gemm_desc;
 
 typedef struct mc_grouped_gemm_plan_info {

@@ -1,4 +1,5 @@
 // Grouped-GEMM plans: creation (descriptor validation), info and runs (operand validation, then the backend).
+#include <cstddef>
 #include <cstring>
 
 #include "abi/common.hpp"
@@ -15,8 +16,12 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
   return guard("mc_grouped_gemm_plan_create", [&] {
     std::shared_ptr<Context> object = resolve<Context>(context, "context");
     require_not_null(desc, "desc");
-    require_struct_size(desc->struct_size, sizeof(mc_grouped_gemm_desc), "mc_grouped_gemm_desc",
-                        "desc->struct_size");
+    // The descriptor grew bucket_max_rows; callers built against the smaller struct keep working.
+    constexpr std::size_t kSizeBeforeBuckets = offsetof(mc_grouped_gemm_desc, bucket_max_rows);
+    const bool has_buckets = desc->struct_size == sizeof(mc_grouped_gemm_desc);
+    if (!has_buckets) {
+      require_struct_size(desc->struct_size, kSizeBeforeBuckets, "mc_grouped_gemm_desc", "desc->struct_size");
+    }
     require_not_null(plan, "plan");
     require_experts(desc->experts, "desc->experts");
     require_n(desc->n, "desc->n");
@@ -31,6 +36,24 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
            " is not MC_STRATEGY_AUTO (0), MC_STRATEGY_SINGLE (1) or MC_STRATEGY_EXPERT_SPECIALIZED (2)");
     }
     require_range(desc->max_rows, 0, MC_MAX_ROWS, "desc->max_rows", "0 .. 2147483647 (MC_MAX_ROWS)");
+    int32_t buckets[MC_MAX_BUCKETS] = {0, 0, 0, 0};
+    if (has_buckets) {
+      for (int i = 0; i < MC_MAX_BUCKETS; ++i) buckets[i] = desc->bucket_max_rows[i];
+      for (int i = 2; i < MC_MAX_BUCKETS; ++i) {
+        if (buckets[i] != 0) {
+          fail(MC_STATUS_INVALID_ARGUMENT, "desc->bucket_max_rows[", i, "] = ", buckets[i],
+               " is reserved: this library has two swapped configurations, so entries 2 and 3 must be 0");
+        }
+      }
+      if ((buckets[0] == 0) != (buckets[1] == 0)) {
+        fail(MC_STATUS_INVALID_ARGUMENT, "desc->bucket_max_rows = {", buckets[0], ", ", buckets[1],
+             "}: give both swapped thresholds or neither (0, 0 = the GPU-class table)");
+      }
+      if (buckets[0] > 0 && buckets[1] > 0 && buckets[1] < buckets[0]) {
+        fail(MC_STATUS_INVALID_ARGUMENT, "desc->bucket_max_rows[1] = ", buckets[1], " is below desc->bucket_max_rows[0] = ",
+             buckets[0], "; the thresholds must not decrease");
+      }
+    }
     object->require_usable();
     GroupedGemmShape shape;
     shape.experts = desc->experts;
@@ -39,6 +62,7 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
     shape.output_dtype = desc->output_dtype;
     shape.strategy = desc->strategy;
     shape.max_rows = desc->max_rows;
+    for (int i = 0; i < MC_MAX_BUCKETS; ++i) shape.bucket_max_rows[i] = buckets[i];
     auto created = std::make_shared<Plan>(object, shape, object->backend().create_grouped_gemm_plan(shape));
     *plan = reinterpret_cast<mc_grouped_gemm_plan>(Registry::instance().add(created));
   });

@@ -54,6 +54,7 @@ internal static class NativeConstants
     public const int MC_K_ALIGNMENT = 16;
     public const int MC_N_ALIGNMENT = 8;
     public const int MC_POINTER_ALIGNMENT = 16;
+    public const int MC_MAX_BUCKETS = 4;
 }
 
 /// <summary>Blittable mirror of the C struct <c>mc_build_info</c> (264 bytes).</summary>
@@ -113,7 +114,7 @@ internal unsafe struct mc_context_info
     public long allocation_count;
 }
 
-/// <summary>Blittable mirror of the C struct <c>mc_grouped_gemm_desc</c> (28 bytes).</summary>
+/// <summary>Blittable mirror of the C struct <c>mc_grouped_gemm_desc</c> (44 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct mc_grouped_gemm_desc
 {
@@ -124,6 +125,7 @@ internal unsafe struct mc_grouped_gemm_desc
     public int output_dtype;
     public int strategy;
     public int max_rows;
+    public fixed int bucket_max_rows[4];
 }
 
 /// <summary>Blittable mirror of the C struct <c>mc_grouped_gemm_plan_info</c> (280 bytes).</summary>
@@ -195,7 +197,7 @@ internal static class NativeLayout
         ("mc_context_info", "usable", 16),
         ("mc_context_info", "allocated_bytes", 24),
         ("mc_context_info", "allocation_count", 32),
-        ("mc_grouped_gemm_desc", "", 28),
+        ("mc_grouped_gemm_desc", "", 44),
         ("mc_grouped_gemm_desc", "struct_size", 0),
         ("mc_grouped_gemm_desc", "experts", 4),
         ("mc_grouped_gemm_desc", "n", 8),
@@ -203,6 +205,7 @@ internal static class NativeLayout
         ("mc_grouped_gemm_desc", "output_dtype", 16),
         ("mc_grouped_gemm_desc", "strategy", 20),
         ("mc_grouped_gemm_desc", "max_rows", 24),
+        ("mc_grouped_gemm_desc", "bucket_max_rows", 28),
         ("mc_grouped_gemm_plan_info", "", 280),
         ("mc_grouped_gemm_plan_info", "struct_size", 0),
         ("mc_grouped_gemm_plan_info", "strategy", 4),

@@ -88,6 +88,12 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
                   environment.backend);
     const double bandwidth_gbps = 2.0 * memory_clock_khz * 1e3 * (bus_width_bits / 8.0) / 1e9;
     ExpertBucketThresholds thresholds = expert_bucket_thresholds(sm_count, bandwidth_gbps);
+    if (shape.bucket_max_rows[0] != 0) {  // the ABI layer checked that both are given and ordered
+      const int32_t narrow = shape.bucket_max_rows[0], wide = shape.bucket_max_rows[1];
+      thresholds.swap32_max_rows = narrow > 0 ? narrow : 0;
+      thresholds.swap64_max_rows = wide > 0 ? wide : thresholds.swap32_max_rows;  // < 0: no expert
+      thresholds.gpu_class = "mc_grouped_gemm_desc.bucket_max_rows";
+    }
     apply_threshold_override(thresholds);
     const std::vector<ConfigChoice> configs = choose_configs(shape, thresholds);
 
