@@ -14,6 +14,14 @@ namespace MoeCutlass;
 /// <remarks>The library validates every value when the plan is created; this record checks nothing itself.</remarks>
 public sealed record GroupedGemmOptions(int Experts, int N, int K, DType OutputDType, GemmStrategy Strategy, int MaxRows)
 {
+    /// <summary>
+    /// Expert-specialization thresholds for tuning, one per swapped configuration, narrowest first (128x32, 128x64):
+    /// a positive value is the largest rows per expert that configuration takes, zero or a negative one gives it no
+    /// expert.
+    /// Null (the default) uses the library's table for the GPU class. At most 2 entries, both or none.
+    /// </summary>
+    public IReadOnlyList<int>? BucketMaxRows { get; init; }
+
     /// <summary>Elements of A for <paramref name="rows"/> rows: rows * K (e4m3 bytes).</summary>
     /// <param name="rows">The rows of a run.</param>
     /// <returns>The element count.</returns>

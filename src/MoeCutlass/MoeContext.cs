@@ -262,6 +262,21 @@ public sealed class MoeContext : IDisposable
             strategy = (int)options.Strategy,
             max_rows = options.MaxRows,
         };
+        if (options.BucketMaxRows is { } buckets)
+        {
+            if (buckets.Count > NativeConstants.MC_MAX_BUCKETS)
+            {
+                throw new ArgumentException(
+                    $"BucketMaxRows has {buckets.Count} entries; the library takes at most {NativeConstants.MC_MAX_BUCKETS}.", nameof(options));
+            }
+
+            for (int i = 0; i < buckets.Count; i++)
+            {
+                // 0 means "the table" in the descriptor, so an explicit "no expert" is passed as -1.
+                desc.bucket_max_rows[i] = buckets[i] == 0 ? -1 : buckets[i];
+            }
+        }
+
         nint raw = 0;
         NativeStatus.Check(NativeMethods.mc_grouped_gemm_plan_create(context.Raw, &desc, &raw));
         var handle = new PlanHandle(_handle, raw);
