@@ -12,6 +12,11 @@ namespace MoeCutlass.Cli.Bench;
 /// <param name="Graph">Whether to time CUDA-graph replay too; only set where the context supports graphs.</param>
 internal sealed record BenchSettings(int Iterations, int Warmup, DType OutputDType, bool Graph = false);
 
+/// <summary>A plan configuration timed by <see cref="BenchRunner"/>: the label it is reported under and its options.</summary>
+/// <param name="Label">Strategy name (bench) or configuration name such as "128x32" (tune).</param>
+/// <param name="Options">The options the plan is created with; their MaxRows must cover the data's rows.</param>
+internal sealed record MeasuredConfiguration(string Label, GroupedGemmOptions Options);
+
 /// <summary>
 /// Times the strategies of one problem. Each plan is created once; <see cref="BenchSettings.Warmup"/> runs
 /// are discarded; then every timed iteration is bracketed by its own pair of events on one stream. The
@@ -56,18 +61,32 @@ internal sealed class BenchRunner
     public IReadOnlyList<BenchResult> MeasureInterleaved(ProblemData data, IReadOnlyList<GemmStrategy> strategies)
     {
         var shape = data.Shape;
+        return MeasureInterleaved(
+            data,
+            strategies.Select(strategy => new MeasuredConfiguration(
+                StrategySelection.Name(strategy),
+                new GroupedGemmOptions(shape.Experts, shape.N, shape.K, _settings.OutputDType, strategy, shape.TotalRows))).ToList());
+    }
+
+    /// <summary>
+    /// Measures every configuration on <paramref name="data"/> the way <see cref="MeasureInterleaved(ProblemData, IReadOnlyList{GemmStrategy})"/>
+    /// measures strategies (rounds, then graph mode when enabled). Each result's <see cref="BenchResult.Strategy"/> is the
+    /// configuration's label. <c>tune</c> uses this to time forced expert-specialization thresholds against each other.
+    /// </summary>
+    public IReadOnlyList<BenchResult> MeasureInterleaved(ProblemData data, IReadOnlyList<MeasuredConfiguration> configurations)
+    {
+        var shape = data.Shape;
         using MoeStream stream = _context.CreateStream();
         var entries = new List<Entry>();
         try
         {
-            foreach (GemmStrategy strategy in strategies)
+            foreach (MeasuredConfiguration configuration in configurations)
             {
-                var entry = new Entry(strategy);
+                var entry = new Entry(configuration.Label);
                 entries.Add(entry);
                 try
                 {
-                    entry.Plan = _context.CreateGroupedGemmPlan(
-                        new GroupedGemmOptions(shape.Experts, shape.N, shape.K, _settings.OutputDType, strategy, shape.TotalRows));
+                    entry.Plan = _context.CreateGroupedGemmPlan(configuration.Options);
                     entry.Kernels = string.Join(";", entry.Plan.Kernels);
                     for (int i = 0; i < _settings.Warmup; i++)
                     {
@@ -101,7 +120,7 @@ internal sealed class BenchRunner
                     }
                     catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
                     {
-                        _logger.LogDebug(ex, "{Case} {Strategy}: CUDA-graph capture failed", shape.Case.Name, StrategySelection.Name(entry.Strategy));
+                        _logger.LogDebug(ex, "{Case} {Strategy}: CUDA-graph capture failed", shape.Case.Name, entry.Label);
                         entry.GraphError = ErrorReporter.DescribeLibraryError(ex);
                     }
                 }
@@ -165,10 +184,10 @@ internal sealed class BenchRunner
     {
         if (entry.Error is not null)
         {
-            return Failed(data.Shape, entry.Strategy, entry.Error);
+            return Failed(data.Shape, entry.Label, entry.Error);
         }
 
-        BenchResult eager = Summarize(data, entry.Strategy, TimingSummary.Of(entry.Device), TimingSummary.Of(entry.Host), entry.Kernels);
+        BenchResult eager = Summarize(data, entry.Label, TimingSummary.Of(entry.Device), TimingSummary.Of(entry.Host), entry.Kernels);
         if (entry.GraphError is not null)
         {
             return eager with { GraphError = entry.GraphError };
@@ -194,10 +213,10 @@ internal sealed class BenchRunner
         };
     }
 
-    /// <summary>One strategy's plan, graph and samples while a case is measured.</summary>
-    private sealed class Entry(GemmStrategy strategy)
+    /// <summary>One configuration's plan, graph and samples while a case is measured.</summary>
+    private sealed class Entry(string label)
     {
-        public GemmStrategy Strategy { get; } = strategy;
+        public string Label { get; } = label;
         public GroupedGemmPlan? Plan { get; set; }
         public MoeGraph? Graph { get; set; }
         public string Kernels { get; set; } = "";
@@ -210,14 +229,18 @@ internal sealed class BenchRunner
 
         public void Fail(MoeCutlassException ex, ILogger logger, string what)
         {
-            logger.LogDebug(ex, "{Strategy} failed ({What})", StrategySelection.Name(Strategy), what);
+            logger.LogDebug(ex, "{Strategy} failed ({What})", Label, what);
             Error = ErrorReporter.DescribeLibraryError(ex);
         }
     }
 
     /// <summary>The result record of a (case, strategy) that could not be measured.</summary>
     public BenchResult Failed(Suite.ProblemShape shape, GemmStrategy strategy, string error) =>
-        Describe(shape, strategy) with { Error = error };
+        Failed(shape, StrategySelection.Name(strategy), error);
+
+    /// <summary>The result record of a (case, configuration label) that could not be measured.</summary>
+    public BenchResult Failed(Suite.ProblemShape shape, string label, string error) =>
+        Describe(shape, label) with { Error = error };
 
     /// <summary>Captures the work <paramref name="enqueue"/> puts on <paramref name="stream"/>; ends the capture whatever happens.</summary>
     private static MoeGraph Capture(MoeStream stream, Action enqueue)
@@ -278,9 +301,9 @@ internal sealed class BenchRunner
         return (deviceUs, hostUs);
     }
 
-    private BenchResult Summarize(ProblemData data, GemmStrategy strategy, TimingSummary device, TimingSummary host, string kernels)
+    private BenchResult Summarize(ProblemData data, string label, TimingSummary device, TimingSummary host, string kernels)
     {
-        BenchResult result = Describe(data.Shape, strategy);
+        BenchResult result = Describe(data.Shape, label);
         double seconds = device.Median * 1e-6;
         WorkEstimate work = Roofline.Estimate(data.Shape);
         double? roofline = null;
@@ -306,7 +329,7 @@ internal sealed class BenchRunner
     /// <summary>Event times come from float milliseconds; more than nanosecond digits would be noise.</summary>
     private static double Nanosecond(double microseconds) => Math.Round(microseconds, 3);
 
-    private BenchResult Describe(Suite.ProblemShape shape, GemmStrategy strategy)
+    private BenchResult Describe(Suite.ProblemShape shape, string label)
     {
         WorkEstimate work = Roofline.Estimate(shape);
         return new BenchResult
@@ -315,7 +338,7 @@ internal sealed class BenchRunner
             Model = shape.Case.Model,
             Gemm = shape.Case.Gemm,
             Backend = _context.Backend == Backend.Cuda ? "cuda" : "cpu",
-            Strategy = StrategySelection.Name(strategy),
+            Strategy = label,
             OutputDtype = OutputDTypeSelection.Name(_settings.OutputDType),
             Experts = shape.Experts,
             ActiveExperts = shape.ActiveExperts,

@@ -92,7 +92,7 @@ internal static class ResultWriters
 
     private static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static void WriteText(string path, string text)
+    internal static void WriteText(string path, string text)
     {
         string full = Path.GetFullPath(path);
         try

@@ -23,6 +23,9 @@ internal sealed class ProblemData : IDisposable
     /// <summary>Block magnitudes are 2^(h mod 5 - 2): 0.25 .. 4.</summary>
     private static readonly float[] BlockMagnitudes = [0.25f, 0.5f, 1f, 2f, 4f];
 
+    /// <summary>False for a view made by <see cref="ShareInputs"/>: it frees only its own offsets.</summary>
+    private readonly bool _ownsInputs;
+
     private ProblemData(
         ProblemShape shape,
         DType outputDType,
@@ -31,8 +34,10 @@ internal sealed class ProblemData : IDisposable
         DeviceBuffer<byte> b,
         DeviceBuffer<float> bScales,
         DeviceBuffer<int> offsets,
-        DeviceBuffer output)
+        DeviceBuffer output,
+        bool ownsInputs = true)
     {
+        _ownsInputs = ownsInputs;
         Shape = shape;
         OutputDType = outputDType;
         A = a;
@@ -146,6 +151,27 @@ internal sealed class ProblemData : IDisposable
         }
     }
 
+    /// <summary>
+    /// A view of this data for <paramref name="shape"/>, which has the same E, N and K and at most as many rows: A, the
+    /// scales, B and D are shared (the first rows of A and D), only the expert offsets are the view's own. A is
+    /// generated row by row from the case name, so when <paramref name="shape"/> has the same name its first rows are
+    /// exactly what <see cref="Create"/> would generate for it; <c>tune</c> sweeps rows per expert without generating B
+    /// again. Dispose the view before this data; disposing it frees only its offsets.
+    /// </summary>
+    public ProblemData ShareInputs(MoeContext context, ProblemShape shape)
+    {
+        if (shape.Experts != Shape.Experts || shape.N != Shape.N || shape.K != Shape.K || shape.TotalRows > Shape.TotalRows)
+        {
+            throw new ArgumentException(
+                $"a view needs E={Shape.Experts}, N={Shape.N}, K={Shape.K} and at most {Shape.TotalRows} rows "
+                + $"(got E={shape.Experts}, N={shape.N}, K={shape.K}, {shape.TotalRows} rows)",
+                nameof(shape));
+        }
+
+        DeviceBuffer<int> offsets = context.Upload<int>(shape.ExpertOffsets());
+        return new ProblemData(shape, OutputDType, A, AScales, B, BScales, offsets, Output, ownsInputs: false);
+    }
+
     /// <summary>Enqueues one grouped GEMM over this data.</summary>
     public void Run(GroupedGemmPlan plan, MoeStream stream) =>
         plan.Run(Shape.TotalRows, A, AScales, B, BScales, Offsets, Output, stream);
@@ -190,8 +216,13 @@ internal sealed class ProblemData : IDisposable
 
     public void Dispose()
     {
-        Output.Dispose();
         Offsets.Dispose();
+        if (!_ownsInputs)
+        {
+            return;
+        }
+
+        Output.Dispose();
         BScales.Dispose();
         B.Dispose();
         AScales.Dispose();

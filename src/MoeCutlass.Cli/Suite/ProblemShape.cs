@@ -59,6 +59,13 @@ internal sealed record ProblemShape(
         }
     }
 
+    /// <summary>
+    /// A synthetic problem with <paramref name="rowsPerExpert"/> rows for each of <paramref name="experts"/> experts
+    /// (<c>tune</c>'s uniform sweeps). <paramref name="name"/> names the case and seeds its data (<see cref="Data.ProblemData"/>).
+    /// </summary>
+    public static ProblemShape Uniform(string name, int experts, int n, int k, int rowsPerExpert) =>
+        Full(new BenchCase(name, "synthetic", "uniform", experts, n, k, Enumerable.Repeat(rowsPerExpert, experts).ToArray(), null));
+
     /// <summary>The case as it is, unscaled.</summary>
     public static ProblemShape Full(BenchCase benchCase) =>
         new(benchCase, benchCase.Experts, benchCase.N, benchCase.K, benchCase.RowsPerExpert, Scaled: false, NReduced: false);
