@@ -44,6 +44,7 @@ internal static class Program
             CommonOptions.Verbose,
             InfoCommand.Create(),
             BenchCommand.Create(),
+            TuneCommand.Create(),
             VerifyCommand.Create(),
         };
         return root;
