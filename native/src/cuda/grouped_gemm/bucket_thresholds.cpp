@@ -13,14 +13,14 @@ struct GpuClass {
   int32_t swap64_max_rows;
 };
 
-// Each row's numbers are crossovers measured on that GPU class with every expert forced into one configuration
-// (MOECUTLASS_BUCKETS) over uniform rows per expert; bench/results/README.md has the sweep.
-//   H100 SXM, 2026-11-21, three DeepSeek shapes (N x K = 7168x2048, 7168x256, 4096x7168), rows 4..192:
-//   128x32 swapped wins through 32 rows and loses to 128x64 from 48; 128x64 wins at 48 and ties 128x128 at 64;
-//   128x128 wins from 96. Boundaries: 40 and 64.
+// Each row's numbers are crossovers measured on that GPU class with `moecutlass tune` (every expert forced into one
+// configuration, uniform rows per expert, configurations timed interleaved); the midpoints of the crossover
+// intervals, agreed across shapes.
+//   H100 SXM, 2026-11-21 (bench/results/h100-tune-2026-11-21.json), DeepSeek shapes N x K = 7168x2048, 7168x256
+//   and 4096x7168: all three put 128x32 -> 128x64 between 32 and 40 rows and 128x64 -> 128x128 between 64 and 80.
 // H200: no measurement yet; it reuses the tile widths (32, 64) until `moecutlass tune` runs there.
 constexpr GpuClass kGpuClasses[] = {
-    {"H100 SXM (132 SMs, HBM3)", 132, 2800.0, 3700.0, 40, 64},
+    {"H100 SXM (132 SMs, HBM3)", 132, 2800.0, 3700.0, 36, 72},
     {"H200 (132 SMs, HBM3e)", 132, 4000.0, 5200.0, 32, 64},
 };
 
