@@ -18,9 +18,12 @@ struct GpuClass {
 // intervals, agreed across shapes.
 //   H100 SXM, 2026-11-21 (bench/results/h100-tune-2026-11-21.json), DeepSeek shapes N x K = 7168x2048, 7168x256
 //   and 4096x7168: all three put 128x32 -> 128x64 between 32 and 40 rows and 128x64 -> 128x128 between 64 and 80.
+//   tune suggests the midpoints (36, 72). The second is set to the interval's lower end, 64: real routings mix
+//   row counts, and on ds-tp8-down-e256-t2048 (40-89 rows per expert) 72 made expert specialization 0.94x of
+//   single against 0.98x with 64 (suite runs of 2026-11-21, strategies interleaved).
 // H200: no measurement yet; it reuses the tile widths (32, 64) until `moecutlass tune` runs there.
 constexpr GpuClass kGpuClasses[] = {
-    {"H100 SXM (132 SMs, HBM3)", 132, 2800.0, 3700.0, 36, 72},
+    {"H100 SXM (132 SMs, HBM3)", 132, 2800.0, 3700.0, 36, 64},
     {"H200 (132 SMs, HBM3e)", 132, 4000.0, 5200.0, 32, 64},
 };
 
