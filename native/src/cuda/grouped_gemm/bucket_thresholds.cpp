@@ -21,10 +21,11 @@ struct GpuClass {
 //   tune suggests the midpoints (36, 72). The second is set to the interval's lower end, 64: real routings mix
 //   row counts, and on ds-tp8-down-e256-t2048 (40-89 rows per expert) 72 made expert specialization 0.94x of
 //   single against 0.98x with 64 (suite runs of 2026-11-21, strategies interleaved).
-// H200: no measurement yet; it reuses the tile widths (32, 64) until `moecutlass tune` runs there.
+//   H200, 2026-11-21 (bench/results/h200-tune-2026-11-21.json, 4814 GB/s peak), the same three shapes: the same
+//   crossover intervals, so the same row by the same rule.
 constexpr GpuClass kGpuClasses[] = {
     {"H100 SXM (132 SMs, HBM3)", 132, 2800.0, 3700.0, 36, 64},
-    {"H200 (132 SMs, HBM3e)", 132, 4000.0, 5200.0, 32, 64},
+    {"H200 (132 SMs, HBM3e)", 132, 4000.0, 5300.0, 36, 64},
 };
 
 constexpr GpuClass kFallback = {"other (tile widths)", 0, 0.0, 0.0, 32, 64};
