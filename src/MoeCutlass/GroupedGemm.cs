@@ -154,8 +154,8 @@ public sealed class GroupedGemmPlan : IDisposable
     /// <summary>
     /// What a run with <paramref name="rows"/> rows executes: <see cref="GemmStrategy.Single"/> or
     /// <see cref="GemmStrategy.ExpertSpecialized"/>. <see cref="GemmStrategy.Auto"/> decides per call from what the
-    /// host knows (rows, E, N, K); expert specialization falls back to the single configuration when the average
-    /// rows per expert is far above its swapped ranges.
+    /// host knows (rows, E, N, K); expert specialization falls back to the single configuration once the average
+    /// rows per expert reaches its widest swapped threshold.
     /// </summary>
     /// <param name="rows">Rows of a run, 0 .. <see cref="GroupedGemmOptions.MaxRows"/>.</param>
     public unsafe GemmStrategy ResolveStrategy(int rows)

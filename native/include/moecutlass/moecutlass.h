@@ -298,7 +298,7 @@ MC_API mc_status mc_grouped_gemm_plan_get_info(mc_grouped_gemm_plan plan, mc_gro
 MC_API mc_status mc_grouped_gemm_run(mc_grouped_gemm_plan plan, const mc_grouped_gemm_args* args, mc_stream stream);
 /* What a run of this plan with `rows` rows executes: MC_STRATEGY_SINGLE or MC_STRATEGY_EXPERT_SPECIALIZED
    (auto decides per call from rows, E, N and K; expert specialization falls back to the single configuration
-   when the average rows per expert is far above the swapped ranges). rows: 0 .. the plan's max_rows. */
+   once the average rows per expert reaches its widest swapped threshold). rows: 0 .. the plan's max_rows. */
 MC_API mc_status mc_grouped_gemm_plan_resolve_strategy(mc_grouped_gemm_plan plan, int32_t rows, int32_t* strategy);
 
 #ifdef __cplusplus

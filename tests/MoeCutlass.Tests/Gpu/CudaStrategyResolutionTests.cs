@@ -1,8 +1,8 @@
 namespace MoeCutlass.Tests.Gpu;
 
 /// <summary>
-/// What CUDA plans execute per call: auto specializes when the average rows per expert lies within the swapped
-/// ranges (64 rows on an H100), and expert specialization falls back to the single configuration far above them.
+/// What CUDA plans execute per call: auto and expert specialization specialize while the average rows per expert
+/// stays below the widest swapped threshold (64 rows on an H100 and H200), and run the single configuration from there.
 /// </summary>
 [TestFixture, Category("Gpu"), NonParallelizable]
 public sealed class CudaStrategyResolutionTests
@@ -27,7 +27,8 @@ public sealed class CudaStrategyResolutionTests
         {
             Assert.That(plan.ResolveStrategy(1024), Is.EqualTo(GemmStrategy.ExpertSpecialized), "4 rows per expert");
             Assert.That(plan.ResolveStrategy(4096), Is.EqualTo(GemmStrategy.ExpertSpecialized), "16 rows per expert");
-            Assert.That(plan.ResolveStrategy(16384), Is.EqualTo(GemmStrategy.ExpertSpecialized), "64 rows per expert");
+            Assert.That(plan.ResolveStrategy(16128), Is.EqualTo(GemmStrategy.ExpertSpecialized), "63 rows per expert");
+            Assert.That(plan.ResolveStrategy(16384), Is.EqualTo(GemmStrategy.Single), "64 rows per expert");
             Assert.That(plan.ResolveStrategy(65536), Is.EqualTo(GemmStrategy.Single), "256 rows per expert");
             Assert.That(plan.Kernels, Has.Count.EqualTo(3));
         }
@@ -45,12 +46,13 @@ public sealed class CudaStrategyResolutionTests
     }
 
     [Test]
-    public void ExpertSpecialized_FallsBackToSingleFarAboveTheSwappedRanges()
+    public void ExpertSpecialized_FallsBackToSingleFromTheWidestSwappedThreshold()
     {
         using var plan = _cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(8, 4096, 7168, DType.Float16, GemmStrategy.ExpertSpecialized, 8192));
         using (Assert.EnterMultipleScope())
         {
             Assert.That(plan.ResolveStrategy(8 * 16), Is.EqualTo(GemmStrategy.ExpertSpecialized));
+            Assert.That(plan.ResolveStrategy(8 * 64), Is.EqualTo(GemmStrategy.Single));
             Assert.That(plan.ResolveStrategy(8 * 1024), Is.EqualTo(GemmStrategy.Single));
         }
     }
