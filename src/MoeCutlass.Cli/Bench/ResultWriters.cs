@@ -74,13 +74,16 @@ internal static class ResultWriters
         WriteText(path, json + Environment.NewLine);
     }
 
-    public static void WriteCsv(string path, IReadOnlyList<BenchResult> results)
+    public static void WriteCsv(string path, IReadOnlyList<BenchResult> results) => WriteCsv(path, CsvColumns, results);
+
+    /// <summary>A header of column names, then one escaped line per record (bench and tune share it).</summary>
+    internal static void WriteCsv<T>(string path, IReadOnlyList<(string Name, Func<T, string> Value)> columns, IReadOnlyList<T> records)
     {
         var text = new StringBuilder();
-        text.AppendJoin(',', CsvColumns.Select(c => c.Name)).Append('\n');
-        foreach (BenchResult result in results)
+        text.AppendJoin(',', columns.Select(c => c.Name)).Append('\n');
+        foreach (T record in records)
         {
-            text.AppendJoin(',', CsvColumns.Select(c => Escape(c.Value(result)))).Append('\n');
+            text.AppendJoin(',', columns.Select(c => Escape(c.Value(record)))).Append('\n');
         }
 
         WriteText(path, text.ToString());
@@ -90,7 +93,7 @@ internal static class ResultWriters
     internal static string Escape(string field) =>
         field.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + field.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : field;
 
-    private static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
+    internal static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
 
     internal static void WriteText(string path, string text)
     {

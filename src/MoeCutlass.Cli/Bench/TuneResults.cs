@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -199,17 +197,7 @@ internal static class TuneResultWriters
     public static void WriteJson(string path, TuneReport report) =>
         ResultWriters.WriteText(path, JsonSerializer.Serialize(report, FileContext.TuneReport) + Environment.NewLine);
 
-    public static void WriteCsv(string path, IReadOnlyList<TuneResult> results)
-    {
-        var text = new StringBuilder();
-        text.AppendJoin(',', CsvColumns.Select(c => c.Name)).Append('\n');
-        foreach (TuneResult result in results)
-        {
-            text.AppendJoin(',', CsvColumns.Select(c => ResultWriters.Escape(c.Value(result)))).Append('\n');
-        }
+    public static void WriteCsv(string path, IReadOnlyList<TuneResult> results) => ResultWriters.WriteCsv(path, CsvColumns, results);
 
-        ResultWriters.WriteText(path, text.ToString());
-    }
-
-    private static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
+    private static string Int(int value) => ResultWriters.Int(value);
 }
