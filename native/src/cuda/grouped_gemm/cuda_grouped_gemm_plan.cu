@@ -147,6 +147,9 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
       cuda_check_noexcept(cudaFree(arrays_memory_), environment.backend);
       throw;
     }
+    wide_only_.count = 1;
+    wide_only_.bucket[0] = buckets_.bucket[buckets_.count - 1];
+    wide_only_.bucket[0].min_rows = 1;
     // MOECUTLASS_PDL=0 launches the kernels in plain stream order, to measure what programmatic launch buys.
     const char* pdl = std::getenv("MOECUTLASS_PDL");
     programmatic_ = grouped_kernels_support_programmatic_launch() && !(pdl != nullptr && pdl[0] == '0');
@@ -215,21 +218,18 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
     job.error_flag = environment_.error_flag;
     const int32_t average = operands.rows / shape_.experts;
     if (resolved_strategy(operands.rows) == MC_STRATEGY_SINGLE && buckets_.count > 1) {
-      ConfigBuckets gated = buckets_;
-      for (int c = 0; c + 1 < gated.count; ++c) gated.bucket[c].max_rows = 0;  // empty range: no expert
-      gated.bucket[gated.count - 1].min_rows = 1;
-      cuda_check(launch_expert_offsets(job, gated, cuda_stream), "expert offsets precompute launch",
+      cuda_check(launch_expert_offsets(job, wide_only_, cuda_stream), "expert offsets precompute launch",
                  environment_.backend);
       kernels_.back()->launch(cuda_stream, programmatic_);
       return;
     }
     cuda_check(launch_expert_offsets(job, buckets_, cuda_stream), "expert offsets precompute launch",
                environment_.backend);
-    // Configurations run back to back: each waits (griddepcontrol) for the one before, which transitively waited
-    // for the precompute. A busy kernel releases its dependents after its CTAs' last tiles, an empty one only by
-    // exiting, so a configuration whose bucket turns out empty costs a launch when it runs first and almost
-    // nothing behind a busy one. The host knows only the average rows per expert: the configuration holding the
-    // average goes first, the others follow in order of distance from it.
+    // The host knows only the average rows per expert: the configuration holding it goes first (on the caller's
+    // stream, programmatically after the precompute). Forked (the default), the others run concurrently on side
+    // streams. Chained (MOECUTLASS_ES_LAUNCH=pdl), they follow in order of distance from it, each waiting
+    // (griddepcontrol) for the one before: a busy kernel releases its dependents after its CTAs' last tiles, an
+    // empty one only by exiting, so an empty configuration costs least behind a busy one.
     int first = 0;
     for (int c = 0; c < buckets_.count; ++c) {
       if (average >= buckets_.bucket[c].min_rows && average <= buckets_.bucket[c].max_rows) first = c;
@@ -270,6 +270,8 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
   void* arrays_memory_ = nullptr;
   size_t arrays_bytes_ = 0;
   ConfigBuckets buckets_;
+  // The wide configuration alone, taking every expert: runs that resolve to `single` precompute only its arrays.
+  ConfigBuckets wide_only_;
   std::vector<std::unique_ptr<GroupedGemmKernel>> kernels_;
   std::string names_;
   bool programmatic_ = false;
