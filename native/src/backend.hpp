@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "core/gemm_selection.hpp"
 #include "moecutlass/moecutlass.h"
 
 namespace moecutlass {
@@ -40,7 +41,7 @@ class BackendGraph {
   virtual void launch(BackendStream& stream) = 0;
 };
 
-// Validated grouped-GEMM problem (from mc_grouped_gemm_desc).
+// Validated grouped-GEMM problem (from mc_grouped_gemm_desc) and the selection step's answer for it.
 struct GroupedGemmShape {
   int32_t experts = 0;
   int32_t n = 0;
@@ -48,9 +49,9 @@ struct GroupedGemmShape {
   int32_t output_dtype = 0;
   int32_t strategy = 0;
   int32_t max_rows = 0;
-  // Expert-specialization thresholds requested by the caller (mc_grouped_gemm_desc.bucket_max_rows): 0 = from the
-  // GPU-class table, > 0 = largest rows of that configuration, < 0 = it takes no expert.
-  int32_t bucket_max_rows[MC_MAX_BUCKETS] = {0, 0, 0, 0};
+  // The configurations a run may launch and the ranges each call chooses from (core/gemm_selection.hpp), from the
+  // backend's GPU class or the caller's list; select_launches(selection, experts, rows) is what a run executes.
+  PlanSelection selection;
 };
 
 // Validated grouped-GEMM operands (from mc_grouped_gemm_args). Offsets are only checked here when the backend's
@@ -66,8 +67,6 @@ struct GroupedGemmOperands {
 };
 
 struct GroupedGemmPlanDetails {
-  std::string kernels;  // ';'-separated configuration names
-  int32_t kernel_count = 0;
   int64_t workspace_bytes = 0;
 };
 
@@ -75,9 +74,8 @@ class GroupedGemmPlanImpl {
  public:
   virtual ~GroupedGemmPlanImpl() = default;
   virtual GroupedGemmPlanDetails details() const = 0;
-  // MC_STRATEGY_SINGLE or MC_STRATEGY_EXPERT_SPECIALIZED: what a run with `rows` rows executes (auto decides
-  // per call from what the host knows: rows, E, N, K).
-  virtual int32_t resolved_strategy(int32_t rows) const = 0;
+  // Runs what select_launches(shape.selection, E, operands.rows) names (the CPU reference computes the same
+  // result whatever was chosen).
   virtual void run(const GroupedGemmOperands& operands, BackendStream& stream) = 0;
 };
 
@@ -126,6 +124,9 @@ class Backend {
                        BackendStream& stream) = 0;
   virtual void quantize_activations(const ActivationQuantization& job, BackendStream& stream) = 0;
   virtual void quantize_weights(const WeightQuantization& job, BackendStream& stream) = 0;
+  // The class whose selection tables this backend's plans use (GpuClass::Other on the CPU: it reports what a GPU
+  // without a measured table would launch).
+  virtual GpuClass gpu_class() = 0;
   virtual std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape& shape) = 0;
 
   // Graph capture (thread-local mode) on a stream the context created. begin_capture throws

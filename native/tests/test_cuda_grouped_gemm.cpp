@@ -19,6 +19,7 @@ struct Problem {
   int32_t output_dtype = MC_DTYPE_BF16;
   std::vector<int32_t> rows_per_expert;
   int32_t strategy = MC_STRATEGY_SINGLE;
+  int32_t forced_config = -1;  // a registry index: every expert runs in that configuration (GPU only)
 };
 
 // Host copies of one problem's operands.
@@ -96,6 +97,11 @@ class CudaGroupedGemm : public ::testing::Test {
     auto* dd = upload(context, d);
     mc_grouped_gemm_desc desc = mctest::gemm_desc(experts, p.n, p.k, o.rows, p.output_dtype);
     desc.strategy = context == gpu_ ? p.strategy : MC_STRATEGY_SINGLE;
+    if (context == gpu_ && p.forced_config >= 0) {
+      desc.config_count = 1;
+      desc.configs[0] = p.forced_config;
+      desc.config_max_rows[0] = MC_MAX_ROWS;
+    }
     mc_grouped_gemm_plan plan = nullptr;
     EXPECT_EQ(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_OK) << mctest::last_error();
     mc_grouped_gemm_args args{};
@@ -217,4 +223,23 @@ TEST_F(CudaGroupedGemm, ExpertSpecializedWithEveryExpertInOneBucket) {
   expect_matches_reference({7168, 256, MC_DTYPE_BF16, std::vector<int32_t>(64, 5), MC_STRATEGY_EXPERT_SPECIALIZED});
   expect_matches_reference({392, 272, MC_DTYPE_BF16, {0, 0, 48, 0, 0, 0}, MC_STRATEGY_EXPERT_SPECIALIZED});
   expect_matches_reference({256, 512, MC_DTYPE_FP16, {200, 0, 256}, MC_STRATEGY_EXPERT_SPECIALIZED});
+}
+
+// Every registry configuration, forced for every expert, both output dtypes. Rows per expert straddle the 128- and
+// 256-row tile edges and every 128-row band gets its own per-token scales (make_operands draws each row's scale),
+// which is the pattern of CUTLASS #3596 for the tile-M-256 configurations. N is not a multiple of the tile width.
+TEST_F(CudaGroupedGemm, EveryRegistryConfigurationMatchesTheReference) {
+  int32_t count = 0;
+  ASSERT_EQ(mc_get_kernel_config_count(&count), MC_STATUS_OK);
+  for (int32_t config = 0; config < count; ++config) {
+    mc_kernel_config_info info{};
+    info.struct_size = sizeof info;
+    ASSERT_EQ(mc_get_kernel_config_info(config, &info), MC_STATUS_OK);
+    SCOPED_TRACE(info.name);
+    ASSERT_EQ(info.compiled, 1);
+    for (int32_t dtype : {MC_DTYPE_BF16, MC_DTYPE_FP16}) {
+      Problem p{392, 512, dtype, {300, 0, 129, 513, 1, 256, 37}, MC_STRATEGY_SINGLE, config};
+      expect_matches_reference(p);
+    }
+  }
 }

@@ -15,12 +15,19 @@ namespace MoeCutlass;
 public sealed record GroupedGemmOptions(int Experts, int N, int K, DType OutputDType, GemmStrategy Strategy, int MaxRows)
 {
     /// <summary>
-    /// Expert-specialization thresholds for tuning, one per swapped configuration, narrowest first (128x32, 128x64):
-    /// a positive value is the largest rows per expert that configuration takes, zero or a negative one gives it no
-    /// expert.
-    /// Null (the default) uses the library's table for the GPU class. At most 2 entries, both or none.
+    /// The kernel configurations to use instead of the library's selection for the GPU class, for tuning and
+    /// measurement: registry names (<see cref="MoeCutlassLibrary.KernelConfigurations"/>), narrowest first, each with
+    /// the largest rows per expert it takes; the last takes every larger expert (<see cref="ConfigurationRange.Unbounded"/>).
+    /// One entry forces that configuration for every expert of every call. <see cref="GemmStrategy.Single"/> takes
+    /// exactly one. Null (the default): the library selects.
     /// </summary>
-    public IReadOnlyList<int>? BucketMaxRows { get; init; }
+    public IReadOnlyList<ConfigurationRange>? Configurations { get; init; }
+
+    /// <summary>A copy that forces the configuration named <paramref name="name"/> for every expert of every call.</summary>
+    /// <param name="name">A registry name.</param>
+    /// <returns>The options with <see cref="GemmStrategy.Single"/> and that one configuration.</returns>
+    public GroupedGemmOptions Forcing(string name) =>
+        this with { Strategy = GemmStrategy.Single, Configurations = [new ConfigurationRange(name)] };
 
     /// <summary>Elements of A for <paramref name="rows"/> rows: rows * K (e4m3 bytes).</summary>
     /// <param name="rows">The rows of a run.</param>
@@ -59,21 +66,19 @@ public sealed record GroupedGemmOptions(int Experts, int N, int K, DType OutputD
 public sealed class GroupedGemmPlan : IDisposable
 {
     private readonly ILogger _logger;
-    private readonly string[] _kernels;
 
-    internal GroupedGemmPlan(MoeContext context, PlanHandle handle, GroupedGemmOptions options, int kernelCount, long workspaceBytes,
-        string kernels)
+    internal GroupedGemmPlan(MoeContext context, PlanHandle handle, GroupedGemmOptions options, IReadOnlyList<KernelConfiguration> configurations,
+        long workspaceBytes, string selection)
     {
         Context = context;
         Handle = handle;
         Options = options;
-        KernelCount = kernelCount;
+        Configurations = configurations;
         WorkspaceBytes = workspaceBytes;
-        KernelList = kernels;
-        _kernels = kernels.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Selection = selection;
         _logger = context.LoggerFactory.CreateLogger(LoggerCategory);
         Log.PlanCreated(_logger, options.Experts, options.N, options.K, options.OutputDType, options.Strategy, options.MaxRows,
-            context.Backend, kernels, workspaceBytes);
+            context.Backend, KernelList, workspaceBytes);
     }
 
     /// <summary>The logger category of plan events.</summary>
@@ -85,14 +90,20 @@ public sealed class GroupedGemmPlan : IDisposable
     /// <summary>The context that owns the plan.</summary>
     public MoeContext Context { get; }
 
-    /// <summary>The kernel configurations the plan may launch (names as the library reports them).</summary>
-    public IReadOnlyList<string> Kernels => _kernels;
+    /// <summary>The kernel configurations the plan may launch (registry rows, ascending index).</summary>
+    public IReadOnlyList<KernelConfiguration> Configurations { get; }
 
-    /// <summary>The library's ';'-separated kernel list, as reported.</summary>
-    public string KernelList { get; }
+    /// <summary>The names of <see cref="Configurations"/>.</summary>
+    public IReadOnlyList<string> Kernels => Configurations.Select(c => c.Name).ToArray();
 
-    /// <summary>The number of kernel configurations the plan may launch, as the library reports it.</summary>
-    public int KernelCount { get; }
+    /// <summary>The configuration names, ';'-separated.</summary>
+    public string KernelList => string.Join(';', Kernels);
+
+    /// <summary>The number of kernel configurations the plan may launch.</summary>
+    public int KernelCount => Configurations.Count;
+
+    /// <summary>Where the selection came from: the GPU class whose table it uses, or the caller's configurations.</summary>
+    public string Selection { get; }
 
     /// <summary>Bytes of workspace (device memory on CUDA) the plan owns.</summary>
     public long WorkspaceBytes { get; }
@@ -154,8 +165,8 @@ public sealed class GroupedGemmPlan : IDisposable
     /// <summary>
     /// What a run with <paramref name="rows"/> rows executes: <see cref="GemmStrategy.Single"/> or
     /// <see cref="GemmStrategy.ExpertSpecialized"/>. <see cref="GemmStrategy.Auto"/> decides per call from what the
-    /// host knows (rows, E, N, K); expert specialization falls back to the single configuration once the average
-    /// rows per expert reaches its widest swapped threshold.
+    /// host knows (rows, E); expert specialization falls back to the single configuration once the average rows per
+    /// expert reaches its widest bucket.
     /// </summary>
     /// <param name="rows">Rows of a run, 0 .. <see cref="GroupedGemmOptions.MaxRows"/>.</param>
     public unsafe GemmStrategy ResolveStrategy(int rows)
@@ -166,11 +177,29 @@ public sealed class GroupedGemmPlan : IDisposable
         return (GemmStrategy)strategy;
     }
 
+    /// <summary>The configurations a run with <paramref name="rows"/> rows launches and the rows per expert each takes.</summary>
+    /// <param name="rows">Rows of a run, 0 .. <see cref="GroupedGemmOptions.MaxRows"/>.</param>
+    public unsafe GroupedGemmLaunch Resolve(int rows)
+    {
+        using var plan = Lease();
+        mc_grouped_gemm_launch launch = default;
+        launch.struct_size = (uint)sizeof(mc_grouped_gemm_launch);
+        NativeStatus.Check(NativeMethods.mc_grouped_gemm_plan_resolve(plan.Raw, rows, &launch));
+        var configurations = new LaunchedConfiguration[launch.config_count];
+        for (int i = 0; i < launch.config_count; i++)
+        {
+            configurations[i] = new LaunchedConfiguration(
+                MoeCutlassLibrary.KernelConfigurations[launch.configs[i]], launch.min_rows[i], launch.max_rows[i]);
+        }
+
+        return new GroupedGemmLaunch((GemmStrategy)launch.strategy, configurations);
+    }
+
     private void LogAutoChoice(int rows)
     {
         if (Options.Strategy == GemmStrategy.Auto && _logger.IsEnabled(LogLevel.Debug))
         {
-            Log.AutoStrategyChosen(_logger, Options.Experts, Options.N, Options.K, rows, ResolveStrategy(rows));
+            Log.AutoStrategyChosen(_logger, Options.Experts, Options.N, Options.K, rows, Resolve(rows).ToString());
         }
     }
 

@@ -68,8 +68,8 @@ internal static partial class Log
     public static partial void PlanDestroyed(ILogger logger, int experts, int n, int k);
 
     [LoggerMessage(EventId = MoeCutlassLogEvents.AutoStrategyChosen, EventName = "AutoStrategyChosen", Level = LogLevel.Debug,
-        Message = "Auto grouped GEMM E={Experts} N={N} K={K}: run of {Rows} rows executes {Strategy}")]
-    public static partial void AutoStrategyChosen(ILogger logger, int experts, int n, int k, int rows, GemmStrategy strategy);
+        Message = "Auto grouped GEMM E={Experts} N={N} K={K}: run of {Rows} rows executes {Launch}")]
+    public static partial void AutoStrategyChosen(ILogger logger, int experts, int n, int k, int rows, string launch);
 
     [LoggerMessage(EventId = MoeCutlassLogEvents.CpuBackendLargeProblem, EventName = "CpuBackendLargeProblem", Level = LogLevel.Warning,
         Message = "The CPU reference backend was asked for a grouped GEMM of up to {GigaFlop:F1} GFLOP per run (max rows {MaxRows}, N={N}, K={K}); it is a slow double-precision reference, use a CUDA context for real workloads")]

@@ -262,18 +262,29 @@ public sealed class MoeContext : IDisposable
             strategy = (int)options.Strategy,
             max_rows = options.MaxRows,
         };
-        if (options.BucketMaxRows is { } buckets)
+        if (options.Configurations is { } configurations)
         {
-            if (buckets.Count > NativeConstants.MC_MAX_BUCKETS)
+            if (configurations.Count > NativeConstants.MC_MAX_PLAN_CONFIGS)
             {
                 throw new ArgumentException(
-                    $"BucketMaxRows has {buckets.Count} entries; the library takes at most {NativeConstants.MC_MAX_BUCKETS}.", nameof(options));
+                    $"Configurations has {configurations.Count} entries; a plan takes at most {NativeConstants.MC_MAX_PLAN_CONFIGS}.", nameof(options));
             }
 
-            for (int i = 0; i < buckets.Count; i++)
+            desc.config_count = configurations.Count;
+            for (int i = 0; i < configurations.Count; i++)
             {
-                // 0 means "the table" in the descriptor, so an explicit "no expert" is passed as -1.
-                desc.bucket_max_rows[i] = buckets[i] == 0 ? -1 : buckets[i];
+                ConfigurationRange range = configurations[i] ?? throw new ArgumentException($"Configurations[{i}] is null.", nameof(options));
+                KernelConfiguration? known = MoeCutlassLibrary.KernelConfigurations.FirstOrDefault(c => c.Name == range.Name);
+                if (known is null)
+                {
+                    throw new ArgumentException(
+                        $"Configurations[{i}].Name = '{range.Name}' is not a kernel configuration of this library; known: "
+                        + string.Join(", ", MoeCutlassLibrary.KernelConfigurations.Select(c => c.Name)) + ".",
+                        nameof(options));
+                }
+
+                desc.configs[i] = known.Index;
+                desc.config_max_rows[i] = range.MaxRows;
             }
         }
 
@@ -285,8 +296,14 @@ public sealed class MoeContext : IDisposable
             mc_grouped_gemm_plan_info info = default;
             info.struct_size = (uint)sizeof(mc_grouped_gemm_plan_info);
             NativeStatus.Check(NativeMethods.mc_grouped_gemm_plan_get_info(raw, &info));
-            var plan = new GroupedGemmPlan(this, handle, options, info.kernel_count, info.workspace_bytes,
-                NativeStatus.FromFixed(info.kernels, 256));
+            var planConfigurations = new KernelConfiguration[info.config_count];
+            for (int i = 0; i < info.config_count; i++)
+            {
+                planConfigurations[i] = MoeCutlassLibrary.KernelConfigurations[info.configs[i]];
+            }
+
+            var plan = new GroupedGemmPlan(this, handle, options, planConfigurations, info.workspace_bytes,
+                NativeStatus.FromFixed(info.selection, 64));
             if (Backend == Backend.Cpu)
             {
                 double flops = 2.0 * options.MaxRows * options.N * options.K;

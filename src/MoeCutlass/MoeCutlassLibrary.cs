@@ -61,6 +61,7 @@ public static class MoeCutlassLibrary
     private static readonly ConditionalWeakTable<ILoggerFactory, object> s_informedFactories = new();
     private static volatile bool s_initialized;
     private static BuildInfo? s_buildInfo;
+    private static IReadOnlyList<KernelConfiguration>? s_kernelConfigurations;
 
     /// <summary>
     /// Loads the native library if needed and checks that its ABI version equals the one this assembly was built
@@ -162,6 +163,32 @@ public static class MoeCutlassLibrary
             info.memory_bus_width_bits,
             info.memory_clock_khz,
             info.peak_memory_bandwidth_gbps);
+    }
+
+    /// <summary>
+    /// The library's kernel-configuration registry, by index: every configuration a plan can launch or be told to
+    /// use (<see cref="GroupedGemmOptions.Configurations"/>). Read once.
+    /// </summary>
+    public static IReadOnlyList<KernelConfiguration> KernelConfigurations
+    {
+        get
+        {
+            Initialize();
+            return s_kernelConfigurations ??= KernelConfiguration.ReadRegistry();
+        }
+    }
+
+    /// <summary>The registry row named <paramref name="name"/>.</summary>
+    /// <param name="name">A configuration name, e.g. <c>tile_128x128x128_c1x2_cooperative</c>.</param>
+    /// <returns>The configuration.</returns>
+    /// <exception cref="ArgumentException">No configuration has that name (the message lists them).</exception>
+    public static KernelConfiguration FindKernelConfiguration(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return KernelConfigurations.FirstOrDefault(c => c.Name == name)
+            ?? throw new ArgumentException(
+                $"'{name}' is not a kernel configuration of this library; known: {string.Join(", ", KernelConfigurations.Select(c => c.Name))}.",
+                nameof(name));
     }
 
     /// <summary>The native symbolic name of a status, e.g. "MC_STATUS_OUT_OF_RANGE".</summary>

@@ -6,17 +6,69 @@ namespace MoeCutlass.Tests;
 [TestFixture]
 public sealed class StrategyResolutionTests : NativeTestBase
 {
-    [TestCase(GemmStrategy.Single, GemmStrategy.Single)]
-    [TestCase(GemmStrategy.ExpertSpecialized, GemmStrategy.ExpertSpecialized)]
-    [TestCase(GemmStrategy.Auto, GemmStrategy.Single)]
-    public void CpuPlans_ResolveToTheirOneReferenceKernel(GemmStrategy requested, GemmStrategy expected)
+    // The CPU backend resolves with the same selection step as a GPU without a measured table ("other": swapped
+    // 128x32 up to 32 rows, 128x64 up to 64, 128x128 beyond; specialize while the average is below 64).
+    [TestCase(GemmStrategy.Single, 4 * 4, GemmStrategy.Single)]
+    [TestCase(GemmStrategy.ExpertSpecialized, 4 * 4, GemmStrategy.ExpertSpecialized)]
+    [TestCase(GemmStrategy.Auto, 4 * 4, GemmStrategy.ExpertSpecialized)]
+    [TestCase(GemmStrategy.Auto, 4 * 63, GemmStrategy.ExpertSpecialized)]
+    [TestCase(GemmStrategy.Auto, 4 * 64, GemmStrategy.Single)]
+    [TestCase(GemmStrategy.ExpertSpecialized, 4 * 200, GemmStrategy.Single)]
+    public void CpuPlans_ResolveLikeAGpuWithoutAMeasuredTable(GemmStrategy requested, int rows, GemmStrategy expected)
     {
         using var context = MoeContext.CreateCpu(threads: 1);
-        using var plan = context.CreateGroupedGemmPlan(new GroupedGemmOptions(4, 256, 256, DType.BFloat16, requested, 64));
+        using var plan = context.CreateGroupedGemmPlan(new GroupedGemmOptions(4, 256, 256, DType.BFloat16, requested, 1024));
+        GroupedGemmLaunch launch = plan.Resolve(rows);
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(plan.ResolveStrategy(0), Is.EqualTo(expected));
-            Assert.That(plan.ResolveStrategy(64), Is.EqualTo(expected));
+            Assert.That(plan.ResolveStrategy(rows), Is.EqualTo(expected));
+            Assert.That(launch.Strategy, Is.EqualTo(expected));
+            Assert.That(launch.Configurations, Has.Count.EqualTo(expected == GemmStrategy.Single ? 1 : 3));
+            Assert.That(launch.Configurations[^1].MaxRows, Is.EqualTo(ConfigurationRange.Unbounded));
+            Assert.That(plan.Selection, Does.StartWith("other GPU"));
+        }
+    }
+
+    [Test]
+    public void ForcedConfiguration_IsWhatEveryRunLaunches_AndUnknownNamesAreArgumentErrors()
+    {
+        using var context = MoeContext.CreateCpu(threads: 1);
+        var options = new GroupedGemmOptions(4, 256, 256, DType.BFloat16, GemmStrategy.Auto, 1024);
+        using var plan = context.CreateGroupedGemmPlan(options.Forcing("tile_256x128x128_c2x1_cooperative"));
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(plan.Kernels, Is.EqualTo(new[] { "tile_256x128x128_c2x1_cooperative" }));
+            Assert.That(plan.Selection, Is.EqualTo("mc_grouped_gemm_desc.configs"));
+            foreach (int rows in new[] { 0, 4, 1024 })
+            {
+                Assert.That(plan.Resolve(rows).Configurations.Single().Configuration.Name, Is.EqualTo("tile_256x128x128_c2x1_cooperative"));
+            }
+
+            var unknown = Assert.Throws<ArgumentException>(() => context.CreateGroupedGemmPlan(options.Forcing("tile_1x1")))!;
+            Assert.That(unknown.ParamName, Is.EqualTo("options"));
+            Assert.That(unknown.Message, Does.Contain("'tile_1x1' is not a kernel configuration").And.Contain("tile_128x128x128_c1x2_cooperative"));
+            var unordered = Assert.Throws<MoeCutlassArgumentException>(() => context.CreateGroupedGemmPlan(options with
+            {
+                Configurations = [new("swap_128x32x128_c2x1_pingpong", 40), new("swap_128x64x128_c2x1_pingpong", 30), new("tile_128x128x128_c1x2_cooperative")],
+            }))!;
+            Assert.That(unordered.NativeMessage, Does.Contain("desc->config_max_rows[1] = 30 must be above desc->config_max_rows[0] = 40"));
+        }
+    }
+
+    [Test]
+    public void Registry_IsReadByIndex_AndFoundByName()
+    {
+        IReadOnlyList<KernelConfiguration> registry = MoeCutlassLibrary.KernelConfigurations;
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(registry, Has.Count.GreaterThanOrEqualTo(5));
+            Assert.That(registry.Select(c => c.Index), Is.EqualTo(Enumerable.Range(0, registry.Count)));
+            Assert.That(registry.Select(c => c.Name).Distinct().Count(), Is.EqualTo(registry.Count));
+            Assert.That(registry.Where(c => c.SwapAB).Select(c => c.TileM), Is.All.EqualTo(128), "CUTLASS #3596");
+            Assert.That(registry.Select(c => c.TileK), Is.All.EqualTo(128));
+            Assert.That(MoeCutlassLibrary.FindKernelConfiguration("swap_128x32x128_c2x1_pingpong").TileN, Is.EqualTo(32));
+            Assert.That(MoeCutlassLibrary.FindKernelConfiguration("tile_256x128x128_c2x1_cooperative").ClusterM, Is.EqualTo(2));
+            Assert.That(() => MoeCutlassLibrary.FindKernelConfiguration("nope"), Throws.ArgumentException.With.Property("ParamName").EqualTo("name"));
         }
     }
 
@@ -72,7 +124,7 @@ public sealed class StrategyResolutionTests : NativeTestBase
         {
             Assert.That(chosen[0].Level, Is.EqualTo(LogLevel.Debug));
             Assert.That(chosen[0].State["Rows"], Is.EqualTo(rows));
-            Assert.That(chosen[0].State["Strategy"], Is.EqualTo(GemmStrategy.Single));
+            Assert.That((string)chosen[0].State["Launch"]!, Does.StartWith("ExpertSpecialized: swap_128x32x128_c2x1_pingpong (1-32 rows)"));
         }
     }
 }

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change that breaks binary compatibility; the C# side refuses any other value. */
-#define MC_ABI_VERSION 1
+#define MC_ABI_VERSION 2
 
 /* ---- status codes ------------------------------------------------------------------------------ */
 typedef int32_t mc_status;
@@ -98,7 +98,11 @@ typedef int32_t mc_status;
 #define MC_K_ALIGNMENT 16
 #define MC_N_ALIGNMENT 8
 #define MC_POINTER_ALIGNMENT 16
-#define MC_MAX_BUCKETS 4            /* entries of mc_grouped_gemm_desc.bucket_max_rows */
+#define MC_MAX_PLAN_CONFIGS 8       /* entries of mc_grouped_gemm_desc.configs and of a launch */
+
+/* Mainloop schedules of a kernel configuration (mc_kernel_config_info.schedule). */
+#define MC_SCHEDULE_COOPERATIVE 1  /* two consumer warp groups share one output tile */
+#define MC_SCHEDULE_PINGPONG 2     /* each consumer warp group owns a tile; one's epilogue overlaps the other's math */
 
 /* ---- opaque handles ---------------------------------------------------------------------------- */
 typedef struct mc_context_s* mc_context;
@@ -161,22 +165,55 @@ typedef struct mc_grouped_gemm_desc {
   int32_t output_dtype;  /* MC_DTYPE_BF16 or MC_DTYPE_FP16 */
   int32_t strategy;      /* MC_STRATEGY_* */
   int32_t max_rows;      /* largest `rows` any run will pass, >= 0 */
-  /* Added in 0.1 (a struct_size that ends before this field is still accepted): expert-specialization thresholds,
-     one per swapped configuration, narrowest first (128x32, 128x64). 0 = from the library's GPU-class table (both
-     or neither); > 0 = the largest rows per expert that configuration takes (not decreasing); < 0 = it takes no
-     expert. Unused entries are 0. For tuning: {-1, -1} sends every expert to the 128x128 tiles, {100000, -1} to
-     the 128x32 ones, {-1, 100000} to the 128x64 ones. */
-  int32_t bucket_max_rows[MC_MAX_BUCKETS];
+  /* Optional (a struct_size that ends before config_count means 0): the kernel configurations to use instead of
+     the library's per-GPU-class selection, for tuning and measurement. 0 = the library selects. 1 ..
+     MC_MAX_PLAN_CONFIGS = configs[0 .. config_count-1] are registry indices (mc_get_kernel_config_info), distinct,
+     narrowest first; configuration i takes the experts with config_max_rows[i-1]+1 .. config_max_rows[i] rows
+     (the first from 1), so config_max_rows increases and its last entry is MC_MAX_ROWS. A configuration that
+     should take no expert is simply not listed. MC_STRATEGY_SINGLE takes exactly one, which then serves every
+     call; with several, expert specialization buckets experts by these ranges and the last one serves the calls
+     whose average rows per expert reach its first row minus one. Entries past config_count are ignored. */
+  int32_t config_count;
+  int32_t configs[MC_MAX_PLAN_CONFIGS];
+  int32_t config_max_rows[MC_MAX_PLAN_CONFIGS];
 } mc_grouped_gemm_desc;
 
 typedef struct mc_grouped_gemm_plan_info {
   uint32_t struct_size;
   int32_t strategy;          /* the strategy asked for */
   int32_t backend;
-  int32_t kernel_count;      /* kernel configurations the plan may launch */
+  int32_t kernel_count;      /* kernel configurations the plan may launch (= config_count) */
   int64_t workspace_bytes;   /* device workspace the plan owns */
-  char kernels[256];         /* configuration names, ';'-separated */
+  char kernels[256];         /* configuration names, ';'-separated, in the order of configs */
+  int32_t config_count;      /* configurations the plan may launch */
+  int32_t configs[2 * MC_MAX_PLAN_CONFIGS]; /* their registry indices, ascending */
+  char selection[64];        /* where the selection came from: the GPU class, or "mc_grouped_gemm_desc.configs" */
 } mc_grouped_gemm_plan_info;
+
+/* What one run launches (mc_grouped_gemm_plan_resolve): the same answer on every backend. */
+typedef struct mc_grouped_gemm_launch {
+  uint32_t struct_size;
+  int32_t strategy;                       /* MC_STRATEGY_SINGLE or MC_STRATEGY_EXPERT_SPECIALIZED */
+  int32_t config_count;                   /* launched configurations, 1 .. MC_MAX_PLAN_CONFIGS */
+  int32_t configs[MC_MAX_PLAN_CONFIGS];   /* registry indices */
+  int32_t min_rows[MC_MAX_PLAN_CONFIGS];  /* each takes the experts with min_rows .. max_rows rows */
+  int32_t max_rows[MC_MAX_PLAN_CONFIGS];
+} mc_grouped_gemm_launch;
+
+/* One row of the kernel-configuration registry. */
+typedef struct mc_kernel_config_info {
+  uint32_t struct_size;
+  int32_t index;
+  int32_t tile_m;     /* CUTLASS tile; with swap_ab the weights are CUTLASS's A (tile_m along N) */
+  int32_t tile_n;     /* and the token rows its B (tile_n along the rows) */
+  int32_t tile_k;
+  int32_t cluster_m;
+  int32_t cluster_n;
+  int32_t schedule;   /* MC_SCHEDULE_* */
+  int32_t swap_ab;    /* 1: computes D^T = B * A^T (for experts with few rows) */
+  int32_t compiled;   /* 1 when this library holds the kernels (a CUDA build); the CPU backend accepts any */
+  char name[64];
+} mc_kernel_config_info;
 
 typedef struct mc_grouped_gemm_args {
   uint32_t struct_size;
@@ -300,6 +337,17 @@ MC_API mc_status mc_grouped_gemm_run(mc_grouped_gemm_plan plan, const mc_grouped
    (auto decides per call from rows, E, N and K; expert specialization falls back to the single configuration
    once the average rows per expert reaches its widest swapped threshold). rows: 0 .. the plan's max_rows. */
 MC_API mc_status mc_grouped_gemm_plan_resolve_strategy(mc_grouped_gemm_plan plan, int32_t rows, int32_t* strategy);
+/* The configurations a run of this plan with `rows` rows launches and the rows per expert each takes (set
+   launch->struct_size first). rows: 0 .. the plan's max_rows. */
+MC_API mc_status mc_grouped_gemm_plan_resolve(mc_grouped_gemm_plan plan, int32_t rows, mc_grouped_gemm_launch* launch);
+
+/* ---- kernel-configuration registry --------------------------------------------------------------- */
+/* Number of configurations in the registry (indices 0 .. count-1; appending keeps existing indices). */
+MC_API mc_status mc_get_kernel_config_count(int32_t* count);
+/* Fills *info for configuration `index` (set info->struct_size first). */
+MC_API mc_status mc_get_kernel_config_info(int32_t index, mc_kernel_config_info* info);
+/* The index of the configuration named `name`; MC_STATUS_INVALID_ARGUMENT (naming it) when there is none. */
+MC_API mc_status mc_find_kernel_config(const char* name, int32_t* index);
 
 #ifdef __cplusplus
 }

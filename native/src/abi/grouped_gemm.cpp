@@ -1,9 +1,13 @@
 // Grouped-GEMM plans: creation (descriptor validation), info and runs (operand validation, then the backend).
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <string>
 
 #include "abi/common.hpp"
 #include "abi/guard.hpp"
+#include "core/gemm_selection.hpp"
+#include "core/kernel_registry.hpp"
 #include "core/shapes.hpp"
 #include "core/validate.hpp"
 
@@ -16,11 +20,12 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
   return guard("mc_grouped_gemm_plan_create", [&] {
     std::shared_ptr<Context> object = resolve<Context>(context, "context");
     require_not_null(desc, "desc");
-    // The descriptor grew bucket_max_rows; callers built against the smaller struct keep working.
-    constexpr std::size_t kSizeBeforeBuckets = offsetof(mc_grouped_gemm_desc, bucket_max_rows);
-    const bool has_buckets = desc->struct_size == sizeof(mc_grouped_gemm_desc);
-    if (!has_buckets) {
-      require_struct_size(desc->struct_size, kSizeBeforeBuckets, "mc_grouped_gemm_desc", "desc->struct_size");
+    // The descriptor grew config_count/configs/config_max_rows; callers built against the smaller struct keep
+    // working and get the library's selection.
+    constexpr std::size_t kSizeBeforeConfigs = offsetof(mc_grouped_gemm_desc, config_count);
+    const bool has_configs = desc->struct_size == sizeof(mc_grouped_gemm_desc);
+    if (!has_configs) {
+      require_struct_size(desc->struct_size, kSizeBeforeConfigs, "mc_grouped_gemm_desc", "desc->struct_size");
     }
     require_not_null(plan, "plan");
     require_experts(desc->experts, "desc->experts");
@@ -36,22 +41,20 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
            " is not MC_STRATEGY_AUTO (0), MC_STRATEGY_SINGLE (1) or MC_STRATEGY_EXPERT_SPECIALIZED (2)");
     }
     require_range(desc->max_rows, 0, MC_MAX_ROWS, "desc->max_rows", "0 .. 2147483647 (MC_MAX_ROWS)");
-    int32_t buckets[MC_MAX_BUCKETS] = {0, 0, 0, 0};
-    if (has_buckets) {
-      for (int i = 0; i < MC_MAX_BUCKETS; ++i) buckets[i] = desc->bucket_max_rows[i];
-      for (int i = 2; i < MC_MAX_BUCKETS; ++i) {
-        if (buckets[i] != 0) {
-          fail(MC_STATUS_INVALID_ARGUMENT, "desc->bucket_max_rows[", i, "] = ", buckets[i],
-               " is reserved: this library has two swapped configurations, so entries 2 and 3 must be 0");
+    ConfigOverride request;
+    if (has_configs) {
+      request.count = desc->config_count;
+      const int32_t listed = std::clamp<int32_t>(desc->config_count, 0, kMaxPlanConfigs);
+      for (int32_t i = 0; i < listed; ++i) {
+        request.configs[i] = desc->configs[i];
+        request.max_rows[i] = desc->config_max_rows[i];
+      }
+      validate_config_override(request, desc->strategy);
+      for (int32_t i = 0; i < request.count; ++i) {
+        if (!kernel_config_compiled(request.configs[i]) && object->backend().kind() != MC_BACKEND_CPU) {
+          fail(MC_STATUS_UNSUPPORTED, "desc->configs[", i, "] = ", request.configs[i], " (",
+               kKernelConfigs[request.configs[i]].name, ") is not compiled into this library");
         }
-      }
-      if ((buckets[0] == 0) != (buckets[1] == 0)) {
-        fail(MC_STATUS_INVALID_ARGUMENT, "desc->bucket_max_rows = {", buckets[0], ", ", buckets[1],
-             "}: give both swapped thresholds or neither (0, 0 = the GPU-class table)");
-      }
-      if (buckets[0] > 0 && buckets[1] > 0 && buckets[1] < buckets[0]) {
-        fail(MC_STATUS_INVALID_ARGUMENT, "desc->bucket_max_rows[1] = ", buckets[1], " is below desc->bucket_max_rows[0] = ",
-             buckets[0], "; the thresholds must not decrease");
       }
     }
     object->require_usable();
@@ -62,7 +65,7 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
     shape.output_dtype = desc->output_dtype;
     shape.strategy = desc->strategy;
     shape.max_rows = desc->max_rows;
-    for (int i = 0; i < MC_MAX_BUCKETS; ++i) shape.bucket_max_rows[i] = buckets[i];
+    shape.selection = select_plan(desc->strategy, object->backend().gpu_class(), request);
     auto created = std::make_shared<Plan>(object, shape, object->backend().create_grouped_gemm_plan(shape));
     *plan = reinterpret_cast<mc_grouped_gemm_plan>(Registry::instance().add(created));
   });
@@ -83,26 +86,110 @@ MC_API mc_status mc_grouped_gemm_plan_get_info(mc_grouped_gemm_plan plan, mc_gro
     require_struct_size(info->struct_size, sizeof(mc_grouped_gemm_plan_info), "mc_grouped_gemm_plan_info",
                         "info->struct_size");
     const GroupedGemmPlanDetails details = object->impl().details();
+    const PlanSelection& selection = object->shape().selection;
     mc_grouped_gemm_plan_info out{};
     out.struct_size = sizeof(mc_grouped_gemm_plan_info);
     out.strategy = object->shape().strategy;
     out.backend = object->context().backend().kind();
-    out.kernel_count = details.kernel_count;
+    out.kernel_count = selection.config_count;
     out.workspace_bytes = details.workspace_bytes;
-    copy_text(out.kernels, details.kernels.c_str());
+    std::string names;
+    out.config_count = selection.config_count;
+    for (int32_t i = 0; i < selection.config_count; ++i) {
+      out.configs[i] = selection.configs[i];
+      if (!names.empty()) names += ';';
+      names += kKernelConfigs[selection.configs[i]].name;
+    }
+    copy_text(out.kernels, names.c_str());
+    copy_text(out.selection, selection.source);
     *info = out;
   });
 }
+
+namespace {
+
+LaunchSet resolve_launches(Plan& plan, int32_t rows, const char* argument) {
+  if (rows < 0 || rows > plan.shape().max_rows) {
+    fail(MC_STATUS_OUT_OF_RANGE, argument, " = ", rows, " is outside 0 .. ", plan.shape().max_rows,
+         " (the plan's max_rows)");
+  }
+  return select_launches(plan.shape().selection, plan.shape().experts, rows);
+}
+
+}  // namespace
 
 MC_API mc_status mc_grouped_gemm_plan_resolve_strategy(mc_grouped_gemm_plan plan, int32_t rows, int32_t* strategy) {
   return guard("mc_grouped_gemm_plan_resolve_strategy", [&] {
     std::shared_ptr<Plan> object = resolve<Plan>(plan, "plan");
     require_not_null(strategy, "strategy");
-    if (rows < 0 || rows > object->shape().max_rows) {
-      fail(MC_STATUS_OUT_OF_RANGE, "rows = ", rows, " is outside 0 .. ", object->shape().max_rows,
-           " (the plan's max_rows)");
+    *strategy = resolve_launches(*object, rows, "rows").strategy;
+  });
+}
+
+MC_API mc_status mc_grouped_gemm_plan_resolve(mc_grouped_gemm_plan plan, int32_t rows, mc_grouped_gemm_launch* launch) {
+  return guard("mc_grouped_gemm_plan_resolve", [&] {
+    std::shared_ptr<Plan> object = resolve<Plan>(plan, "plan");
+    require_not_null(launch, "launch");
+    require_struct_size(launch->struct_size, sizeof(mc_grouped_gemm_launch), "mc_grouped_gemm_launch",
+                        "launch->struct_size");
+    const LaunchSet set = resolve_launches(*object, rows, "rows");
+    mc_grouped_gemm_launch out{};
+    out.struct_size = sizeof(mc_grouped_gemm_launch);
+    out.strategy = set.strategy;
+    out.config_count = set.count;
+    for (int32_t i = 0; i < set.count; ++i) {
+      out.configs[i] = set.launch[i].config;
+      out.min_rows[i] = set.launch[i].first_rows;
+      out.max_rows[i] = set.launch[i].last_rows;
     }
-    *strategy = object->impl().resolved_strategy(rows);
+    *launch = out;
+  });
+}
+
+MC_API mc_status mc_get_kernel_config_count(int32_t* count) {
+  return guard("mc_get_kernel_config_count", [&] {
+    require_not_null(count, "count");
+    *count = kKernelConfigCount;
+  });
+}
+
+MC_API mc_status mc_get_kernel_config_info(int32_t index, mc_kernel_config_info* info) {
+  return guard("mc_get_kernel_config_info", [&] {
+    if (index < 0 || index >= kKernelConfigCount) {
+      fail(MC_STATUS_OUT_OF_RANGE, "index = ", index, " is outside 0 .. ", kKernelConfigCount - 1,
+           " (mc_get_kernel_config_count)");
+    }
+    require_not_null(info, "info");
+    require_struct_size(info->struct_size, sizeof(mc_kernel_config_info), "mc_kernel_config_info",
+                        "info->struct_size");
+    const KernelConfig& config = kKernelConfigs[index];
+    mc_kernel_config_info out{};
+    out.struct_size = sizeof(mc_kernel_config_info);
+    out.index = index;
+    out.tile_m = config.tile_m;
+    out.tile_n = config.tile_n;
+    out.tile_k = config.tile_k;
+    out.cluster_m = config.cluster_m;
+    out.cluster_n = config.cluster_n;
+    out.schedule = static_cast<int32_t>(config.schedule);
+    out.swap_ab = config.swap_ab ? 1 : 0;
+    out.compiled = kernel_config_compiled(index) ? 1 : 0;
+    copy_text(out.name, config.name);
+    *info = out;
+  });
+}
+
+MC_API mc_status mc_find_kernel_config(const char* name, int32_t* index) {
+  return guard("mc_find_kernel_config", [&] {
+    require_not_null(name, "name");
+    require_not_null(index, "index");
+    const int32_t found = find_kernel_config(name);
+    if (found < 0) {
+      std::string known;
+      for (const KernelConfig& config : kKernelConfigs) known += str(known.empty() ? "" : ", ", config.name);
+      fail(MC_STATUS_INVALID_ARGUMENT, "name = \"", name, "\" is not a kernel configuration (known: ", known, ")");
+    }
+    *index = found;
   });
 }
 

@@ -127,12 +127,8 @@ class CpuGroupedGemmPlan final : public GroupedGemmPlanImpl {
  public:
   CpuGroupedGemmPlan(const GroupedGemmShape& shape, ThreadPool& pool) : shape_(shape), pool_(pool) {}
 
-  GroupedGemmPlanDetails details() const override { return {"cpu-reference-f64", 1, 0}; }
-
-  // The reference has one kernel for every strategy; auto reports what it then amounts to.
-  int32_t resolved_strategy(int32_t) const override {
-    return shape_.strategy == MC_STRATEGY_AUTO ? MC_STRATEGY_SINGLE : shape_.strategy;
-  }
+  // No device workspace: the reference computes every strategy's result with the same kernel.
+  GroupedGemmPlanDetails details() const override { return {0}; }
 
   void run(const GroupedGemmOperands& operands, BackendStream&) override { cpu_grouped_gemm(shape_, operands, pool_); }
 

@@ -157,8 +157,21 @@ class CudaBackend final : public Backend {
     MC_CUDA_CHECK(launch_quantize_weights(job, stream_of(stream)), this);
   }
 
+  // From the device description (cuda_device_info), the same figures mc_get_device_info reports; read once.
+  GpuClass gpu_class() override {
+    std::call_once(gpu_class_once_, [this] {
+      mc_device_info info{};
+      cuda_device_info(device_, info);
+      gpu_class_ = gpu_class_of(info.multiprocessors, info.peak_memory_bandwidth_gbps).id;
+      multiprocessors_ = info.multiprocessors;
+    });
+    return gpu_class_;
+  }
+
   std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape& shape) override {
+    gpu_class();
     cuda::CudaPlanEnvironment environment;
+    environment.multiprocessors = multiprocessors_;
     environment.device = device_;
     environment.error_flag = error_flag_;
     environment.backend = this;
@@ -219,6 +232,9 @@ class CudaBackend final : public Backend {
   // The context's MC_DEVICE_ERROR_* word in device memory: kernels that clamp bad expert offsets will raise bits
   // here (the grouped-GEMM kernels, which arrive with the CUDA grouped-GEMM issue).
   int32_t* error_flag_ = nullptr;
+  std::once_flag gpu_class_once_;
+  GpuClass gpu_class_ = GpuClass::Other;
+  int32_t multiprocessors_ = 0;
 };
 
 CudaStream::~CudaStream() {

@@ -3,8 +3,9 @@ using System.Globalization;
 namespace MoeCutlass.Cli.Bench;
 
 /// <summary>
-/// The three kernel configurations of expert specialization, narrowest first, as <c>tune</c> forces them through
-/// <see cref="GroupedGemmOptions.BucketMaxRows"/>.
+/// The three kernel configurations of expert specialization, narrowest first, as <c>tune</c> forces them
+/// (<see cref="GroupedGemmOptions.Forcing"/>): registry names, so the fit below stays a fit of these three while the
+/// registry grows. Wider single-path tiles are compared with <c>bench --config</c>.
 /// </summary>
 internal static class TuneConfigurations
 {
@@ -14,22 +15,20 @@ internal static class TuneConfigurations
     /// <summary>Index of the swapped 128x64 configuration.</summary>
     public const int Swap64 = 1;
 
-    /// <summary>Index of the 128x128 configuration (what <c>single</c> runs).</summary>
+    /// <summary>Index of the 128x128 configuration.</summary>
     public const int Wide = 2;
 
     public const int Count = 3;
 
-    /// <summary>The labels, by index.</summary>
+    /// <summary>The short labels of the tables, by index.</summary>
     public static readonly IReadOnlyList<string> Labels = ["128x32", "128x64", "128x128"];
 
-    /// <summary>
-    /// The thresholds that send every expert of a run to one configuration: a threshold above any rows per expert
-    /// gives the configuration every expert, -1 gives it none (the library's "no expert").
-    /// </summary>
-    public static readonly IReadOnlyList<IReadOnlyList<int>> BucketMaxRows = [[100000, -1], [-1, 100000], [-1, -1]];
-
-    /// <summary>The largest rows per expert the forcing thresholds cover (<see cref="BucketMaxRows"/>).</summary>
+    /// <summary>The largest rows per expert a sweep point may ask for (keeps one point's buffers to a few GB).</summary>
     public const int MaxRowsPerExpert = 100000;
+
+    /// <summary>The registry names forced, by index.</summary>
+    public static readonly IReadOnlyList<string> Names =
+        ["swap_128x32x128_c2x1_pingpong", "swap_128x64x128_c2x1_pingpong", "tile_128x128x128_c1x2_cooperative"];
 }
 
 /// <summary>The median times of the three configurations at one rows-per-expert value; null where one failed.</summary>
@@ -256,20 +255,37 @@ internal static class Crossovers
     }
 
     /// <summary>
-    /// A kGpuClasses row of native/src/cuda/grouped_gemm/bucket_thresholds.cpp for this device:
-    /// <c>{"name (132 SMs, 3352 GB/s)", 132, 2800.0, 3700.0, 40, 64},</c>. The library matches a row by SM count and a
-    /// peak-bandwidth range; the range is 85% .. 110% of this device's peak, widened to whole hundreds of GB/s
-    /// (an H100 SXM's 3352 GB/s gives 2800 .. 3700, the range of the table's H100 row).
+    /// The SPECIALIZED range lines of <c>native/src/core/kernel_configs.def</c> for a GPU class, e.g.
+    /// <c>MC_KERNEL_RANGE(H200, SPECIALIZED, swap_128x32x128_c2x1_pingpong, 1, 36)</c>, one per configuration that
+    /// gets rows (128x64 gets none when its threshold equals 128x32's; 128x32 none at 0).
     /// </summary>
-    public static string TableRow(string deviceName, int multiprocessors, double peakBandwidthGbps, int swap32MaxRows, int swap64MaxRows)
+    public static IReadOnlyList<string> TableRows(string gpuClass, int swap32MaxRows, int swap64MaxRows)
     {
-        double low = Math.Floor(peakBandwidthGbps * 0.85 / 100) * 100;
-        double high = Math.Ceiling(peakBandwidthGbps * 1.10 / 100) * 100;
-        string name = deviceName.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
-        return string.Create(
-            CultureInfo.InvariantCulture,
-            $"{{\"{name} ({multiprocessors} SMs, {peakBandwidthGbps:0} GB/s)\", {multiprocessors}, {low:0.0}, {high:0.0}, {swap32MaxRows}, {swap64MaxRows}}},");
+        var lines = new List<string>();
+        int first = 1;
+        foreach ((int configuration, int last) in new[] { (TuneConfigurations.Swap32, swap32MaxRows), (TuneConfigurations.Swap64, swap64MaxRows) })
+        {
+            if (last >= first)
+            {
+                lines.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"MC_KERNEL_RANGE({gpuClass}, SPECIALIZED, {TuneConfigurations.Names[configuration]}, {first}, {last})"));
+                first = last + 1;
+            }
+        }
+
+        lines.Add(string.Create(CultureInfo.InvariantCulture,
+            $"MC_KERNEL_RANGE({gpuClass}, SPECIALIZED, {TuneConfigurations.Names[TuneConfigurations.Wide]}, {first}, {ConfigurationRange.Unbounded})"));
+        return lines;
     }
+
+    /// <summary>
+    /// The class word of <c>kernel_configs.def</c> for a device name: H100 or H200 where the name says so, else a
+    /// placeholder to be added to the library's GPU classes (core/gemm_selection.cpp) together with the rows.
+    /// </summary>
+    public static string GpuClassWord(string deviceName) =>
+        deviceName.Contains("H200", StringComparison.OrdinalIgnoreCase) ? "H200"
+        : deviceName.Contains("H100", StringComparison.OrdinalIgnoreCase) ? "H100"
+        : "NEW_CLASS";
 
     /// <summary>The median of integers; the lower midpoint of the two middle values for an even count.</summary>
     internal static int Median(IEnumerable<int> values)

@@ -28,8 +28,8 @@ internal sealed record TuneResult
     /// <summary>"128x32", "128x64" or "128x128".</summary>
     public required string Configuration { get; init; }
 
-    /// <summary>The GroupedGemmOptions.BucketMaxRows that forced it.</summary>
-    public required IReadOnlyList<int> BucketMaxRows { get; init; }
+    /// <summary>The registry name of the configuration forced (GroupedGemmOptions.Forcing).</summary>
+    public required string ConfigurationName { get; init; }
 
     public required int Iterations { get; init; }
 
@@ -88,7 +88,7 @@ internal sealed record TuneShapeSummary
     public required IReadOnlyList<int> Incomplete { get; init; }
 }
 
-/// <summary>The table row suggested for native/src/cuda/grouped_gemm/bucket_thresholds.cpp.</summary>
+/// <summary>The range lines suggested for native/src/core/kernel_configs.def.</summary>
 internal sealed record TuneSuggestion
 {
     public required int Swap32MaxRows { get; init; }
@@ -98,7 +98,7 @@ internal sealed record TuneSuggestion
     /// <summary>How many shapes the medians were taken over.</summary>
     public required int Shapes { get; init; }
 
-    /// <summary>The C++ initializer of a kGpuClasses row.</summary>
+    /// <summary>The MC_KERNEL_RANGE lines, newline-separated.</summary>
     public required string TableRow { get; init; }
 }
 
@@ -175,7 +175,7 @@ internal static class TuneResultWriters
         ("rows_per_expert", r => Int(r.RowsPerExpert)),
         ("rows", r => Int(r.Rows)),
         ("configuration", r => r.Configuration),
-        ("bucket_max_rows", r => string.Join(';', r.BucketMaxRows.Select(Int))),
+        ("config", r => r.ConfigurationName),
         ("iterations", r => Int(r.Iterations)),
         ("warmup", r => Int(r.Warmup)),
         ("time_median_us", r => NumberFormat.Raw(r.TimeMedianUs)),

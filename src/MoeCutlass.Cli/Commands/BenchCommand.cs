@@ -48,10 +48,17 @@ internal static class BenchCommand
         var noGraph = new Option<bool>("--no-graph") { Description = "Time eager launches only (no CUDA-graph mode)" };
         var json = new Option<string?>("--json") { Description = "Write results (with run metadata) as JSON", HelpName = "PATH" };
         var csv = new Option<string?>("--csv") { Description = "Write results as CSV, one row per case and strategy", HelpName = "PATH" };
+        var configs = new Option<string[]>("--config")
+        {
+            Description = "Also time these registry configurations, each forced for every expert (GroupedGemmOptions.Forcing), "
+                + "reported under their names; comma-separated or repeated (moecutlass info lists them)",
+            HelpName = "NAME",
+            AllowMultipleArgumentsPerToken = true,
+        };
 
         var command = new Command("bench", "Benchmark the grouped GEMM on the shape suite")
         {
-            suite, cases, strategies, backend, device, cpuThreads, iterations, warmup, graph, noGraph, dtype, seed, json, csv,
+            suite, cases, strategies, backend, device, cpuThreads, iterations, warmup, graph, noGraph, dtype, seed, json, csv, configs,
         };
 
         command.SetAction(parseResult => CommandEnvironment.Run(
@@ -69,7 +76,8 @@ internal static class BenchCommand
                 OutputDType: OutputDTypeSelection.Parse(parseResult.GetValue(dtype)),
                 Seed: parseResult.GetValue(seed),
                 JsonPath: OptionChecks.OutputFile(parseResult.GetValue(json), "--json"),
-                CsvPath: OptionChecks.OutputFile(parseResult.GetValue(csv), "--csv")))));
+                CsvPath: OptionChecks.OutputFile(parseResult.GetValue(csv), "--csv"),
+                Configs: OptionLists.Split(parseResult.GetValue(configs)).Distinct().ToArray()))));
         return command;
     }
 
@@ -82,6 +90,15 @@ internal static class BenchCommand
         IReadOnlyList<BenchCase> cases = suite.Select(request.Cases);
 
         environment.InitializeLibrary();
+        foreach (string name in request.Configs)
+        {
+            if (!MoeCutlassLibrary.KernelConfigurations.Any(c => c.Name == name))
+            {
+                throw new UsageException($"--config: '{name}' is not a kernel configuration; valid: "
+                    + string.Join(", ", MoeCutlassLibrary.KernelConfigurations.Select(c => c.Name)));
+            }
+        }
+
         (Backend backend, string reason) = BackendSelection.Resolve(request.Backend);
         using MoeContext context = BackendSelection.CreateContext(backend, request.Device, request.CpuThreads, environment.LoggerFactory);
         bool cuda = context.Backend == Backend.Cuda;
@@ -97,7 +114,7 @@ internal static class BenchCommand
         header.Add("backend", $"{BackendSelection.Describe(context)}: {reason}");
         header.Add("library", LibraryDescription.Text);
         header.Add("suite", $"{suite.Path} ({cases.Count} of {suite.Cases.Count} cases)");
-        header.Add("strategies", string.Join(", ", request.Strategies.Select(StrategySelection.Name)));
+        header.Add("strategies", string.Join(", ", request.Strategies.Select(StrategySelection.Name).Concat(request.Configs.Select(c => $"{c} (forced)"))));
         header.Add("timing", $"{settings.Iterations} timed iterations after {settings.Warmup} warm-up, per-iteration event times; "
             + $"output {OutputDTypeSelection.Name(settings.OutputDType)}; seed {request.Seed.ToString(CultureInfo.InvariantCulture)}");
         if (graphMode)
@@ -132,7 +149,7 @@ internal static class BenchCommand
         var runner = new BenchRunner(context, settings, environment.Logger);
         var failures = new List<string>();
 
-        List<BenchResult> measured = WorkProgress.Run(environment, "bench", shapes.Length * request.Strategies.Count, progress =>
+        List<BenchResult> measured = WorkProgress.Run(environment, "bench", shapes.Length * (request.Strategies.Count + request.Configs.Length), progress =>
         {
             var results = new List<BenchResult>();
             foreach (ProblemShape shape in shapes)
@@ -224,10 +241,10 @@ internal static class BenchCommand
         catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
         {
             string message = ErrorReporter.DescribeLibraryError(ex);
-            foreach (GemmStrategy strategy in request.Strategies)
+            foreach (string label in request.Strategies.Select(StrategySelection.Name).Concat(request.Configs))
             {
-                results.Add(runner.Failed(shape, strategy, message));
-                progress.Complete($"{caseName} {StrategySelection.Name(strategy)}", "failed");
+                results.Add(runner.Failed(shape, label, message));
+                progress.Complete($"{caseName} {label}", "failed");
             }
 
             failures.Add($"case {caseName}: cannot prepare inputs: {message}");
@@ -238,8 +255,14 @@ internal static class BenchCommand
         {
             // Strategies are timed interleaved in rounds (BenchRunner.MeasureInterleaved), so they are measured
             // together and reported one by one.
-            progress.Begin($"{caseName} ({string.Join(", ", request.Strategies.Select(StrategySelection.Name))})");
-            IReadOnlyList<BenchResult> measured = runner.MeasureInterleaved(data, request.Strategies);
+            progress.Begin($"{caseName} ({string.Join(", ", request.Strategies.Select(StrategySelection.Name).Concat(request.Configs))})");
+            var shape0 = data.Shape;
+            var options = new GroupedGemmOptions(shape0.Experts, shape0.N, shape0.K, settings.OutputDType, GemmStrategy.Auto, shape0.TotalRows);
+            var configurations = request.Strategies
+                .Select(strategy => new MeasuredConfiguration(StrategySelection.Name(strategy), options with { Strategy = strategy }))
+                .Concat(request.Configs.Select(name => new MeasuredConfiguration(name, options.Forcing(name))))
+                .ToList();
+            IReadOnlyList<BenchResult> measured = runner.MeasureInterleaved(data, configurations);
             foreach (BenchResult result in measured)
             {
                 string item = $"{caseName} {result.Strategy}";
@@ -289,5 +312,6 @@ internal static class BenchCommand
         DType OutputDType,
         ulong Seed,
         string? JsonPath,
-        string? CsvPath);
+        string? CsvPath,
+        string[] Configs);
 }

@@ -13,7 +13,7 @@ namespace MoeCutlass.Cli.Commands;
 /// <summary>
 /// <c>moecutlass tune</c>: times expert specialization's three kernel configurations (swapped 128x32, swapped 128x64,
 /// 128x128), each forced for every expert, on uniform problems of m rows per expert, and reports where they cross over
-/// and the bucket thresholds that follow for this GPU (a row of native/src/cuda/grouped_gemm/bucket_thresholds.cpp).
+/// and the bucket thresholds that follow for this GPU (range lines of native/src/core/kernel_configs.def).
 /// </summary>
 internal static class TuneCommand
 {
@@ -24,9 +24,8 @@ internal static class TuneCommand
     private const ulong Seed = 20261121UL;
 
     /// <summary>The native override that would replace the thresholds tune forces on every plan.</summary>
-    private const string BucketsOverrideVariable = "MOECUTLASS_BUCKETS";
 
-    private const string ThresholdsFile = "native/src/cuda/grouped_gemm/bucket_thresholds.cpp";
+    private const string ThresholdsFile = "native/src/core/kernel_configs.def";
 
     public static Command Create()
     {
@@ -103,12 +102,6 @@ internal static class TuneCommand
     private static int Execute(CommandEnvironment environment, TuneRequest request)
     {
         DateTimeOffset started = DateTimeOffset.UtcNow;
-        if (Environment.GetEnvironmentVariable(BucketsOverrideVariable) is { Length: > 0 } overrideValue)
-        {
-            throw new UsageException($"{BucketsOverrideVariable}={overrideValue} is set: it replaces the thresholds tune forces on every plan, "
-                + "so all three configurations would time the same kernels; unset it");
-        }
-
         environment.InitializeLibrary();
         if (NoDeviceReason(request.Device) is { } reason)
         {
@@ -169,8 +162,8 @@ internal static class TuneCommand
         header.Add("library", LibraryDescription.Text);
         header.Add("shapes", string.Join("; ", request.Shapes.Select(s => s.Label)) + (request.SuitePath is null ? "" : $" (cases from {request.SuitePath})"));
         header.Add("rows", "per expert, every expert alike: " + string.Join(", ", request.Rows.Select(Int)));
-        header.Add("configs", "expert_specialized with every expert forced into one configuration by GroupedGemmOptions.BucketMaxRows: "
-            + string.Join(", ", Enumerable.Range(0, TuneConfigurations.Count).Select(c => $"{TuneConfigurations.Labels[c]} [{string.Join(", ", TuneConfigurations.BucketMaxRows[c].Select(Int))}]")));
+        header.Add("configs", "every expert forced into one registry configuration (GroupedGemmOptions.Forcing): "
+            + string.Join(", ", Enumerable.Range(0, TuneConfigurations.Count).Select(c => $"{TuneConfigurations.Labels[c]} = {TuneConfigurations.Names[c]}")));
         header.Add("timing", $"{settings.Iterations} timed iterations after {settings.Warmup} warm-up per configuration, taking turns in rounds; "
             + $"median of per-iteration event times; output {OutputDTypeSelection.Name(settings.OutputDType)}; seed {Seed.ToString(CultureInfo.InvariantCulture)}");
         console.WriteLine();
@@ -228,7 +221,8 @@ internal static class TuneCommand
         TuneSuggestion? suggested = null;
         if (suggestion is not null)
         {
-            string row = Crossovers.TableRow(info.Name, info.Multiprocessors, info.PeakMemoryBandwidthGBps, suggestion.Swap32MaxRows, suggestion.Swap64MaxRows);
+            string row = string.Join(Environment.NewLine,
+                Crossovers.TableRows(Crossovers.GpuClassWord(info.Name), suggestion.Swap32MaxRows, suggestion.Swap64MaxRows));
             suggested = new TuneSuggestion
             {
                 Swap32MaxRows = suggestion.Swap32MaxRows,
@@ -239,8 +233,11 @@ internal static class TuneCommand
             console.WriteLine($"suggested thresholds for {info.Name} ({info.Multiprocessors} SMs, {Bandwidth(info)} GB/s peak): "
                 + $"swap32_max_rows = {Int(suggestion.Swap32MaxRows)}, swap64_max_rows = {Int(suggestion.Swap64MaxRows)} "
                 + $"(median over {Int(suggestion.Shapes)} shape(s) of the crossover midpoints)");
-            console.WriteLine($"as a row of kGpuClasses in {ThresholdsFile} (the library picks the row by SM count and peak bandwidth):");
-            console.WriteLine("  " + row);
+            console.WriteLine($"as range lines of {ThresholdsFile} (the library picks the class by SM count and peak bandwidth):");
+            foreach (string line in row.Split(Environment.NewLine))
+            {
+                console.WriteLine("  " + line);
+            }
         }
         else
         {
@@ -376,10 +373,8 @@ internal static class TuneCommand
         Enumerable.Range(0, TuneConfigurations.Count)
             .Select(c => new MeasuredConfiguration(
                 TuneConfigurations.Labels[c],
-                new GroupedGemmOptions(problem.Experts, problem.N, problem.K, outputDType, GemmStrategy.ExpertSpecialized, problem.TotalRows)
-                {
-                    BucketMaxRows = TuneConfigurations.BucketMaxRows[c],
-                }))
+                new GroupedGemmOptions(problem.Experts, problem.N, problem.K, outputDType, GemmStrategy.Single, problem.TotalRows)
+                    .Forcing(TuneConfigurations.Names[c])))
             .ToList();
 
     private static TuneResult Record(TuneShape shape, int m, int configuration, BenchSettings settings, BenchResult? result, string? error) => new()
@@ -392,7 +387,7 @@ internal static class TuneCommand
         RowsPerExpert = m,
         Rows = shape.Experts * m,
         Configuration = TuneConfigurations.Labels[configuration],
-        BucketMaxRows = TuneConfigurations.BucketMaxRows[configuration],
+        ConfigurationName = TuneConfigurations.Names[configuration],
         Iterations = settings.Iterations,
         Warmup = settings.Warmup,
         TimeMedianUs = error is null ? result?.TimeMedianUs : null,

@@ -11,7 +11,7 @@ namespace MoeCutlass.Interop;
 /// <summary>Integer constants of the C header (MC_*).</summary>
 internal static class NativeConstants
 {
-    public const int MC_ABI_VERSION = 1;
+    public const int MC_ABI_VERSION = 2;
     public const int MC_STATUS_OK = 0;
     public const int MC_STATUS_NULL_POINTER = 1;
     public const int MC_STATUS_OUT_OF_RANGE = 2;
@@ -54,7 +54,9 @@ internal static class NativeConstants
     public const int MC_K_ALIGNMENT = 16;
     public const int MC_N_ALIGNMENT = 8;
     public const int MC_POINTER_ALIGNMENT = 16;
-    public const int MC_MAX_BUCKETS = 4;
+    public const int MC_MAX_PLAN_CONFIGS = 8;
+    public const int MC_SCHEDULE_COOPERATIVE = 1;
+    public const int MC_SCHEDULE_PINGPONG = 2;
 }
 
 /// <summary>Blittable mirror of the C struct <c>mc_build_info</c> (264 bytes).</summary>
@@ -114,7 +116,7 @@ internal unsafe struct mc_context_info
     public long allocation_count;
 }
 
-/// <summary>Blittable mirror of the C struct <c>mc_grouped_gemm_desc</c> (44 bytes).</summary>
+/// <summary>Blittable mirror of the C struct <c>mc_grouped_gemm_desc</c> (96 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct mc_grouped_gemm_desc
 {
@@ -125,10 +127,12 @@ internal unsafe struct mc_grouped_gemm_desc
     public int output_dtype;
     public int strategy;
     public int max_rows;
-    public fixed int bucket_max_rows[4];
+    public int config_count;
+    public fixed int configs[8];
+    public fixed int config_max_rows[8];
 }
 
-/// <summary>Blittable mirror of the C struct <c>mc_grouped_gemm_plan_info</c> (280 bytes).</summary>
+/// <summary>Blittable mirror of the C struct <c>mc_grouped_gemm_plan_info</c> (416 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct mc_grouped_gemm_plan_info
 {
@@ -138,6 +142,38 @@ internal unsafe struct mc_grouped_gemm_plan_info
     public int kernel_count;
     public long workspace_bytes;
     public fixed byte kernels[256];
+    public int config_count;
+    public fixed int configs[16];
+    public fixed byte selection[64];
+}
+
+/// <summary>Blittable mirror of the C struct <c>mc_grouped_gemm_launch</c> (108 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct mc_grouped_gemm_launch
+{
+    public uint struct_size;
+    public int strategy;
+    public int config_count;
+    public fixed int configs[8];
+    public fixed int min_rows[8];
+    public fixed int max_rows[8];
+}
+
+/// <summary>Blittable mirror of the C struct <c>mc_kernel_config_info</c> (104 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct mc_kernel_config_info
+{
+    public uint struct_size;
+    public int index;
+    public int tile_m;
+    public int tile_n;
+    public int tile_k;
+    public int cluster_m;
+    public int cluster_n;
+    public int schedule;
+    public int swap_ab;
+    public int compiled;
+    public fixed byte name[64];
 }
 
 /// <summary>Blittable mirror of the C struct <c>mc_grouped_gemm_args</c> (56 bytes).</summary>
@@ -197,7 +233,7 @@ internal static class NativeLayout
         ("mc_context_info", "usable", 16),
         ("mc_context_info", "allocated_bytes", 24),
         ("mc_context_info", "allocation_count", 32),
-        ("mc_grouped_gemm_desc", "", 44),
+        ("mc_grouped_gemm_desc", "", 96),
         ("mc_grouped_gemm_desc", "struct_size", 0),
         ("mc_grouped_gemm_desc", "experts", 4),
         ("mc_grouped_gemm_desc", "n", 8),
@@ -205,14 +241,38 @@ internal static class NativeLayout
         ("mc_grouped_gemm_desc", "output_dtype", 16),
         ("mc_grouped_gemm_desc", "strategy", 20),
         ("mc_grouped_gemm_desc", "max_rows", 24),
-        ("mc_grouped_gemm_desc", "bucket_max_rows", 28),
-        ("mc_grouped_gemm_plan_info", "", 280),
+        ("mc_grouped_gemm_desc", "config_count", 28),
+        ("mc_grouped_gemm_desc", "configs", 32),
+        ("mc_grouped_gemm_desc", "config_max_rows", 64),
+        ("mc_grouped_gemm_plan_info", "", 416),
         ("mc_grouped_gemm_plan_info", "struct_size", 0),
         ("mc_grouped_gemm_plan_info", "strategy", 4),
         ("mc_grouped_gemm_plan_info", "backend", 8),
         ("mc_grouped_gemm_plan_info", "kernel_count", 12),
         ("mc_grouped_gemm_plan_info", "workspace_bytes", 16),
         ("mc_grouped_gemm_plan_info", "kernels", 24),
+        ("mc_grouped_gemm_plan_info", "config_count", 280),
+        ("mc_grouped_gemm_plan_info", "configs", 284),
+        ("mc_grouped_gemm_plan_info", "selection", 348),
+        ("mc_grouped_gemm_launch", "", 108),
+        ("mc_grouped_gemm_launch", "struct_size", 0),
+        ("mc_grouped_gemm_launch", "strategy", 4),
+        ("mc_grouped_gemm_launch", "config_count", 8),
+        ("mc_grouped_gemm_launch", "configs", 12),
+        ("mc_grouped_gemm_launch", "min_rows", 44),
+        ("mc_grouped_gemm_launch", "max_rows", 76),
+        ("mc_kernel_config_info", "", 104),
+        ("mc_kernel_config_info", "struct_size", 0),
+        ("mc_kernel_config_info", "index", 4),
+        ("mc_kernel_config_info", "tile_m", 8),
+        ("mc_kernel_config_info", "tile_n", 12),
+        ("mc_kernel_config_info", "tile_k", 16),
+        ("mc_kernel_config_info", "cluster_m", 20),
+        ("mc_kernel_config_info", "cluster_n", 24),
+        ("mc_kernel_config_info", "schedule", 28),
+        ("mc_kernel_config_info", "swap_ab", 32),
+        ("mc_kernel_config_info", "compiled", 36),
+        ("mc_kernel_config_info", "name", 40),
         ("mc_grouped_gemm_args", "", 56),
         ("mc_grouped_gemm_args", "struct_size", 0),
         ("mc_grouped_gemm_args", "rows", 4),
@@ -381,4 +441,20 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int mc_grouped_gemm_plan_resolve_strategy(nint plan, int rows, int* strategy);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_grouped_gemm_plan_resolve(nint plan, int rows, mc_grouped_gemm_launch* launch);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_get_kernel_config_count(int* count);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_get_kernel_config_info(int index, mc_kernel_config_info* info);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_find_kernel_config(byte* name, int* index);
 }

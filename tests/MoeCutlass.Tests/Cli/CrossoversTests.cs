@@ -266,17 +266,29 @@ public sealed class CrossoversTests
     public void Median(int[] values, int expected) => Assert.That(Crossovers.Median(values), Is.EqualTo(expected));
 
     [Test]
-    public void TableRow_IsAKGpuClassesInitializer_WithABandwidthRangeAroundThePeak()
+    public void TableRows_AreRangeLinesOfTheRegistry_OmittingConfigurationsWithoutRows()
     {
         using (Assert.EnterMultipleScope())
         {
             Assert.That(
-                Crossovers.TableRow("NVIDIA H100 80GB HBM3", 132, 3352.3, 40, 64),
-                Is.EqualTo("{\"NVIDIA H100 80GB HBM3 (132 SMs, 3352 GB/s)\", 132, 2800.0, 3700.0, 40, 64},"));
+                Crossovers.TableRows("H100", 36, 64),
+                Is.EqualTo(new[]
+                {
+                    "MC_KERNEL_RANGE(H100, SPECIALIZED, swap_128x32x128_c2x1_pingpong, 1, 36)",
+                    "MC_KERNEL_RANGE(H100, SPECIALIZED, swap_128x64x128_c2x1_pingpong, 37, 64)",
+                    "MC_KERNEL_RANGE(H100, SPECIALIZED, tile_128x128x128_c1x2_cooperative, 65, 2147483647)",
+                }));
             Assert.That(
-                Crossovers.TableRow("NVIDIA H200", 132, 4800, 32, 64),
-                Is.EqualTo("{\"NVIDIA H200 (132 SMs, 4800 GB/s)\", 132, 4000.0, 5300.0, 32, 64},"));
-            Assert.That(Crossovers.TableRow("odd \"name\"", 1, 100, 0, 0), Does.StartWith("{\"odd \\\"name\\\" (1 SMs"));
+                Crossovers.TableRows("H200", 40, 40),
+                Is.EqualTo(new[]
+                {
+                    "MC_KERNEL_RANGE(H200, SPECIALIZED, swap_128x32x128_c2x1_pingpong, 1, 40)",
+                    "MC_KERNEL_RANGE(H200, SPECIALIZED, tile_128x128x128_c1x2_cooperative, 41, 2147483647)",
+                }));
+            Assert.That(Crossovers.TableRows("H100", 0, 0), Has.Count.EqualTo(1));
+            Assert.That(Crossovers.GpuClassWord("NVIDIA H200"), Is.EqualTo("H200"));
+            Assert.That(Crossovers.GpuClassWord("NVIDIA H100 80GB HBM3"), Is.EqualTo("H100"));
+            Assert.That(Crossovers.GpuClassWord("NVIDIA A100-SXM4-80GB"), Is.EqualTo("NEW_CLASS"));
         }
     }
 

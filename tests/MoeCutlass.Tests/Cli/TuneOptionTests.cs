@@ -124,10 +124,15 @@ public sealed class TuneOptionTests : NativeTestBase
         using (Assert.EnterMultipleScope())
         {
             Assert.That(configurations.Select(c => c.Label), Is.EqualTo(new[] { "128x32", "128x64", "128x128" }));
-            Assert.That(configurations.Select(c => c.Options.BucketMaxRows), Is.EqualTo(new[] { new[] { 100000, -1 }, new[] { -1, 100000 }, new[] { -1, -1 } }));
+            Assert.That(
+                configurations.Select(c => c.Options.Configurations!.Single().Name),
+                Is.EqualTo(new[] { "swap_128x32x128_c2x1_pingpong", "swap_128x64x128_c2x1_pingpong", "tile_128x128x128_c1x2_cooperative" }));
             foreach (MeasuredConfiguration c in configurations)
             {
-                Assert.That(c.Options, Is.EqualTo(new GroupedGemmOptions(4, 256, 128, DType.Float16, GemmStrategy.ExpertSpecialized, 96) { BucketMaxRows = c.Options.BucketMaxRows }));
+                Assert.That(c.Options.Configurations!.Single().MaxRows, Is.EqualTo(ConfigurationRange.Unbounded));
+                Assert.That(
+                    c.Options with { Configurations = null },
+                    Is.EqualTo(new GroupedGemmOptions(4, 256, 128, DType.Float16, GemmStrategy.Single, 96)));
             }
         }
     }

@@ -1,5 +1,6 @@
-// The CUDA grouped-GEMM plan: per-expert arrays and kernel configurations prepared once, then every run is the
-// precompute kernel plus the grouped kernel(s), with no allocation, host synchronisation or descriptor encoding.
+// The CUDA grouped-GEMM plan: the kernels of every configuration its selection may launch, prepared once, with
+// their per-expert arrays; every run is then the offsets precompute plus the kernels select_launches names, with no
+// allocation, host synchronisation or descriptor encoding.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@ namespace moecutlass::cuda {
 
 struct CudaPlanEnvironment {
   int32_t device = 0;
+  int32_t multiprocessors = 0;
   int32_t* error_flag = nullptr;  // the context's MC_DEVICE_ERROR_* word in device memory
   Backend* backend = nullptr;
 };

@@ -5,6 +5,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "core/gemm_selection.hpp"
 #include "cuda/grouped_gemm/grouped_kernel.hpp"
 
 namespace moecutlass::cuda {
@@ -24,10 +25,10 @@ struct ExpertOffsetsJob {
   int32_t* error_flag = nullptr;  // the context's MC_DEVICE_ERROR_* word
 };
 
-// The kernel configurations of one plan and the row range each one takes (expert specialization): an expert
-// with `rows` rows runs in the configuration whose [min_rows, max_rows] holds it; every other configuration sees it
-// with zero rows, so its tiles vanish there. Ranges are disjoint and come from the plan's threshold table.
-inline constexpr int kMaxKernelConfigs = 4;
+// The kernel configurations one run launches and the row range each one takes (core/gemm_selection.hpp): an
+// expert with `rows` rows runs in the configuration whose [min_rows, max_rows] holds it; every other configuration
+// sees it with zero rows, so its tiles vanish there. Ranges are disjoint.
+inline constexpr int kMaxKernelConfigs = kMaxPlanConfigs;
 
 struct ConfigBucket {
   GroupedGemmDeviceArrays arrays;

@@ -35,10 +35,7 @@ struct GroupedGemmKernelSetup {
   int32_t device = 0;
   int32_t sm_count = 0;
   Backend* backend = nullptr;  // for error mapping (sticky errors mark the context faulted)
-  // Persistent tile scheduler knobs. Along M with swizzle 2 keeps a weight tile in L2 while the expert's row
-  // tiles pass over it; on the H100 it was the best of 8 settings on all four anchor cases, by about 1% (within
-  // run-to-run noise, so a preference rather than a finding). Overridable for measurements through
-  // MOECUTLASS_RASTER=M|N|H and MOECUTLASS_SWIZZLE=1|2|4|8.
+  // Persistent tile scheduler knobs (core/tuning_settings.hpp).
   char raster_order = 'M';
   int max_swizzle = 2;
 };
@@ -54,13 +51,15 @@ class GroupedGemmKernel {
   virtual void launch(cudaStream_t stream, bool programmatic) = 0;
 };
 
-// One factory per translation unit (each CUTLASS configuration takes a minute or more of nvcc).
-std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_128x128x128_c1x2_bf16(const GroupedGemmKernelSetup& setup);
-std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_128x128x128_c1x2_fp16(const GroupedGemmKernelSetup& setup);
-std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_swap_128x32x128_c2x1_bf16(const GroupedGemmKernelSetup& setup);
-std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_swap_128x32x128_c2x1_fp16(const GroupedGemmKernelSetup& setup);
-std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_swap_128x64x128_c2x1_bf16(const GroupedGemmKernelSetup& setup);
-std::unique_ptr<GroupedGemmKernel> make_sm90_grouped_swap_128x64x128_c2x1_fp16(const GroupedGemmKernelSetup& setup);
+// The kernel of registry configuration `Index` (core/kernel_configs.def) with output dtype `Dtype` (MC_DTYPE_BF16
+// or MC_DTYPE_FP16). Declared here and explicitly instantiated in the CMake-generated translation units (one per
+// configuration and dtype, sm90_grouped_instance.cu.in), so nothing that includes this header compiles CUTLASS.
+template <int Index, int Dtype>
+std::unique_ptr<GroupedGemmKernel> make_grouped_kernel(const GroupedGemmKernelSetup& setup);
+
+// The factory of a registry configuration and output dtype, by index (grouped_kernel_factory.cu).
+using GroupedKernelFactory = std::unique_ptr<GroupedGemmKernel> (*)(const GroupedGemmKernelSetup&);
+GroupedKernelFactory grouped_kernel_factory(int32_t config, int32_t output_dtype);
 
 // True when the CUTLASS kernels were compiled to wait on programmatic dependencies (CUTLASS_ENABLE_GDC_FOR_SM90);
 // launching them programmatically without it would let them read per-expert arrays before they are written.

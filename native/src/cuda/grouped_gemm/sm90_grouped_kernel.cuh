@@ -31,6 +31,7 @@
 #include "cutlass/util/packed_stride.hpp"
 
 #include "core/error.hpp"
+#include "core/kernel_registry.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/grouped_gemm/grouped_kernel.hpp"
 
@@ -43,20 +44,27 @@ namespace moecutlass::cuda::sm90 {
 
 using namespace cute;
 
-// Shapes, schedules and output type of one configuration. A swapped configuration computes D^T = B * A^T: the
-// expert's weights are CUTLASS's A (M = the model's N, 128x128 scale blocks), its few token rows are CUTLASS's B
-// (N = rows, one scale per token), and the column-major D^T it writes is exactly the row-major D [rows, N].
-template <class ElementD_, class TileShape_, class ClusterShape_, class KernelSchedule_, class EpilogueSchedule_,
-          bool Swapped_>
-struct GroupedConfig {
+// The CUTLASS types of registry row `Index` (core/kernel_configs.def) with output `ElementD_`. A swapped
+// configuration computes D^T = B * A^T: the expert's weights are CUTLASS's A (M = the model's N, 128x128 scale
+// blocks), its few token rows are CUTLASS's B (N = rows, one scale per token), and the column-major D^T it writes
+// is exactly the row-major D [rows, N].
+template <int Index, class ElementD_>
+struct RegistryConfig {
+  static constexpr KernelConfig kRow = kKernelConfigs[Index];
+  static constexpr bool kCooperative = kRow.schedule == ::moecutlass::KernelSchedule::Cooperative;
   using ElementD = ElementD_;
-  using TileShape = TileShape_;
-  using ClusterShape = ClusterShape_;
-  using KernelSchedule = KernelSchedule_;
-  using EpilogueSchedule = EpilogueSchedule_;
-  static constexpr bool Swapped = Swapped_;
+  using TileShape = Shape<Int<kRow.tile_m>, Int<kRow.tile_n>, Int<kRow.tile_k>>;
+  using ClusterShape = Shape<Int<kRow.cluster_m>, Int<kRow.cluster_n>, _1>;
+  using KernelSchedule = cute::conditional_t<kCooperative, cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperativeFP8Blockwise,
+                                             cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpongFP8Blockwise>;
+  using EpilogueSchedule = cute::conditional_t<kCooperative, cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative,
+                                               cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong>;
+  static constexpr bool Swapped = kRow.swap_ab;
   static constexpr int ScaleGranularityM = Swapped ? 128 : 1;
   static constexpr int ScaleGranularityN = Swapped ? 1 : 128;
+  // CUTLASS #3596 (see kernel_configs.def): two M waves with one M scale each and several N scales per tile.
+  static_assert(!(Swapped && kRow.tile_m > 128), "swapped configurations must keep tile M at 128 (CUTLASS #3596)");
+  static_assert(kRow.tile_k == 128, "the blockwise mainloop promotes once per 128-deep scale block");
 };
 
 template <class Config>
@@ -151,7 +159,7 @@ class CutlassGroupedGemm final : public GroupedGemmKernel {
   static_assert(sizeof(UnderlyingShape) == 3 * sizeof(int32_t), "problem shape must be three packed int32");
 
  public:
-  CutlassGroupedGemm(const GroupedGemmKernelSetup& setup, const char* name) : name_(name), setup_(setup) {
+  CutlassGroupedGemm(const GroupedGemmKernelSetup& setup, std::string name) : name_(std::move(name)), setup_(setup) {
     const int experts = setup.arrays.experts;
     Backend* backend = setup.backend;
     // Strides depend on N and K only (the rows are each expert's count), so they are written once, here. In
@@ -202,10 +210,10 @@ class CutlassGroupedGemm final : public GroupedGemmKernel {
                                                                    : RasterOrder::Heuristic;
     arguments.scheduler.max_swizzle_size = setup.max_swizzle;
 
-    check_cutlass(gemm_.can_implement(arguments), name_, "can_implement");
+    check_cutlass(gemm_.can_implement(arguments), name_.c_str(), "can_implement");
     workspace_.allocate(Gemm::get_workspace_size(arguments), backend, "cudaMalloc(CUTLASS workspace)");
     // Encodes the TMA descriptor templates and sets the kernel's shared-memory limit, once per plan.
-    check_cutlass(gemm_.initialize(arguments, workspace_.get()), name_, "initialize");
+    check_cutlass(gemm_.initialize(arguments, workspace_.get()), name_.c_str(), "initialize");
     cuda_check(cudaDeviceSynchronize(), "cudaDeviceSynchronize() after CUTLASS initialize", backend);
 
     // The launch is prepared here once. CUTLASS's own launcher re-applies a function attribute (a driver call)
@@ -219,7 +227,7 @@ class CutlassGroupedGemm final : public GroupedGemmKernel {
     kernel_function_ = reinterpret_cast<const void*>(&cutlass::device_kernel<GemmKernel>);
   }
 
-  const char* name() const override { return name_; }
+  const char* name() const override { return name_.c_str(); }
 
   int64_t workspace_bytes() const override {
     return static_cast<int64_t>(stride_a_.bytes() + stride_b_.bytes() + stride_d_.bytes() + layout_sfa_.bytes() +
@@ -243,11 +251,11 @@ class CutlassGroupedGemm final : public GroupedGemmKernel {
     config.numAttrs = programmatic ? 2 : 1;
     // The kernel copies its parameters at launch, so the same initialized Params serve every run.
     void* arguments[] = {const_cast<typename Gemm::Params*>(&gemm_.params())};
-    cuda_check(cudaLaunchKernelExC(&config, kernel_function_, arguments), name_, setup_.backend);
+    cuda_check(cudaLaunchKernelExC(&config, kernel_function_, arguments), name_.c_str(), setup_.backend);
   }
 
  private:
-  const char* name_;
+  std::string name_;
   GroupedGemmKernelSetup setup_;
   DeviceBlock stride_a_, stride_b_, stride_d_, layout_sfa_, layout_sfb_, workspace_;
   Gemm gemm_;
@@ -257,3 +265,15 @@ class CutlassGroupedGemm final : public GroupedGemmKernel {
 };
 
 }  // namespace moecutlass::cuda::sm90
+
+namespace moecutlass::cuda {
+
+template <int Index, int Dtype>
+std::unique_ptr<GroupedGemmKernel> make_grouped_kernel(const GroupedGemmKernelSetup& setup) {
+  static_assert(Dtype == MC_DTYPE_BF16 || Dtype == MC_DTYPE_FP16, "bf16 or fp16 output");
+  using ElementD = cute::conditional_t<Dtype == MC_DTYPE_FP16, cutlass::half_t, cutlass::bfloat16_t>;
+  std::string name = std::string(kKernelConfigs[Index].name) + (Dtype == MC_DTYPE_FP16 ? "_fp16" : "_bf16");
+  return std::make_unique<sm90::CutlassGroupedGemm<sm90::RegistryConfig<Index, ElementD>>>(setup, std::move(name));
+}
+
+}  // namespace moecutlass::cuda

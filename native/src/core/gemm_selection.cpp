@@ -1,0 +1,195 @@
+#include "core/gemm_selection.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+
+namespace moecutlass {
+
+namespace {
+
+enum class Path { Specialized, Single };
+
+struct RangeRow {
+  GpuClass gpu_class;
+  Path path;
+  int32_t config;
+  int32_t first_rows;
+  int32_t last_rows;
+};
+
+constexpr GpuClass kClass_H100 = GpuClass::H100;
+constexpr GpuClass kClass_H200 = GpuClass::H200;
+constexpr GpuClass kClass_OTHER = GpuClass::Other;
+constexpr Path kPath_SPECIALIZED = Path::Specialized;
+constexpr Path kPath_SINGLE = Path::Single;
+
+constexpr RangeRow kRangeRows[] = {
+#define MC_KERNEL_CONFIG(name, tm, tn, tk, cm, cn, schedule, swap)
+#define MC_KERNEL_RANGE(gpu_class, path, name, first, last) \
+  {kClass_##gpu_class, kPath_##path, registry_detail::kIndex_##name, first, last},
+#include "core/kernel_configs.def"
+#undef MC_KERNEL_CONFIG
+#undef MC_KERNEL_RANGE
+};
+
+struct ClassRow {
+  GpuClass id;
+  const char* name;
+  int32_t multiprocessors;
+  double min_bandwidth_gbps;
+  double max_bandwidth_gbps;
+};
+
+// Matched by SM count and the peak bandwidth computed from bus width and memory clock (an H100 SXM reports
+// 3352 GB/s, an H200 4814 GB/s).
+constexpr ClassRow kClasses[] = {
+    {GpuClass::H100, "H100 SXM (132 SMs, HBM3)", 132, 2800.0, 3700.0},
+    {GpuClass::H200, "H200 (132 SMs, HBM3e)", 132, 4000.0, 5300.0},
+};
+constexpr const char* kOtherName = "other GPU (tile-width thresholds)";
+
+SelectionTable build_table(GpuClass gpu_class) {
+  SelectionTable table;
+  for (const RangeRow& row : kRangeRows) {
+    if (row.gpu_class != gpu_class) continue;
+    RowRange range{row.config, row.first_rows, row.last_rows};
+    if (row.path == Path::Specialized) {
+      table.specialized[table.specialized_count++] = range;
+    } else {
+      table.single[table.single_count++] = range;
+    }
+  }
+  return table;
+}
+
+const RowRange* find_range(const RowRange* ranges, int32_t count, int32_t rows) {
+  for (int32_t i = 0; i < count; ++i) {
+    if (rows >= ranges[i].first_rows && rows <= ranges[i].last_rows) return &ranges[i];
+  }
+  return count > 0 ? &ranges[count - 1] : nullptr;
+}
+
+void add_config(PlanSelection& plan, int32_t config) {
+  for (int32_t i = 0; i < plan.config_count; ++i) {
+    if (plan.configs[i] == config) return;
+  }
+  plan.configs[plan.config_count++] = config;
+  std::sort(plan.configs, plan.configs + plan.config_count);
+}
+
+}  // namespace
+
+GpuClassInfo gpu_class_of(int32_t multiprocessors, double peak_bandwidth_gbps) {
+  for (const ClassRow& row : kClasses) {
+    if (row.multiprocessors == multiprocessors && peak_bandwidth_gbps >= row.min_bandwidth_gbps &&
+        peak_bandwidth_gbps <= row.max_bandwidth_gbps) {
+      return {row.id, row.name};
+    }
+  }
+  return {GpuClass::Other, kOtherName};
+}
+
+const char* gpu_class_name(GpuClass gpu_class) {
+  for (const ClassRow& row : kClasses) {
+    if (row.id == gpu_class) return row.name;
+  }
+  return kOtherName;
+}
+
+const SelectionTable& selection_table(GpuClass gpu_class) {
+  static const SelectionTable tables[] = {build_table(GpuClass::H100), build_table(GpuClass::H200),
+                                          build_table(GpuClass::Other)};
+  return tables[static_cast<int32_t>(gpu_class)];
+}
+
+void validate_config_override(const ConfigOverride& request, int32_t strategy) {
+  if (request.count < 0 || request.count > kMaxPlanConfigs) {
+    fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_count = ", request.count, " is outside 0 .. ", kMaxPlanConfigs,
+         " (MC_MAX_PLAN_CONFIGS)");
+  }
+  if (request.count == 0) return;
+  if (strategy == MC_STRATEGY_SINGLE && request.count != 1) {
+    fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_count = ", request.count,
+         ": MC_STRATEGY_SINGLE runs one configuration, so it takes exactly 1");
+  }
+  for (int32_t i = 0; i < request.count; ++i) {
+    const int32_t config = request.configs[i];
+    if (config < 0 || config >= kKernelConfigCount) {
+      fail(MC_STATUS_INVALID_ARGUMENT, "desc->configs[", i, "] = ", config, " is not a configuration index 0 .. ",
+           kKernelConfigCount - 1, " (mc_get_kernel_config_count)");
+    }
+    for (int32_t j = 0; j < i; ++j) {
+      if (request.configs[j] == config) {
+        fail(MC_STATUS_INVALID_ARGUMENT, "desc->configs[", i, "] = ", config, " (", kKernelConfigs[config].name,
+             ") repeats desc->configs[", j, "]; each configuration may appear once");
+      }
+    }
+    const int32_t max_rows = request.max_rows[i];
+    if (max_rows <= 0) {
+      fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_max_rows[", i, "] = ", max_rows,
+           " must be positive (the largest rows per expert that configuration takes)");
+    }
+    if (i > 0 && max_rows <= request.max_rows[i - 1]) {
+      fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_max_rows[", i, "] = ", max_rows,
+           " must be above desc->config_max_rows[", i - 1, "] = ", request.max_rows[i - 1],
+           " (configurations are listed narrowest first)");
+    }
+  }
+  if (request.max_rows[request.count - 1] != kUnboundedRows) {
+    fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_max_rows[", request.count - 1, "] = ",
+         request.max_rows[request.count - 1],
+         " must be MC_MAX_ROWS (2147483647): the last configuration takes every larger expert");
+  }
+}
+
+PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, const ConfigOverride& request) {
+  PlanSelection plan;
+  plan.strategy = strategy;
+  if (request.count > 0) {
+    plan.source = "mc_grouped_gemm_desc.configs";
+    SelectionTable& table = plan.table;
+    int32_t first = 1;
+    for (int32_t i = 0; i < request.count; ++i) {
+      table.specialized[i] = {request.configs[i], first, request.max_rows[i]};
+      if (request.max_rows[i] < kUnboundedRows) first = request.max_rows[i] + 1;
+    }
+    table.specialized_count = request.count;
+    // The widest listed configuration serves the single path.
+    table.single[0] = {request.configs[request.count - 1], 0, kUnboundedRows};
+    table.single_count = 1;
+  } else {
+    plan.source = gpu_class_name(gpu_class);
+    plan.table = selection_table(gpu_class);
+  }
+  for (int32_t i = 0; i < plan.table.single_count; ++i) add_config(plan, plan.table.single[i].config);
+  if (strategy != MC_STRATEGY_SINGLE) {
+    for (int32_t i = 0; i < plan.table.specialized_count; ++i) add_config(plan, plan.table.specialized[i].config);
+  }
+  return plan;
+}
+
+LaunchSet select_launches(const PlanSelection& plan, int32_t experts, int32_t rows) {
+  const SelectionTable& table = plan.table;
+  const int32_t average = experts > 0 ? rows / experts : 0;
+  LaunchSet set;
+  const bool may_specialize = plan.strategy != MC_STRATEGY_SINGLE && table.specialized_count > 1;
+  const int32_t widest_first = may_specialize ? table.specialized[table.specialized_count - 1].first_rows : 0;
+  if (may_specialize && average < widest_first - 1) {
+    set.strategy = MC_STRATEGY_EXPERT_SPECIALIZED;
+    set.count = table.specialized_count;
+    for (int32_t i = 0; i < set.count; ++i) {
+      set.launch[i] = table.specialized[i];
+      if (average >= set.launch[i].first_rows && average <= set.launch[i].last_rows) set.lead = i;
+    }
+    return set;
+  }
+  const RowRange* single = find_range(table.single, table.single_count, average);
+  set.strategy = MC_STRATEGY_SINGLE;
+  set.count = 1;
+  set.launch[0] = {single->config, 1, kUnboundedRows};
+  set.lead = 0;
+  return set;
+}
+
+}  // namespace moecutlass

@@ -1,0 +1,90 @@
+// The selection step of a grouped-GEMM plan: pure host logic, no CUDA, unit-tested on any machine and shared by
+// every backend (the CPU backend resolves `auto` with it and reports what a GPU would launch).
+//
+//   select_plan     (E, N, K, strategy, GPU class, caller's override) -> the configurations a plan instantiates
+//                   and the ranges it chooses from (the per-GPU-class MC_KERNEL_RANGE table, or the caller's list);
+//   select_launches (that, rows of one call) -> the configurations one run launches and the rows each takes.
+//
+// The host never knows rows per expert, only rows / E (the average), so a run's choice depends on that:
+//   single: one configuration for every expert, the SINGLE range that holds the average;
+//   expert_specialized and auto: every SPECIALIZED range while the average is below the first row of the last
+//     (widest) range minus one; from there on, the single configuration. At or above that average at least as many
+//     experts are expected in the widest bucket as in the narrow ones, and each extra configuration costs a
+//     persistent launch and its own tail (H100 suite: ds-tp8-down-e256-t2048, 40-89 rows per expert, ran at 0.973x
+//     of single with all three configurations). auto exists so that callers need not know that crossover.
+#pragma once
+
+#include <cstdint>
+
+#include "core/kernel_registry.hpp"
+#include "moecutlass/moecutlass.h"
+
+namespace moecutlass {
+
+inline constexpr int32_t kMaxPlanConfigs = MC_MAX_PLAN_CONFIGS;
+inline constexpr int32_t kUnboundedRows = MC_MAX_ROWS;
+
+enum class GpuClass : int32_t { H100 = 0, H200 = 1, Other = 2 };
+
+struct GpuClassInfo {
+  GpuClass id;
+  const char* name;
+};
+
+// The class of a device, matched by multiprocessor count and peak memory bandwidth (from bus width and clock).
+GpuClassInfo gpu_class_of(int32_t multiprocessors, double peak_bandwidth_gbps);
+const char* gpu_class_name(GpuClass gpu_class);
+
+// Rows [first_rows, last_rows] served by a configuration (registry index). SPECIALIZED ranges count an expert's
+// own rows; SINGLE ranges count the average rows per expert of a call.
+struct RowRange {
+  int32_t config = -1;
+  int32_t first_rows = 0;
+  int32_t last_rows = 0;
+};
+
+struct SelectionTable {
+  int32_t specialized_count = 0;
+  RowRange specialized[kMaxPlanConfigs];
+  int32_t single_count = 0;
+  RowRange single[kMaxPlanConfigs];
+};
+
+// The MC_KERNEL_RANGE rows of one GPU class.
+const SelectionTable& selection_table(GpuClass gpu_class);
+
+// A caller's explicit configuration list (mc_grouped_gemm_desc.configs), already validated by
+// validate_config_override: count 0 means none.
+struct ConfigOverride {
+  int32_t count = 0;
+  int32_t configs[kMaxPlanConfigs] = {};
+  int32_t max_rows[kMaxPlanConfigs] = {};
+};
+
+// Checks a caller's list and throws Error(MC_STATUS_INVALID_ARGUMENT) naming the field and the rule: count 0 ..
+// MC_MAX_PLAN_CONFIGS; known, distinct configurations; max_rows > 0 and increasing; the last MC_MAX_ROWS (every
+// expert has a configuration); strategy single takes exactly one.
+void validate_config_override(const ConfigOverride& request, int32_t strategy);
+
+struct PlanSelection {
+  int32_t strategy = MC_STRATEGY_AUTO;  // as asked
+  const char* source = "";              // the GPU class name, or "mc_grouped_gemm_desc.configs"
+  SelectionTable table;
+  // Every configuration a run of this plan may launch, distinct, ascending registry index.
+  int32_t config_count = 0;
+  int32_t configs[2 * kMaxPlanConfigs] = {};
+};
+
+PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, const ConfigOverride& request);
+
+struct LaunchSet {
+  int32_t strategy = MC_STRATEGY_SINGLE;  // what the run executes: single or expert_specialized
+  int32_t count = 0;
+  RowRange launch[kMaxPlanConfigs];  // per-expert row ranges, disjoint, ascending
+  int32_t lead = 0;                  // the launch whose range holds the average: it goes first
+};
+
+// rows: 0 .. the plan's max_rows; experts >= 1.
+LaunchSet select_launches(const PlanSelection& plan, int32_t experts, int32_t rows);
+
+}  // namespace moecutlass

@@ -1,0 +1,313 @@
+// The kernel-configuration registry and the selection step (core/kernel_registry.hpp, core/gemm_selection.hpp):
+// the per-GPU-class tables are well formed, each call launches what the rules say, and the caller's configuration
+// list (mc_grouped_gemm_desc.configs) is checked field by field through the C ABI.
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <set>
+#include <string>
+
+#include "core/error.hpp"
+#include "core/gemm_selection.hpp"
+#include "core/kernel_registry.hpp"
+#include "test_support.hpp"
+
+using namespace moecutlass;
+
+namespace {
+
+constexpr GpuClass kClasses[] = {GpuClass::H100, GpuClass::H200, GpuClass::Other};
+
+int32_t index_of(const char* name) {
+  const int32_t index = find_kernel_config(name);
+  EXPECT_GE(index, 0) << name;
+  return index;
+}
+
+// The widest configuration that takes the average under the SINGLE table.
+int32_t single_config(GpuClass gpu_class, int32_t experts, int32_t rows) {
+  const PlanSelection plan = select_plan(MC_STRATEGY_SINGLE, gpu_class, {});
+  const LaunchSet set = select_launches(plan, experts, rows);
+  EXPECT_EQ(set.count, 1);
+  return set.launch[0].config;
+}
+
+}  // namespace
+
+TEST(KernelRegistry, NamesAreUniqueAndShapesAreBuildable) {
+  std::set<std::string> names;
+  for (int32_t i = 0; i < kKernelConfigCount; ++i) {
+    const KernelConfig& config = kKernelConfigs[i];
+    EXPECT_TRUE(names.insert(config.name).second) << config.name;
+    EXPECT_EQ(find_kernel_config(config.name), i);
+    EXPECT_EQ(config.tile_k, 128) << config.name << ": the blockwise mainloop promotes per 128-deep block";
+    EXPECT_TRUE(config.tile_m == 64 || config.tile_m == 128 || config.tile_m == 256) << config.name;
+    EXPECT_EQ(config.tile_n % 16, 0) << config.name;
+    // Per-token scales run along the tile's M side unless swapped; a 128x128 weight-scale block must cover whole
+    // tiles along the other side.
+    if (config.swap_ab) {
+      EXPECT_EQ(config.tile_m, 128) << config.name << ": swapped tile M 256 is CUTLASS #3596";
+    } else {
+      EXPECT_EQ(config.tile_n % 128, 0) << config.name;
+    }
+    EXPECT_GE(config.cluster_m * config.cluster_n, 1);
+    EXPECT_LE(config.cluster_m * config.cluster_n, 2) << config.name << ": portable cluster sizes only";
+  }
+  EXPECT_EQ(find_kernel_config("no_such_config"), -1);
+}
+
+TEST(GemmSelection, EveryClassTablePartitionsTheRows) {
+  for (GpuClass gpu_class : kClasses) {
+    const SelectionTable& table = selection_table(gpu_class);
+    const std::string name = gpu_class_name(gpu_class);
+    ASSERT_GE(table.specialized_count, 1) << name;
+    ASSERT_GE(table.single_count, 1) << name;
+    int32_t next = 1;
+    for (int32_t i = 0; i < table.specialized_count; ++i) {
+      EXPECT_EQ(table.specialized[i].first_rows, next) << name << " specialized range " << i;
+      EXPECT_GE(table.specialized[i].last_rows, table.specialized[i].first_rows) << name;
+      next = table.specialized[i].last_rows + 1;
+    }
+    EXPECT_EQ(table.specialized[table.specialized_count - 1].last_rows, kUnboundedRows) << name;
+    next = 0;
+    for (int32_t i = 0; i < table.single_count; ++i) {
+      EXPECT_EQ(table.single[i].first_rows, next) << name << " single range " << i;
+      next = table.single[i].last_rows + 1;
+      EXPECT_FALSE(kKernelConfigs[table.single[i].config].swap_ab) << name << ": the single path takes every expert";
+    }
+    EXPECT_EQ(table.single[table.single_count - 1].last_rows, kUnboundedRows) << name;
+  }
+}
+
+TEST(GemmSelection, GpuClassesAreMatchedBySmCountAndBandwidth) {
+  EXPECT_EQ(gpu_class_of(132, 3352.0).id, GpuClass::H100);
+  EXPECT_EQ(gpu_class_of(132, 4814.0).id, GpuClass::H200);
+  EXPECT_EQ(gpu_class_of(114, 2039.0).id, GpuClass::Other);  // H100 PCIe
+  EXPECT_EQ(gpu_class_of(108, 2039.0).id, GpuClass::Other);  // A100
+  EXPECT_NE(std::string(gpu_class_of(132, 4814.0).name).find("H200"), std::string::npos);
+}
+
+TEST(GemmSelection, SingleLaunchesOneConfigurationChosenByTheAverage) {
+  const int32_t narrow = index_of("tile_64x128x128_c1x2_pingpong");
+  const int32_t wide = index_of("tile_128x128x128_c1x2_cooperative");
+  const int32_t tall = index_of("tile_256x128x128_c2x1_cooperative");
+  EXPECT_EQ(single_config(GpuClass::H200, 32, 32 * 64), narrow);
+  EXPECT_EQ(single_config(GpuClass::H200, 32, 32 * 96), narrow);
+  EXPECT_EQ(single_config(GpuClass::H200, 32, 32 * 97), wide);
+  EXPECT_EQ(single_config(GpuClass::H200, 8, 2048), wide);  // Mixtral, 256 rows per expert
+  EXPECT_EQ(single_config(GpuClass::H200, 32, 32 * 1024), tall);
+  EXPECT_EQ(single_config(GpuClass::H200, 4, 0), narrow);  // an empty run still launches (and finds no tile)
+  for (int32_t rows : {0, 64, 4096, 1 << 20}) {
+    EXPECT_EQ(single_config(GpuClass::H100, 32, rows), wide);
+    EXPECT_EQ(single_config(GpuClass::Other, 32, rows), wide);
+  }
+  const PlanSelection plan = select_plan(MC_STRATEGY_SINGLE, GpuClass::H200, {});
+  const LaunchSet set = select_launches(plan, 32, 32 * 1024);
+  EXPECT_EQ(set.strategy, MC_STRATEGY_SINGLE);
+  EXPECT_EQ(set.launch[0].first_rows, 1);
+  EXPECT_EQ(set.launch[0].last_rows, kUnboundedRows);
+  // A single plan instantiates only its SINGLE configurations.
+  EXPECT_EQ(plan.config_count, selection_table(GpuClass::H200).single_count);
+}
+
+TEST(GemmSelection, SpecializationBelowTheWidestThresholdOnly) {
+  for (int32_t strategy : {MC_STRATEGY_AUTO, MC_STRATEGY_EXPERT_SPECIALIZED}) {
+    const PlanSelection plan = select_plan(strategy, GpuClass::H100, {});
+    // H100 table: 1..36 swapped 128x32, 37..64 swapped 128x64, 65.. 128x128; specialize while the average < 64.
+    LaunchSet set = select_launches(plan, 256, 256 * 4);
+    EXPECT_EQ(set.strategy, MC_STRATEGY_EXPERT_SPECIALIZED);
+    ASSERT_EQ(set.count, 3);
+    EXPECT_EQ(set.lead, 0);
+    EXPECT_EQ(set.launch[0].config, index_of("swap_128x32x128_c2x1_pingpong"));
+    EXPECT_EQ(set.launch[1].first_rows, 37);
+    EXPECT_EQ(set.launch[1].last_rows, 64);
+    EXPECT_EQ(set.launch[2].last_rows, kUnboundedRows);
+    set = select_launches(plan, 256, 256 * 40);
+    EXPECT_EQ(set.lead, 1);
+    set = select_launches(plan, 256, 256 * 63);
+    EXPECT_EQ(set.strategy, MC_STRATEGY_EXPERT_SPECIALIZED);
+    set = select_launches(plan, 256, 256 * 64);
+    EXPECT_EQ(set.strategy, MC_STRATEGY_SINGLE);
+    EXPECT_EQ(set.count, 1);
+    EXPECT_EQ(set.launch[0].config, index_of("tile_128x128x128_c1x2_cooperative"));
+    // Fewer rows than experts: average 0, the narrowest goes first.
+    set = select_launches(plan, 256, 100);
+    EXPECT_EQ(set.strategy, MC_STRATEGY_EXPERT_SPECIALIZED);
+    EXPECT_EQ(set.lead, 0);
+  }
+  // On the H200, a large average runs the single path's tall tile.
+  const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, GpuClass::H200, {});
+  const LaunchSet set = select_launches(plan, 32, 32 * 1024);
+  EXPECT_EQ(set.strategy, MC_STRATEGY_SINGLE);
+  EXPECT_EQ(set.launch[0].config, index_of("tile_256x128x128_c2x1_cooperative"));
+  // auto instantiates both tables' configurations, each once.
+  std::set<int32_t> expected;
+  const SelectionTable& table = selection_table(GpuClass::H200);
+  for (int32_t i = 0; i < table.specialized_count; ++i) expected.insert(table.specialized[i].config);
+  for (int32_t i = 0; i < table.single_count; ++i) expected.insert(table.single[i].config);
+  EXPECT_EQ(plan.config_count, static_cast<int32_t>(expected.size()));
+}
+
+TEST(GemmSelection, ACallersListReplacesTheTable) {
+  ConfigOverride request;
+  request.count = 2;
+  request.configs[0] = index_of("swap_128x64x128_c2x1_pingpong");
+  request.max_rows[0] = 50;
+  request.configs[1] = index_of("tile_64x128x128_c1x2_pingpong");
+  request.max_rows[1] = kUnboundedRows;
+  const PlanSelection plan = select_plan(MC_STRATEGY_EXPERT_SPECIALIZED, GpuClass::H200, request);
+  EXPECT_STREQ(plan.source, "mc_grouped_gemm_desc.configs");
+  EXPECT_EQ(plan.config_count, 2);
+  LaunchSet set = select_launches(plan, 16, 16 * 10);
+  ASSERT_EQ(set.count, 2);
+  EXPECT_EQ(set.launch[0].last_rows, 50);
+  EXPECT_EQ(set.launch[1].first_rows, 51);
+  set = select_launches(plan, 16, 16 * 50);  // average 50 = widest first row - 1: the single path
+  EXPECT_EQ(set.strategy, MC_STRATEGY_SINGLE);
+  EXPECT_EQ(set.launch[0].config, request.configs[1]);
+
+  // One configuration forces it for every call, whatever the strategy.
+  ConfigOverride forced;
+  forced.count = 1;
+  forced.configs[0] = index_of("swap_128x32x128_c2x1_pingpong");
+  forced.max_rows[0] = kUnboundedRows;
+  for (int32_t strategy : {MC_STRATEGY_SINGLE, MC_STRATEGY_EXPERT_SPECIALIZED, MC_STRATEGY_AUTO}) {
+    const PlanSelection one = select_plan(strategy, GpuClass::H100, forced);
+    for (int32_t rows : {0, 16, 4096, 1 << 20}) {
+      set = select_launches(one, 16, rows);
+      ASSERT_EQ(set.count, 1);
+      EXPECT_EQ(set.launch[0].config, forced.configs[0]);
+      EXPECT_EQ(set.launch[0].first_rows, 1);
+    }
+  }
+}
+
+TEST(GemmSelection, OverridesAreValidatedFieldByField) {
+  auto message = [](const ConfigOverride& request, int32_t strategy) -> std::string {
+    try {
+      validate_config_override(request, strategy);
+    } catch (const Error& error) {
+      EXPECT_EQ(error.status(), MC_STATUS_INVALID_ARGUMENT);
+      return error.what();
+    }
+    return "";
+  };
+  ConfigOverride request;
+  EXPECT_EQ(message(request, MC_STRATEGY_AUTO), "");
+  request.count = 9;
+  EXPECT_NE(message(request, MC_STRATEGY_AUTO).find("desc->config_count = 9 is outside 0 .. 8"), std::string::npos);
+  request.count = 2;
+  request.configs[0] = 0;
+  request.configs[1] = 1;
+  request.max_rows[0] = 32;
+  request.max_rows[1] = kUnboundedRows;
+  EXPECT_EQ(message(request, MC_STRATEGY_AUTO), "");
+  EXPECT_NE(message(request, MC_STRATEGY_SINGLE).find("takes exactly 1"), std::string::npos);
+  request.configs[1] = kKernelConfigCount;
+  EXPECT_NE(message(request, MC_STRATEGY_AUTO).find("desc->configs[1] = "), std::string::npos);
+  request.configs[1] = 0;
+  EXPECT_NE(message(request, MC_STRATEGY_AUTO).find("repeats desc->configs[0]"), std::string::npos);
+  request.configs[1] = 1;
+  request.max_rows[0] = 0;
+  EXPECT_NE(message(request, MC_STRATEGY_AUTO).find("desc->config_max_rows[0] = 0 must be positive"), std::string::npos);
+  request.max_rows[0] = kUnboundedRows;
+  EXPECT_NE(message(request, MC_STRATEGY_AUTO).find("must be above desc->config_max_rows[0]"), std::string::npos);
+  request.max_rows[0] = 32;
+  request.max_rows[1] = 64;
+  EXPECT_NE(message(request, MC_STRATEGY_AUTO).find("must be MC_MAX_ROWS"), std::string::npos);
+}
+
+// Through the C ABI: the registry queries, the descriptor's list, the plan's report and resolve.
+TEST(GemmSelectionAbi, RegistryIsReportedByIndexAndName) {
+  int32_t count = 0;
+  MC_ASSERT_OK(mc_get_kernel_config_count(&count));
+  EXPECT_EQ(count, kKernelConfigCount);
+  for (int32_t i = 0; i < count; ++i) {
+    mc_kernel_config_info info{};
+    info.struct_size = sizeof info;
+    MC_ASSERT_OK(mc_get_kernel_config_info(i, &info));
+    EXPECT_EQ(info.index, i);
+    EXPECT_STREQ(info.name, kKernelConfigs[i].name);
+    EXPECT_EQ(info.tile_m, kKernelConfigs[i].tile_m);
+    EXPECT_EQ(info.swap_ab, kKernelConfigs[i].swap_ab ? 1 : 0);
+    EXPECT_TRUE(info.schedule == MC_SCHEDULE_COOPERATIVE || info.schedule == MC_SCHEDULE_PINGPONG);
+    int32_t found = -1;
+    MC_ASSERT_OK(mc_find_kernel_config(info.name, &found));
+    EXPECT_EQ(found, i);
+  }
+  mc_kernel_config_info info{};
+  info.struct_size = sizeof info;
+  MC_EXPECT_STATUS(mc_get_kernel_config_info(count, &info), MC_STATUS_OUT_OF_RANGE, "index = ");
+  int32_t found = 7;
+  MC_EXPECT_STATUS(mc_find_kernel_config("tile_1x1", &found), MC_STATUS_INVALID_ARGUMENT,
+                   "\"tile_1x1\" is not a kernel configuration", kKernelConfigs[0].name);
+  EXPECT_EQ(found, 7);
+}
+
+TEST(GemmSelectionAbi, DescriptorsWithoutTheListGetTheLibrarySelection) {
+  mctest::Context context(1);
+  mc_grouped_gemm_desc desc = mctest::gemm_desc(4, 256, 256, 64);
+  desc.config_count = 3;  // beyond the old struct_size: must be ignored
+  desc.struct_size = static_cast<uint32_t>(offsetof(mc_grouped_gemm_desc, config_count));
+  mc_grouped_gemm_plan plan = nullptr;
+  MC_ASSERT_OK(mc_grouped_gemm_plan_create(context, &desc, &plan));
+  mc_grouped_gemm_plan_info info{};
+  info.struct_size = sizeof info;
+  MC_ASSERT_OK(mc_grouped_gemm_plan_get_info(plan, &info));
+  EXPECT_STREQ(info.selection, gpu_class_name(GpuClass::Other));
+  EXPECT_GE(info.config_count, 1);
+  EXPECT_EQ(info.kernel_count, info.config_count);
+  EXPECT_EQ(mc_grouped_gemm_plan_destroy(plan), MC_STATUS_OK);
+  desc.struct_size += 4;
+  MC_EXPECT_STATUS(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_INVALID_STRUCT_SIZE,
+                   "desc->struct_size");
+}
+
+TEST(GemmSelectionAbi, AForcedConfigurationIsWhatEveryRunResolvesTo) {
+  mctest::Context context(1);
+  mc_grouped_gemm_desc desc = mctest::gemm_desc(4, 256, 256, 64);
+  desc.strategy = MC_STRATEGY_SINGLE;
+  desc.config_count = 1;
+  desc.configs[0] = index_of("tile_256x128x128_c2x1_cooperative");
+  desc.config_max_rows[0] = MC_MAX_ROWS;
+  mc_grouped_gemm_plan plan = nullptr;
+  MC_ASSERT_OK(mc_grouped_gemm_plan_create(context, &desc, &plan));
+  mc_grouped_gemm_plan_info info{};
+  info.struct_size = sizeof info;
+  MC_ASSERT_OK(mc_grouped_gemm_plan_get_info(plan, &info));
+  EXPECT_STREQ(info.kernels, "tile_256x128x128_c2x1_cooperative");
+  EXPECT_STREQ(info.selection, "mc_grouped_gemm_desc.configs");
+  for (int32_t rows : {0, 1, 64}) {
+    mc_grouped_gemm_launch launch{};
+    launch.struct_size = sizeof launch;
+    MC_ASSERT_OK(mc_grouped_gemm_plan_resolve(plan, rows, &launch));
+    EXPECT_EQ(launch.strategy, MC_STRATEGY_SINGLE);
+    ASSERT_EQ(launch.config_count, 1);
+    EXPECT_EQ(launch.configs[0], desc.configs[0]);
+    EXPECT_EQ(launch.min_rows[0], 1);
+    EXPECT_EQ(launch.max_rows[0], MC_MAX_ROWS);
+  }
+  mc_grouped_gemm_launch launch{};
+  launch.struct_size = sizeof launch;
+  MC_EXPECT_STATUS(mc_grouped_gemm_plan_resolve(plan, 65, &launch), MC_STATUS_OUT_OF_RANGE, "rows = 65");
+  EXPECT_EQ(launch.config_count, 0);
+  EXPECT_EQ(mc_grouped_gemm_plan_destroy(plan), MC_STATUS_OK);
+}
+
+TEST(GemmSelectionAbi, ABadListCreatesNoPlan) {
+  mctest::Context context(1);
+  mc_grouped_gemm_desc desc = mctest::gemm_desc(4, 256, 256, 64);
+  desc.config_count = 2;
+  desc.configs[0] = 0;
+  desc.configs[1] = 1;
+  desc.config_max_rows[0] = 40;
+  desc.config_max_rows[1] = 30;
+  mc_grouped_gemm_plan plan = nullptr;
+  MC_EXPECT_STATUS(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_INVALID_ARGUMENT,
+                   "desc->config_max_rows[1] = 30 must be above desc->config_max_rows[0] = 40");
+  EXPECT_EQ(plan, nullptr);
+  desc.config_count = -1;
+  MC_EXPECT_STATUS(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_INVALID_ARGUMENT,
+                   "desc->config_count = -1");
+  EXPECT_EQ(plan, nullptr);
+}
