@@ -17,6 +17,10 @@ using namespace moecutlass;
 namespace {
 
 constexpr GpuClass kClasses[] = {GpuClass::H100, GpuClass::H200, GpuClass::Other};
+// Depths of the suite's shapes (DeepSeek tp8 down, Qwen3 down, Mixtral gate_up, DeepSeek gate_up) and the edges of
+// the min_k rows.
+constexpr int32_t kDepths[] = {128, 256, 1023, 1024, 1536, 4096, 7168, 14336};
+constexpr int32_t kLongK = 7168;
 
 int32_t index_of(const char* name) {
   const int32_t index = find_kernel_config(name);
@@ -25,8 +29,8 @@ int32_t index_of(const char* name) {
 }
 
 // The widest configuration that takes the average under the SINGLE table.
-int32_t single_config(GpuClass gpu_class, int32_t experts, int32_t rows) {
-  const PlanSelection plan = select_plan(MC_STRATEGY_SINGLE, gpu_class, {});
+int32_t single_config(GpuClass gpu_class, int32_t experts, int32_t rows, int32_t k = kLongK) {
+  const PlanSelection plan = select_plan(MC_STRATEGY_SINGLE, gpu_class, k, {});
   const LaunchSet set = select_launches(plan, experts, rows);
   EXPECT_EQ(set.count, 1);
   return set.launch[0].config;
@@ -56,10 +60,11 @@ TEST(KernelRegistry, NamesAreUniqueAndShapesAreBuildable) {
   EXPECT_EQ(find_kernel_config("no_such_config"), -1);
 }
 
-TEST(GemmSelection, EveryClassTablePartitionsTheRows) {
-  for (GpuClass gpu_class : kClasses) {
-    const SelectionTable& table = selection_table(gpu_class);
-    const std::string name = gpu_class_name(gpu_class);
+TEST(GemmSelection, EveryClassTablePartitionsTheRowsAtEveryDepth) {
+  for (GpuClass gpu_class : kClasses)
+  for (int32_t k : kDepths) {
+    const SelectionTable table = selection_table(gpu_class, k);
+    const std::string name = std::string(gpu_class_name(gpu_class)) + ", K " + std::to_string(k);
     ASSERT_GE(table.specialized_count, 1) << name;
     ASSERT_GE(table.single_count, 1) << name;
     int32_t next = 1;
@@ -101,18 +106,39 @@ TEST(GemmSelection, SingleLaunchesOneConfigurationChosenByTheAverage) {
     EXPECT_EQ(single_config(GpuClass::H100, 32, rows), wide);
     EXPECT_EQ(single_config(GpuClass::Other, 32, rows), wide);
   }
-  const PlanSelection plan = select_plan(MC_STRATEGY_SINGLE, GpuClass::H200, {});
+  const PlanSelection plan = select_plan(MC_STRATEGY_SINGLE, GpuClass::H200, kLongK, {});
   const LaunchSet set = select_launches(plan, 32, 32 * 1024);
   EXPECT_EQ(set.strategy, MC_STRATEGY_SINGLE);
   EXPECT_EQ(set.launch[0].first_rows, 1);
   EXPECT_EQ(set.launch[0].last_rows, kUnboundedRows);
   // A single plan instantiates only its SINGLE configurations.
-  EXPECT_EQ(plan.config_count, selection_table(GpuClass::H200).single_count);
+  EXPECT_EQ(plan.config_count, selection_table(GpuClass::H200, kLongK).single_count);
+}
+
+TEST(GemmSelection, ShortKKeepsTheNarrowTileForFewerRowsOnly) {
+  // H200: the 64-row tile serves up to 96 rows per expert from K 1024 on, up to 40 below (kernel_configs.def).
+  const int32_t narrow = index_of("tile_64x128x128_c1x2_pingpong");
+  const int32_t wide = index_of("tile_128x128x128_c1x2_cooperative");
+  EXPECT_EQ(single_config(GpuClass::H200, 256, 256 * 64, 2048), narrow);
+  EXPECT_EQ(single_config(GpuClass::H200, 256, 256 * 64, 1024), narrow);
+  EXPECT_EQ(single_config(GpuClass::H200, 256, 256 * 64, 1023), wide);
+  EXPECT_EQ(single_config(GpuClass::H200, 256, 256 * 64, 256), wide);  // ds-tp8-down-e256-t2048
+  EXPECT_EQ(single_config(GpuClass::H200, 256, 256 * 16, 256), narrow);  // ds-tp8-down-e256-t512
+  EXPECT_EQ(single_config(GpuClass::H200, 256, 256 * 40, 256), narrow);
+  EXPECT_EQ(single_config(GpuClass::H200, 256, 256 * 41, 256), wide);
+  const SelectionTable short_k = selection_table(GpuClass::H200, 256);
+  ASSERT_EQ(short_k.single_count, 3);
+  EXPECT_EQ(short_k.single[0].last_rows, 40);
+  EXPECT_EQ(short_k.single[1].first_rows, 41);
+  const SelectionTable long_k = selection_table(GpuClass::H200, 1024);
+  ASSERT_EQ(long_k.single_count, 3);  // the short-K row is shadowed, not repeated
+  EXPECT_EQ(long_k.single[0].last_rows, 96);
+  EXPECT_EQ(long_k.single[1].first_rows, 97);
 }
 
 TEST(GemmSelection, SpecializationBelowTheWidestThresholdOnly) {
   for (int32_t strategy : {MC_STRATEGY_AUTO, MC_STRATEGY_EXPERT_SPECIALIZED}) {
-    const PlanSelection plan = select_plan(strategy, GpuClass::H100, {});
+    const PlanSelection plan = select_plan(strategy, GpuClass::H100, kLongK, {});
     // H100 table: 1..36 swapped 128x32, 37..64 swapped 128x64, 65.. 128x128; specialize while the average < 64.
     LaunchSet set = select_launches(plan, 256, 256 * 4);
     EXPECT_EQ(set.strategy, MC_STRATEGY_EXPERT_SPECIALIZED);
@@ -136,13 +162,13 @@ TEST(GemmSelection, SpecializationBelowTheWidestThresholdOnly) {
     EXPECT_EQ(set.lead, 0);
   }
   // On the H200, a large average runs the single path's tall tile.
-  const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, GpuClass::H200, {});
+  const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, GpuClass::H200, kLongK, {});
   const LaunchSet set = select_launches(plan, 32, 32 * 1024);
   EXPECT_EQ(set.strategy, MC_STRATEGY_SINGLE);
   EXPECT_EQ(set.launch[0].config, index_of("tile_256x128x128_c2x1_cooperative"));
   // auto instantiates both tables' configurations, each once.
   std::set<int32_t> expected;
-  const SelectionTable& table = selection_table(GpuClass::H200);
+  const SelectionTable table = selection_table(GpuClass::H200, kLongK);
   for (int32_t i = 0; i < table.specialized_count; ++i) expected.insert(table.specialized[i].config);
   for (int32_t i = 0; i < table.single_count; ++i) expected.insert(table.single[i].config);
   EXPECT_EQ(plan.config_count, static_cast<int32_t>(expected.size()));
@@ -155,7 +181,7 @@ TEST(GemmSelection, ACallersListReplacesTheTable) {
   request.max_rows[0] = 50;
   request.configs[1] = index_of("tile_64x128x128_c1x2_pingpong");
   request.max_rows[1] = kUnboundedRows;
-  const PlanSelection plan = select_plan(MC_STRATEGY_EXPERT_SPECIALIZED, GpuClass::H200, request);
+  const PlanSelection plan = select_plan(MC_STRATEGY_EXPERT_SPECIALIZED, GpuClass::H200, kLongK, request);
   EXPECT_STREQ(plan.source, "mc_grouped_gemm_desc.configs");
   EXPECT_EQ(plan.config_count, 2);
   LaunchSet set = select_launches(plan, 16, 16 * 10);
@@ -172,7 +198,7 @@ TEST(GemmSelection, ACallersListReplacesTheTable) {
   forced.configs[0] = index_of("swap_128x32x128_c2x1_pingpong");
   forced.max_rows[0] = kUnboundedRows;
   for (int32_t strategy : {MC_STRATEGY_SINGLE, MC_STRATEGY_EXPERT_SPECIALIZED, MC_STRATEGY_AUTO}) {
-    const PlanSelection one = select_plan(strategy, GpuClass::H100, forced);
+    const PlanSelection one = select_plan(strategy, GpuClass::H100, kLongK, forced);
     for (int32_t rows : {0, 16, 4096, 1 << 20}) {
       set = select_launches(one, 16, rows);
       ASSERT_EQ(set.count, 1);

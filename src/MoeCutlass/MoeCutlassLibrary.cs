@@ -27,6 +27,18 @@ public sealed record BuildInfo(string Version, string GitCommit, int AbiVersion,
 /// <param name="MemoryBusWidthBits">Memory bus width in bits.</param>
 /// <param name="MemoryClockKhz">Peak memory clock in kHz.</param>
 /// <param name="PeakMemoryBandwidthGBps">Theoretical peak memory bandwidth in GB/s (from bus width and memory clock).</param>
+/// <param name="GpuClass">
+/// The GPU class the library's kernel-selection tables know the device as, e.g. "H200 (132 SMs, HBM3e)",
+/// "H100 SXM (132 SMs, HBM3)", or "other GPU (tile-width thresholds)" for a device no table was tuned for.
+/// </param>
+/// <param name="PeakFp8DenseTflops">
+/// The class's datasheet dense FP8 tensor-core peak (without sparsity) in TFLOP/s; 0 when the class has no known
+/// ceilings (see <see cref="DeviceInfo.HasCeilings"/>).
+/// </param>
+/// <param name="DatasheetBandwidthGBps">
+/// The class's datasheet HBM bandwidth in GB/s (10^9 bytes per second); 0 when the class has no known ceilings.
+/// Unlike <paramref name="PeakMemoryBandwidthGBps"/>, this is NVIDIA's published figure, not one computed from clocks.
+/// </param>
 public sealed record DeviceInfo(
     int Index,
     string Name,
@@ -38,10 +50,20 @@ public sealed record DeviceInfo(
     long SharedMemoryPerBlockOptin,
     int MemoryBusWidthBits,
     int MemoryClockKhz,
-    double PeakMemoryBandwidthGBps)
+    double PeakMemoryBandwidthGBps,
+    string GpuClass,
+    double PeakFp8DenseTflops,
+    double DatasheetBandwidthGBps)
 {
     /// <summary>The compute capability as "major.minor", e.g. "9.0".</summary>
     public string ComputeCapability => $"{ComputeMajor}.{ComputeMinor}";
+
+    /// <summary>
+    /// Whether the library knows this GPU class's compute and memory ceilings (<see cref="PeakFp8DenseTflops"/> and
+    /// <see cref="DatasheetBandwidthGBps"/> both positive), so a roofline can be drawn for it; false for an unknown class,
+    /// where a roofline against guessed ceilings would only give made-up percentages.
+    /// </summary>
+    public bool HasCeilings => PeakFp8DenseTflops > 0 && DatasheetBandwidthGBps > 0;
 }
 
 /// <summary>
@@ -162,7 +184,10 @@ public static class MoeCutlassLibrary
             info.shared_memory_per_block_optin,
             info.memory_bus_width_bits,
             info.memory_clock_khz,
-            info.peak_memory_bandwidth_gbps);
+            info.peak_memory_bandwidth_gbps,
+            NativeStatus.FromFixed(info.gpu_class, 64),
+            info.peak_fp8_dense_tflops,
+            info.datasheet_bandwidth_gbps);
     }
 
     /// <summary>

@@ -138,6 +138,12 @@ typedef struct mc_device_info {
   int32_t memory_clock_khz;
   double peak_memory_bandwidth_gbps; /* from bus width and memory clock */
   char name[256];
+  /* The class the kernel selection tables know the device as ("H100 SXM (132 SMs, HBM3)", "H200 (132 SMs,
+     HBM3e)", or "other GPU ...") and that class's datasheet ceilings, the roofline benchmarks measure against:
+     dense FP8 tensor throughput and HBM bandwidth. Both 0 for a class with no known ceilings. */
+  char gpu_class[64];
+  double peak_fp8_dense_tflops;
+  double datasheet_bandwidth_gbps;
 } mc_device_info;
 
 typedef struct mc_context_desc {

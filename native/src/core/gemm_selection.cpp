@@ -16,6 +16,7 @@ struct RangeRow {
   int32_t config;
   int32_t first_rows;
   int32_t last_rows;
+  int32_t min_k;
 };
 
 constexpr GpuClass kClass_H100 = GpuClass::H100;
@@ -26,8 +27,8 @@ constexpr Path kPath_SINGLE = Path::Single;
 
 constexpr RangeRow kRangeRows[] = {
 #define MC_KERNEL_CONFIG(name, tm, tn, tk, cm, cn, schedule, swap)
-#define MC_KERNEL_RANGE(gpu_class, path, name, first, last) \
-  {kClass_##gpu_class, kPath_##path, registry_detail::kIndex_##name, first, last},
+#define MC_KERNEL_RANGE(gpu_class, path, name, first, last, min_k) \
+  {kClass_##gpu_class, kPath_##path, registry_detail::kIndex_##name, first, last, min_k},
 #include "core/kernel_configs.def"
 #undef MC_KERNEL_CONFIG
 #undef MC_KERNEL_RANGE
@@ -39,25 +40,38 @@ struct ClassRow {
   int32_t multiprocessors;
   double min_bandwidth_gbps;
   double max_bandwidth_gbps;
+  double peak_fp8_dense_tflops;
+  double datasheet_bandwidth_gbps;
 };
 
 // Matched by SM count and the peak bandwidth computed from bus width and memory clock (an H100 SXM reports
-// 3352 GB/s, an H200 4814 GB/s).
+// 3352 GB/s, an H200 4814 GB/s). The ceilings are NVIDIA's datasheet figures for the class (dense FP8 tensor
+// throughput without sparsity; HBM bandwidth), the roofline a benchmark on that GPU is measured against.
 constexpr ClassRow kClasses[] = {
-    {GpuClass::H100, "H100 SXM (132 SMs, HBM3)", 132, 2800.0, 3700.0},
-    {GpuClass::H200, "H200 (132 SMs, HBM3e)", 132, 4000.0, 5300.0},
+    {GpuClass::H100, "H100 SXM (132 SMs, HBM3)", 132, 2800.0, 3700.0, 1979.0, 3350.0},
+    {GpuClass::H200, "H200 (132 SMs, HBM3e)", 132, 4000.0, 5300.0, 1979.0, 4800.0},
 };
+// No ceilings for an unknown GPU: a roofline against a guessed peak would be a made-up percentage.
 constexpr const char* kOtherName = "other GPU (tile-width thresholds)";
 
-SelectionTable build_table(GpuClass gpu_class) {
+// Appends a row to a path's ranges: it takes the rows from where the previous range ended up to its own last
+// (see kernel_configs.def); a row whose last is already covered is shadowed and dropped.
+void append_range(RowRange* ranges, int32_t& count, const RangeRow& row) {
+  int32_t first = row.first_rows;
+  if (count > 0) first = std::max(first, ranges[count - 1].last_rows + 1);
+  if (count > 0 && ranges[count - 1].last_rows == kUnboundedRows) return;
+  if (first > row.last_rows) return;
+  ranges[count++] = {row.config, first, row.last_rows};
+}
+
+SelectionTable build_table(GpuClass gpu_class, int32_t k) {
   SelectionTable table;
   for (const RangeRow& row : kRangeRows) {
-    if (row.gpu_class != gpu_class) continue;
-    RowRange range{row.config, row.first_rows, row.last_rows};
+    if (row.gpu_class != gpu_class || row.min_k > k) continue;
     if (row.path == Path::Specialized) {
-      table.specialized[table.specialized_count++] = range;
+      append_range(table.specialized, table.specialized_count, row);
     } else {
-      table.single[table.single_count++] = range;
+      append_range(table.single, table.single_count, row);
     }
   }
   return table;
@@ -84,10 +98,10 @@ GpuClassInfo gpu_class_of(int32_t multiprocessors, double peak_bandwidth_gbps) {
   for (const ClassRow& row : kClasses) {
     if (row.multiprocessors == multiprocessors && peak_bandwidth_gbps >= row.min_bandwidth_gbps &&
         peak_bandwidth_gbps <= row.max_bandwidth_gbps) {
-      return {row.id, row.name};
+      return {row.id, row.name, row.peak_fp8_dense_tflops, row.datasheet_bandwidth_gbps};
     }
   }
-  return {GpuClass::Other, kOtherName};
+  return {GpuClass::Other, kOtherName, 0.0, 0.0};
 }
 
 const char* gpu_class_name(GpuClass gpu_class) {
@@ -97,11 +111,7 @@ const char* gpu_class_name(GpuClass gpu_class) {
   return kOtherName;
 }
 
-const SelectionTable& selection_table(GpuClass gpu_class) {
-  static const SelectionTable tables[] = {build_table(GpuClass::H100), build_table(GpuClass::H200),
-                                          build_table(GpuClass::Other)};
-  return tables[static_cast<int32_t>(gpu_class)];
-}
+SelectionTable selection_table(GpuClass gpu_class, int32_t k) { return build_table(gpu_class, k); }
 
 void validate_config_override(const ConfigOverride& request, int32_t strategy) {
   if (request.count < 0 || request.count > kMaxPlanConfigs) {
@@ -143,7 +153,7 @@ void validate_config_override(const ConfigOverride& request, int32_t strategy) {
   }
 }
 
-PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, const ConfigOverride& request) {
+PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const ConfigOverride& request) {
   PlanSelection plan;
   plan.strategy = strategy;
   if (request.count > 0) {
@@ -160,7 +170,7 @@ PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, const ConfigOver
     table.single_count = 1;
   } else {
     plan.source = gpu_class_name(gpu_class);
-    plan.table = selection_table(gpu_class);
+    plan.table = selection_table(gpu_class, k);
   }
   for (int32_t i = 0; i < plan.table.single_count; ++i) add_config(plan, plan.table.single[i].config);
   if (strategy != MC_STRATEGY_SINGLE) {

@@ -1,7 +1,7 @@
 // The selection step of a grouped-GEMM plan: pure host logic, no CUDA, unit-tested on any machine and shared by
 // every backend (the CPU backend resolves `auto` with it and reports what a GPU would launch).
 //
-//   select_plan     (E, N, K, strategy, GPU class, caller's override) -> the configurations a plan instantiates
+//   select_plan     (strategy, GPU class, K, caller's override) -> the configurations a plan instantiates
 //                   and the ranges it chooses from (the per-GPU-class MC_KERNEL_RANGE table, or the caller's list);
 //   select_launches (that, rows of one call) -> the configurations one run launches and the rows each takes.
 //
@@ -29,6 +29,8 @@ enum class GpuClass : int32_t { H100 = 0, H200 = 1, Other = 2 };
 struct GpuClassInfo {
   GpuClass id;
   const char* name;
+  double peak_fp8_dense_tflops;     // datasheet ceilings of the class; 0 for GpuClass::Other (none known)
+  double datasheet_bandwidth_gbps;
 };
 
 // The class of a device, matched by multiprocessor count and peak memory bandwidth (from bus width and clock).
@@ -50,8 +52,9 @@ struct SelectionTable {
   RowRange single[kMaxPlanConfigs];
 };
 
-// The MC_KERNEL_RANGE rows of one GPU class.
-const SelectionTable& selection_table(GpuClass gpu_class);
+// The MC_KERNEL_RANGE rows of one GPU class that apply to a problem of depth k, as consecutive ranges (rows with
+// min_k above k skipped, later rows clipped where earlier ones already cover: kernel_configs.def).
+SelectionTable selection_table(GpuClass gpu_class, int32_t k);
 
 // A caller's explicit configuration list (mc_grouped_gemm_desc.configs), already validated by
 // validate_config_override: count 0 means none.
@@ -75,7 +78,7 @@ struct PlanSelection {
   int32_t configs[2 * kMaxPlanConfigs] = {};
 };
 
-PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, const ConfigOverride& request);
+PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const ConfigOverride& request);
 
 struct LaunchSet {
   int32_t strategy = MC_STRATEGY_SINGLE;  // what the run executes: single or expert_specialized

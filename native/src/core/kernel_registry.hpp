@@ -27,7 +27,7 @@ inline constexpr KernelSchedule kSchedule_PINGPONG = KernelSchedule::Pingpong;
 
 enum Index : int32_t {
 #define MC_KERNEL_CONFIG(name, tm, tn, tk, cm, cn, schedule, swap) kIndex_##name,
-#define MC_KERNEL_RANGE(gpu_class, path, name, first, last)
+#define MC_KERNEL_RANGE(...)
 #include "core/kernel_configs.def"
 #undef MC_KERNEL_CONFIG
 #undef MC_KERNEL_RANGE
@@ -40,7 +40,7 @@ inline constexpr int32_t kKernelConfigCount = registry_detail::kCount;
 inline constexpr KernelConfig kKernelConfigs[kKernelConfigCount] = {
 #define MC_KERNEL_CONFIG(name, tm, tn, tk, cm, cn, schedule, swap) \
   {#name, tm, tn, tk, cm, cn, registry_detail::kSchedule_##schedule, (swap) != 0},
-#define MC_KERNEL_RANGE(gpu_class, path, name, first, last)
+#define MC_KERNEL_RANGE(...)
 #include "core/kernel_configs.def"
 #undef MC_KERNEL_CONFIG
 #undef MC_KERNEL_RANGE

@@ -1,10 +1,12 @@
 // Device enumeration through the CUDA runtime.
+#include <cstdio>
 #include <string>
 
 #include <cuda_runtime_api.h>
 
 #include "backend.hpp"
 #include "core/error.hpp"
+#include "core/gemm_selection.hpp"
 #include "cuda/cuda_check.hpp"
 
 namespace moecutlass {
@@ -61,6 +63,10 @@ void cuda_device_info(int32_t device, mc_device_info& info) {
   static_assert(sizeof(info.name) >= sizeof(properties.name), "device name must fit");
   for (std::size_t i = 0; i < sizeof(properties.name); ++i) info.name[i] = properties.name[i];
   info.name[sizeof(info.name) - 1] = '\0';
+  const GpuClassInfo gpu_class = gpu_class_of(info.multiprocessors, info.peak_memory_bandwidth_gbps);
+  std::snprintf(info.gpu_class, sizeof(info.gpu_class), "%s", gpu_class.name);
+  info.peak_fp8_dense_tflops = gpu_class.peak_fp8_dense_tflops;
+  info.datasheet_bandwidth_gbps = gpu_class.datasheet_bandwidth_gbps;
 }
 
 }  // namespace moecutlass

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace MoeCutlass.Cli.Bench;
 
 /// <summary>
@@ -46,21 +48,28 @@ internal sealed record BenchResult
 
     public required int CaseRows { get; init; }
 
-    public required int Iterations { get; init; }
+    /// <summary>
+    /// The eager timing, written flat as the fields below (the file layout predates the shared record). Set by every
+    /// producer, yet not <c>required</c>: System.Text.Json rejects a required member that it does not read back.
+    /// </summary>
+    [JsonIgnore]
+    public Timing Timing { get; init; } = null!;
 
-    public required int Warmup { get; init; }
+    public int Iterations => Timing.Iterations;
+
+    public int Warmup => Timing.Warmup;
 
     /// <summary>Median of the per-iteration event times, µs.</summary>
-    public double? TimeMedianUs { get; init; }
+    public double? TimeMedianUs => Timing.MedianUs;
 
-    public double? TimeMinUs { get; init; }
+    public double? TimeMinUs => Timing.MinUs;
 
-    public double? TimeP90Us { get; init; }
+    public double? TimeP90Us => Timing.P90Us;
 
-    public double? TimeMeanUs { get; init; }
+    public double? TimeMeanUs => Timing.MeanUs;
 
     /// <summary>Median host time of one Run call (enqueue cost on CUDA; the whole GEMM on the synchronous CPU backend), µs.</summary>
-    public double? HostMedianUs { get; init; }
+    public double? HostMedianUs => Timing.HostMedianUs;
 
     /// <summary>2 x rows x N x K (real rows only).</summary>
     public required double Flops { get; init; }
@@ -74,29 +83,36 @@ internal sealed record BenchResult
     /// <summary>Bytes / median time, in GB/s (10^9 bytes per second).</summary>
     public double? Gbps { get; init; }
 
-    /// <summary>H100 speed-of-light time / median time, in percent (CUDA backend only).</summary>
+    /// <summary>
+    /// Speed-of-light time under the run's roofline ceilings (<see cref="RooflineCeilings"/>) / median time, in
+    /// percent; null without ceilings (CPU backend, a GPU class with none known) or without a time.
+    /// </summary>
     public double? RooflinePercent { get; init; }
 
-    /// <summary>"compute" or "memory": the ceiling that bounds this shape on an H100.</summary>
-    public required string RooflineBound { get; init; }
+    /// <summary>"compute" or "memory": the ceiling that bounds this shape on the run's GPU; null without ceilings.</summary>
+    public required string? RooflineBound { get; init; }
 
     /// <summary>Median time of the single strategy / this median, same case and run; null when single was not run.</summary>
     public double? SpeedupVsSingle { get; init; }
 
     /// <summary>
-    /// CUDA-graph mode: median of the per-iteration event times of replaying one captured Run, µs; null when
-    /// graph mode was off or unavailable (CPU backend), or failed (see <see cref="GraphError"/>).
+    /// CUDA-graph mode: the timing of replaying one captured Run; null when graph mode was off or unavailable
+    /// (CPU backend), or failed (see <see cref="GraphError"/>). Written flat as the graph_* fields below.
     /// </summary>
-    public double? GraphTimeMedianUs { get; init; }
+    [JsonIgnore]
+    public Timing? Graph { get; init; }
 
-    public double? GraphTimeMinUs { get; init; }
+    /// <summary>Median of the per-iteration event times of the graph replays, µs.</summary>
+    public double? GraphTimeMedianUs => Graph?.MedianUs;
 
-    public double? GraphTimeP90Us { get; init; }
+    public double? GraphTimeMinUs => Graph?.MinUs;
 
-    public double? GraphTimeMeanUs { get; init; }
+    public double? GraphTimeP90Us => Graph?.P90Us;
+
+    public double? GraphTimeMeanUs => Graph?.MeanUs;
 
     /// <summary>Median host time of one graph launch call (its enqueue cost), µs.</summary>
-    public double? GraphHostMedianUs { get; init; }
+    public double? GraphHostMedianUs => Graph?.HostMedianUs;
 
     /// <summary>Flops / graph median time, in TFLOP/s.</summary>
     public double? GraphTflops { get; init; }
@@ -153,10 +169,8 @@ internal sealed record BenchRunMetadata
     /// </summary>
     public required string GraphMode { get; init; }
 
-    /// <summary>The roofline ceilings used for roofline_percent.</summary>
-    public required double RooflinePeakTflops { get; init; }
-
-    public required double RooflineMemoryGbps { get; init; }
+    /// <summary>The roofline ceilings roofline_percent was computed against; null when the run has no roofline.</summary>
+    public required RooflineCeilings? Roofline { get; init; }
 
     /// <summary>Set when cases were reduced for the CPU reference backend.</summary>
     public string? Note { get; init; }

@@ -41,11 +41,15 @@ internal sealed class BenchRunner
     private readonly BenchSettings _settings;
     private readonly ILogger _logger;
 
+    /// <summary>The ceilings of the context's GPU; null on the CPU backend or for a class without known ceilings.</summary>
+    private readonly RooflineCeilings? _ceilings;
+
     public BenchRunner(MoeContext context, BenchSettings settings, ILogger logger)
     {
         _context = context;
         _settings = settings;
         _logger = logger;
+        _ceilings = RooflineCeilings.Of(context.DeviceInfo);
     }
 
     /// <summary>Rounds the timed iterations are split into when several strategies are measured on one case.</summary>
@@ -204,15 +208,11 @@ internal sealed class BenchRunner
         }
 
         TimingSummary device = TimingSummary.Of(entry.GraphDevice);
-        TimingSummary host = TimingSummary.Of(entry.GraphHost);
         double seconds = device.Median * 1e-6;
         return eager with
         {
-            GraphTimeMedianUs = Nanosecond(device.Median),
-            GraphTimeMinUs = Nanosecond(device.Min),
-            GraphTimeP90Us = Nanosecond(device.P90),
-            GraphTimeMeanUs = Nanosecond(device.Mean),
-            GraphHostMedianUs = Nanosecond(host.Median),
+            // Graph warm-up is at least one launch: the first one uploads the graph.
+            Graph = Timing.Measured(_settings.Iterations, Math.Max(1, _settings.Warmup), device, TimingSummary.Of(entry.GraphHost)),
             GraphTflops = seconds > 0 ? eager.Flops / seconds / 1e12 : null,
             GraphSpeedupVsEager = device.Median > 0 && eager.TimeMedianUs is > 0 ? eager.TimeMedianUs.Value / device.Median : null,
         };
@@ -311,28 +311,15 @@ internal sealed class BenchRunner
         BenchResult result = Describe(data.Shape, label);
         double seconds = device.Median * 1e-6;
         WorkEstimate work = Roofline.Estimate(data.Shape);
-        double? roofline = null;
-        if (_context.Backend == Backend.Cuda && seconds > 0)
-        {
-            roofline = Roofline.SpeedOfLight(work).Seconds / seconds * 100.0;
-        }
-
         return result with
         {
-            TimeMedianUs = Nanosecond(device.Median),
-            TimeMinUs = Nanosecond(device.Min),
-            TimeP90Us = Nanosecond(device.P90),
-            TimeMeanUs = Nanosecond(device.Mean),
-            HostMedianUs = Nanosecond(host.Median),
+            Timing = Timing.Measured(_settings.Iterations, _settings.Warmup, device, host),
             Tflops = seconds > 0 ? work.Flops / seconds / 1e12 : null,
             Gbps = seconds > 0 ? work.Bytes / seconds / 1e9 : null,
-            RooflinePercent = roofline,
+            RooflinePercent = Roofline.Fraction(work, seconds, _ceilings).Percent,
             Kernels = kernels,
         };
     }
-
-    /// <summary>Event times come from float milliseconds; more than nanosecond digits would be noise.</summary>
-    private static double Nanosecond(double microseconds) => Math.Round(microseconds, 3);
 
     private BenchResult Describe(Suite.ProblemShape shape, string label)
     {
@@ -355,11 +342,10 @@ internal sealed class BenchRunner
             CaseExperts = shape.OriginalExperts,
             CaseN = shape.OriginalN,
             CaseRows = shape.OriginalRows,
-            Iterations = _settings.Iterations,
-            Warmup = _settings.Warmup,
+            Timing = Timing.NotMeasured(_settings.Iterations, _settings.Warmup),
             Flops = work.Flops,
             Bytes = work.Bytes,
-            RooflineBound = Roofline.SpeedOfLight(work).Bound,
+            RooflineBound = Roofline.Fraction(work, null, _ceilings).Bound,
         };
     }
 }

@@ -7,7 +7,11 @@ namespace MoeCutlass.Cli.Bench;
 /// <summary>Renders bench results as a Spectre.Console table (secondary columns give way on narrow terminals).</summary>
 internal static class ResultTable
 {
-    public static void Write(IAnsiConsole console, IReadOnlyList<BenchResult> results, bool cudaBackend)
+    /// <summary>
+    /// Writes the table; the roofline column is named after <paramref name="ceilings"/>' GPU class and left out
+    /// without ceilings (CPU backend, unknown GPU class), where there is no roofline to be a percentage of.
+    /// </summary>
+    public static void Write(IAnsiConsole console, IReadOnlyList<BenchResult> results, RooflineCeilings? ceilings)
     {
         bool anyScaled = results.Any(r => r.Scaled);
         bool graphColumns = results.Any(r => r.GraphTimeMedianUs is not null || r.GraphError is not null);
@@ -25,9 +29,14 @@ internal static class ResultTable
             new("Host µs", r => NumberFormat.Microseconds(r.HostMedianUs), DropPriority: 7, RightAligned: true),
             new("TFLOP/s", r => NumberFormat.Readable(r.Tflops), RightAligned: true),
             new("GB/s", r => NumberFormat.Readable(r.Gbps), RightAligned: true),
-            new("H100 roofline", r => r.Error is not null ? "" : cudaBackend ? $"{NumberFormat.Percent(r.RooflinePercent)} {r.RooflineBound}" : "n/a", DropPriority: cudaBackend ? 0 : 5, RightAligned: true),
             new("vs single", r => NumberFormat.Ratio(r.SpeedupVsSingle), RightAligned: true),
         };
+        if (ceilings is not null)
+        {
+            int vsSingle = columns.FindIndex(c => c.Header == "vs single");
+            columns.Insert(vsSingle, new(ceilings.ColumnHeader, r => r.Error is not null ? "" : $"{NumberFormat.Percent(r.RooflinePercent)} {r.RooflineBound}", RightAligned: true));
+        }
+
         if (graphColumns)
         {
             // Next to their eager counterparts: CUDA-graph replay of the same run.

@@ -48,7 +48,7 @@ internal static class ResultWriters
         ("tflops", r => NumberFormat.Raw(r.Tflops)),
         ("gbps", r => NumberFormat.Raw(r.Gbps)),
         ("roofline_percent", r => NumberFormat.Raw(r.RooflinePercent)),
-        ("roofline_bound", r => r.RooflineBound),
+        ("roofline_bound", r => r.RooflineBound ?? ""),
         ("speedup_vs_single", r => NumberFormat.Raw(r.SpeedupVsSingle)),
         ("graph_time_median_us", r => NumberFormat.Raw(r.GraphTimeMedianUs)),
         ("graph_time_min_us", r => NumberFormat.Raw(r.GraphTimeMinUs)),

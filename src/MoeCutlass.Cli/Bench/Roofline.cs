@@ -8,28 +8,17 @@ namespace MoeCutlass.Cli.Bench;
 internal readonly record struct WorkEstimate(double Flops, double Bytes);
 
 /// <summary>
-/// H100 roofline for the FP8 blockwise grouped GEMM.
-/// <para>
-/// Ceilings (from ../shared/research/anchors-performance.md):
-/// compute 1979 TFLOP/s dense FP8, the H100 SXM datasheet figure quoted in section 3 "Physical limits"
-/// and in "Measured on our H100" ("Limits of this H100: 1979 TFLOP/s dense FP8 (datasheet)");
-/// memory 3.0 TB/s, the device-to-device copy bandwidth measured on our H100 80GB HBM3 (section 3
-/// "Measured on our H100 / H200 test machines": "device-to-device copy ≈ 3.0 TB/s (read+write)"), used
-/// instead of the 3.35 TB/s datasheet HBM3 number because no kernel reaches the datasheet figure.
-/// </para>
+/// Roofline of the FP8 blockwise grouped GEMM against the ceilings of the GPU it ran on
+/// (<see cref="RooflineCeilings"/>: the datasheet figures the library reports for the device's class).
 /// <para>
 /// The fraction reported is <c>max(flops / compute ceiling, bytes / memory ceiling) / measured time</c>:
-/// 100 % means the kernel runs at the speed of light of whichever resource bounds it.
+/// 100 % means the kernel runs at the speed of light of whichever resource bounds it. No kernel reaches the
+/// datasheet bandwidth (a device-to-device copy measured about 3.0 of the 3.35 TB/s on our H100), so a
+/// memory-bound case at the practical limit reads about 90 %, not 100 %.
 /// </para>
 /// </summary>
 internal static class Roofline
 {
-    /// <summary>Dense FP8 tensor-core peak of an H100 SXM5, FLOP/s (datasheet; anchors-performance.md section 3).</summary>
-    public const double H100PeakFp8FlopsPerSecond = 1979e12;
-
-    /// <summary>Measured device-to-device copy bandwidth of our H100 80GB HBM3, bytes/s (anchors-performance.md section 3).</summary>
-    public const double H100MemoryBytesPerSecond = 3.0e12;
-
     /// <summary>
     /// FLOPs and minimum bytes of one grouped GEMM over <paramref name="shape"/>. Bytes counted:
     /// <list type="bullet">
@@ -57,11 +46,26 @@ internal static class Roofline
         return new WorkEstimate(2.0 * rows * n * k, weightBytes + activationBytes + outputBytes);
     }
 
-    /// <summary>The H100 speed-of-light time of <paramref name="work"/> in seconds, and which ceiling bounds it.</summary>
-    public static (double Seconds, string Bound) SpeedOfLight(WorkEstimate work)
+    /// <summary>The speed-of-light time of <paramref name="work"/> under <paramref name="ceilings"/> in seconds, and which ceiling bounds it.</summary>
+    public static (double Seconds, string Bound) SpeedOfLight(WorkEstimate work, RooflineCeilings ceilings)
     {
-        double compute = work.Flops / H100PeakFp8FlopsPerSecond;
-        double memory = work.Bytes / H100MemoryBytesPerSecond;
+        double compute = work.Flops / ceilings.PeakFlopsPerSecond;
+        double memory = work.Bytes / ceilings.MemoryBytesPerSecond;
         return compute >= memory ? (compute, "compute") : (memory, "memory");
+    }
+
+    /// <summary>
+    /// Speed-of-light time / <paramref name="seconds"/> in percent, and the bounding ceiling; both null without
+    /// ceilings (CPU backend, unknown GPU class), the percent also null without a positive time (a failed run).
+    /// </summary>
+    public static (double? Percent, string? Bound) Fraction(WorkEstimate work, double? seconds, RooflineCeilings? ceilings)
+    {
+        if (ceilings is null)
+        {
+            return (null, null);
+        }
+
+        (double light, string bound) = SpeedOfLight(work, ceilings);
+        return (seconds is > 0 ? light / seconds.Value * 100.0 : null, bound);
     }
 }

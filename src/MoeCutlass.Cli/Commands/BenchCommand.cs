@@ -12,7 +12,8 @@ namespace MoeCutlass.Cli.Commands;
 
 /// <summary>
 /// <c>moecutlass bench</c>: times the grouped GEMM on suite cases for each requested strategy and reports
-/// time, TFLOP/s, GB/s, the fraction of the H100 roofline and the speedup over <c>single</c>.
+/// time, TFLOP/s, GB/s, the fraction of the roofline of the GPU it runs on (its class's datasheet ceilings, as the
+/// library reports them) and the speedup over <c>single</c>.
 /// </summary>
 internal static class BenchCommand
 {
@@ -127,10 +128,11 @@ internal static class BenchCommand
             header.Add("graph mode", "needs the CUDA backend; only eager runs are timed");
         }
 
-        if (cuda && context.DeviceInfo?.Name is { } deviceName && !deviceName.Contains("H100", StringComparison.OrdinalIgnoreCase))
-        {
-            header.Add("roofline", $"H100 ceilings ({Roofline.H100PeakFp8FlopsPerSecond / 1e12:0} TFLOP/s, {Roofline.H100MemoryBytesPerSecond / 1e12:0.0} TB/s) applied to {deviceName}");
-        }
+        // The roofline of the GPU the run is on: a percentage of another GPU's ceilings would mislead (an H200's
+        // bandwidth over an H100's ceiling read 136 %).
+        DeviceInfo? deviceInfo = cuda ? context.DeviceInfo : null;
+        RooflineCeilings? ceilings = RooflineCeilings.Of(deviceInfo);
+        header.Add("roofline", RooflineCeilings.HeaderText(ceilings, deviceInfo));
 
         string? cpuNote = null;
         if (!cuda)
@@ -162,11 +164,8 @@ internal static class BenchCommand
 
         IReadOnlyList<BenchResult> final = Speedups.Apply(measured);
         console.WriteLine();
-        ResultTable.Write(console, final, cuda);
-        console.WriteLine(cuda
-            ? $"H100 roofline: max(FLOPs / {Roofline.H100PeakFp8FlopsPerSecond / 1e12:0} TFLOP/s, bytes / {Roofline.H100MemoryBytesPerSecond / 1e12:0.0} TB/s) / median time; "
-              + "bytes = B and B scales of experts with rows + A + A scales + D."
-            : "H100 roofline: n/a on the CPU backend. Every strategy runs the same reference kernel there, so 'vs single' shows only timing noise.");
+        ResultTable.Write(console, final, ceilings);
+        console.WriteLine(RooflineCeilings.FootnoteText(ceilings, deviceInfo));
         if (graphMode)
         {
             console.WriteLine("Graph µs / Graph TFLOP/s: one captured run replayed as a CUDA graph, event-timed like the eager runs; "
@@ -198,8 +197,7 @@ internal static class BenchCommand
                 Seed = request.Seed,
                 Suite = suite.Path,
                 GraphMode = graphMode ? "on" : request.Graph ? "unavailable" : "off",
-                RooflinePeakTflops = Roofline.H100PeakFp8FlopsPerSecond / 1e12,
-                RooflineMemoryGbps = Roofline.H100MemoryBytesPerSecond / 1e9,
+                Roofline = ceilings,
                 Note = cpuNote,
             };
             ResultWriters.WriteJson(request.JsonPath, new BenchReport(metadata, final));

@@ -1,6 +1,6 @@
 using System.Globalization;
-using MoeCutlass.Cli.Bench;
 using MoeCutlass.Cli.Suite;
+using MoeCutlass.Cli.Tune;
 
 namespace MoeCutlass.Cli.Infrastructure;
 

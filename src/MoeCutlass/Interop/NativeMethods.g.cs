@@ -75,7 +75,7 @@ internal unsafe struct mc_build_info
     public fixed byte compiler[64];
 }
 
-/// <summary>Blittable mirror of the C struct <c>mc_device_info</c> (312 bytes).</summary>
+/// <summary>Blittable mirror of the C struct <c>mc_device_info</c> (392 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct mc_device_info
 {
@@ -91,6 +91,9 @@ internal unsafe struct mc_device_info
     public int memory_clock_khz;
     public double peak_memory_bandwidth_gbps;
     public fixed byte name[256];
+    public fixed byte gpu_class[64];
+    public double peak_fp8_dense_tflops;
+    public double datasheet_bandwidth_gbps;
 }
 
 /// <summary>Blittable mirror of the C struct <c>mc_context_desc</c> (16 bytes).</summary>
@@ -207,7 +210,7 @@ internal static class NativeLayout
         ("mc_build_info", "git_commit", 88),
         ("mc_build_info", "cuda_architectures", 136),
         ("mc_build_info", "compiler", 200),
-        ("mc_device_info", "", 312),
+        ("mc_device_info", "", 392),
         ("mc_device_info", "struct_size", 0),
         ("mc_device_info", "device", 4),
         ("mc_device_info", "compute_major", 8),
@@ -220,6 +223,9 @@ internal static class NativeLayout
         ("mc_device_info", "memory_clock_khz", 44),
         ("mc_device_info", "peak_memory_bandwidth_gbps", 48),
         ("mc_device_info", "name", 56),
+        ("mc_device_info", "gpu_class", 312),
+        ("mc_device_info", "peak_fp8_dense_tflops", 376),
+        ("mc_device_info", "datasheet_bandwidth_gbps", 384),
         ("mc_context_desc", "", 16),
         ("mc_context_desc", "struct_size", 0),
         ("mc_context_desc", "backend", 4),

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using MoeCutlass.Cli.Bench;
-using Spectre.Console;
 
 namespace MoeCutlass.Tests.Cli;
 
@@ -41,7 +40,7 @@ public sealed class BenchGraphReportTests
     [Test]
     public void Table_WithoutGraphTimings_HasNoGraphColumns()
     {
-        string table = Render([Measured("single") with { GraphTimeMedianUs = null, GraphTflops = null }]);
+        string table = Render([Measured("single") with { Graph = null, GraphTflops = null }]);
 
         Assert.That(table, Does.Not.Contain("Graph"));
     }
@@ -77,19 +76,8 @@ public sealed class BenchGraphReportTests
         }
     }
 
-    private static string Render(IReadOnlyList<BenchResult> results)
-    {
-        var writer = new StringWriter();
-        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Out = new AnsiConsoleOutput(writer),
-        });
-        console.Profile.Width = 400;
-        ResultTable.Write(console, results, cudaBackend: true);
-        return writer.ToString();
-    }
+    private static string Render(IReadOnlyList<BenchResult> results) =>
+        TextConsole.Render(console => ResultTable.Write(console, results, RooflineCeilings.Of(TestDevices.H200)));
 
     private static BenchResult Measured(string strategy) => new()
     {
@@ -108,19 +96,17 @@ public sealed class BenchGraphReportTests
         CaseExperts = 4,
         CaseN = 256,
         CaseRows = 64,
-        Iterations = 10,
-        Warmup = 2,
-        TimeMedianUs = 150.0,
+        Timing = new Timing { Iterations = 10, Warmup = 2, MedianUs = 150.0 },
         Tflops = 2.0,
         Flops = 3e8,
         Bytes = 1e6,
         RooflineBound = "memory",
-        GraphTimeMedianUs = 120.0,
+        Graph = new Timing { Iterations = 10, Warmup = 2, MedianUs = 120.0 },
         GraphTflops = 2.5,
         GraphSpeedupVsEager = 1.25,
     };
 
-    private static BenchRunMetadata Metadata() => new()
+    internal static BenchRunMetadata Metadata() => new()
     {
         TimestampUtc = DateTimeOffset.UnixEpoch,
         Machine = "m",
@@ -138,7 +124,6 @@ public sealed class BenchGraphReportTests
         Seed = 1,
         Suite = "s",
         GraphMode = "on",
-        RooflinePeakTflops = 1979,
-        RooflineMemoryGbps = 3000,
+        Roofline = RooflineCeilings.Of(TestDevices.H200),
     };
 }

@@ -80,6 +80,9 @@ public sealed class CliEndToEndTests : NativeTestBase
                 Assert.That(run.StandardOutput, Does.Contain("(scaled: E=8 of 16, rows=256 of 600)"), run.ToString());
                 Assert.That(run.StandardOutput, Does.Contain("graph mode: needs the CUDA backend; only eager runs are timed"), run.ToString());
                 Assert.That(run.StandardOutput, Does.Not.Contain("Graph µs"), "no graph columns without graph timings");
+                Assert.That(run.StandardOutput, Does.Contain("roofline:   none (CPU backend: no device ceilings)"), run.ToString());
+                Assert.That(run.StandardOutput, Does.Not.Contain("% of"), "no roofline column without ceilings");
+                Assert.That(meta.GetProperty("roofline").ValueKind, Is.EqualTo(JsonValueKind.Null));
             }
 
             // Run metadata.
@@ -122,6 +125,8 @@ public sealed class CliEndToEndTests : NativeTestBase
                     Assert.That(record.GetProperty("experts").GetInt32(), Is.EqualTo(8), label);
                     Assert.That(record.GetProperty("rows").GetInt32(), Is.EqualTo(256), label);
                     Assert.That(record.GetProperty("scale_note").GetString(), Is.EqualTo("E=8 of 16, rows=256 of 600"), label);
+                    Assert.That(record.GetProperty("roofline_percent").ValueKind, Is.EqualTo(JsonValueKind.Null), label);
+                    Assert.That(record.GetProperty("roofline_bound").ValueKind, Is.EqualTo(JsonValueKind.Null), label);
                 }
             }
 

@@ -1,4 +1,4 @@
-using MoeCutlass.Cli.Bench;
+using MoeCutlass.Cli.Tune;
 
 namespace MoeCutlass.Tests.Cli;
 
@@ -266,7 +266,7 @@ public sealed class CrossoversTests
     public void Median(int[] values, int expected) => Assert.That(Crossovers.Median(values), Is.EqualTo(expected));
 
     [Test]
-    public void TableRows_AreRangeLinesOfTheRegistry_OmittingConfigurationsWithoutRows()
+    public void TableRows_AreRangeLinesOfTheRegistry_ForAnyK_OmittingConfigurationsWithoutRows()
     {
         using (Assert.EnterMultipleScope())
         {
@@ -274,22 +274,72 @@ public sealed class CrossoversTests
                 Crossovers.TableRows("H100", 36, 64),
                 Is.EqualTo(new[]
                 {
-                    "MC_KERNEL_RANGE(H100, SPECIALIZED, swap_128x32x128_c2x1_pingpong, 1, 36)",
-                    "MC_KERNEL_RANGE(H100, SPECIALIZED, swap_128x64x128_c2x1_pingpong, 37, 64)",
-                    "MC_KERNEL_RANGE(H100, SPECIALIZED, tile_128x128x128_c1x2_cooperative, 65, 2147483647)",
+                    "MC_KERNEL_RANGE(H100, SPECIALIZED, swap_128x32x128_c2x1_pingpong, 1, 36, 0)",
+                    "MC_KERNEL_RANGE(H100, SPECIALIZED, swap_128x64x128_c2x1_pingpong, 37, 64, 0)",
+                    "MC_KERNEL_RANGE(H100, SPECIALIZED, tile_128x128x128_c1x2_cooperative, 65, 2147483647, 0)",
                 }));
             Assert.That(
                 Crossovers.TableRows("H200", 40, 40),
                 Is.EqualTo(new[]
                 {
-                    "MC_KERNEL_RANGE(H200, SPECIALIZED, swap_128x32x128_c2x1_pingpong, 1, 40)",
-                    "MC_KERNEL_RANGE(H200, SPECIALIZED, tile_128x128x128_c1x2_cooperative, 41, 2147483647)",
+                    "MC_KERNEL_RANGE(H200, SPECIALIZED, swap_128x32x128_c2x1_pingpong, 1, 40, 0)",
+                    "MC_KERNEL_RANGE(H200, SPECIALIZED, tile_128x128x128_c1x2_cooperative, 41, 2147483647, 0)",
                 }));
             Assert.That(Crossovers.TableRows("H100", 0, 0), Has.Count.EqualTo(1));
             Assert.That(Crossovers.GpuClassWord("NVIDIA H200"), Is.EqualTo("H200"));
             Assert.That(Crossovers.GpuClassWord("NVIDIA H100 80GB HBM3"), Is.EqualTo("H100"));
             Assert.That(Crossovers.GpuClassWord("NVIDIA A100-SXM4-80GB"), Is.EqualTo("NEW_CLASS"));
         }
+    }
+
+    [Test]
+    public void Fit_OverOrderedConfigurations_MatchesTheThreeRangeSplit_OnRandomSweeps()
+    {
+        // The fit tries splits over any number of configurations; for the three it must choose exactly what a direct
+        // search over (end of 128x32, end of 128x64) chooses, ties included (whole-µs times tie often).
+        var random = new Random(20261203);
+        for (int sweep = 0; sweep < 500; sweep++)
+        {
+            TunePoint[] points = [.. Enumerable.Range(1, random.Next(1, 10))
+                .Select(i => new TunePoint(8 * i, random.Next(90, 110), random.Next(90, 110), random.Next(90, 110)))];
+
+            ShapeCrossovers fit = Crossovers.Analyze(points);
+            (int[] assigned, int swap32, int swap64) = ThreeRangeSplit(points);
+
+            Assert.That(fit.Assigned, Is.EqualTo(assigned), $"sweep {sweep}");
+            Assert.That((fit.Swap32MaxRows, fit.Swap64MaxRows), Is.EqualTo(((int?)swap32, (int?)swap64)), $"sweep {sweep}");
+        }
+    }
+
+    /// <summary>The three-range search written out directly: lexicographically first split of least loss.</summary>
+    private static (int[] Assigned, int Swap32, int Swap64) ThreeRangeSplit(TunePoint[] points)
+    {
+        int n = points.Length;
+        double Loss(int c, int i) => points[i].TimesUs[c]!.Value / points[i].TimesUs.Min(t => t!.Value) - 1.0;
+        int bestNarrow = 0, bestMiddle = 0;
+        double bestLoss = double.PositiveInfinity;
+        for (int narrow = 0; narrow <= n; narrow++)
+        {
+            for (int middle = narrow; middle <= n; middle++)
+            {
+                double total = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    total += Loss(i < narrow ? S32 : i < middle ? S64 : Wide, i);
+                }
+
+                if (total < bestLoss - 1e-12)
+                {
+                    (bestLoss, bestNarrow, bestMiddle) = (total, narrow, middle);
+                }
+            }
+        }
+
+        int Threshold(int end) => end == n ? points[^1].Rows : (points[end - 1].Rows + points[end].Rows) / 2;
+        int swap32 = bestNarrow == 0 ? 0 : Threshold(bestNarrow);
+        int swap64 = bestMiddle == bestNarrow ? swap32 : Threshold(bestMiddle);
+        int[] assigned = [.. Enumerable.Range(0, n).Select(i => i < bestNarrow ? S32 : i < bestMiddle ? S64 : Wide)];
+        return (assigned, swap32, swap64);
     }
 
     /// <summary>A shape whose fit yields exactly these thresholds (128x32 through a, 128x64 through b, 128x128 beyond).</summary>

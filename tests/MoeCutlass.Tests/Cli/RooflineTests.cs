@@ -59,9 +59,10 @@ public sealed class RooflineTests
     [Test]
     public void SpeedOfLight_PicksTheBindingCeiling()
     {
-        // 1979 TFLOP of work takes 1 s at the compute ceiling; 3 TB takes 1 s at the memory ceiling.
-        (double computeSeconds, string computeBound) = Roofline.SpeedOfLight(new WorkEstimate(1979e12, 1e12));
-        (double memorySeconds, string memoryBound) = Roofline.SpeedOfLight(new WorkEstimate(1e12, 6e12));
+        // 1979 TFLOP of work takes 1 s at the compute ceiling; 4.8 TB takes 1 s at an H200's memory ceiling.
+        RooflineCeilings h200 = RooflineCeilings.Of(TestDevices.H200)!;
+        (double computeSeconds, string computeBound) = Roofline.SpeedOfLight(new WorkEstimate(1979e12, 1e12), h200);
+        (double memorySeconds, string memoryBound) = Roofline.SpeedOfLight(new WorkEstimate(1e12, 9.6e12), h200);
 
         using (Assert.EnterMultipleScope())
         {
@@ -80,8 +81,12 @@ public sealed class RooflineTests
 
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(Roofline.SpeedOfLight(Roofline.Estimate(decode)).Bound, Is.EqualTo("memory"));
-            Assert.That(Roofline.SpeedOfLight(Roofline.Estimate(prefill)).Bound, Is.EqualTo("compute"));
+            foreach (DeviceInfo device in new[] { TestDevices.H100, TestDevices.H200 })
+            {
+                RooflineCeilings ceilings = RooflineCeilings.Of(device)!;
+                Assert.That(Roofline.SpeedOfLight(Roofline.Estimate(decode), ceilings).Bound, Is.EqualTo("memory"), device.GpuClass);
+                Assert.That(Roofline.SpeedOfLight(Roofline.Estimate(prefill), ceilings).Bound, Is.EqualTo("compute"), device.GpuClass);
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ using MoeCutlass.Cli.Commands;
 using MoeCutlass.Cli.Data;
 using MoeCutlass.Cli.Infrastructure;
 using MoeCutlass.Cli.Suite;
+using MoeCutlass.Cli.Tune;
 
 namespace MoeCutlass.Tests.Cli;
 
@@ -119,7 +120,7 @@ public sealed class TuneOptionTests : NativeTestBase
     {
         ProblemShape problem = ProblemShape.Uniform("tune-e4-n256-k128", 4, 256, 128, 24);
 
-        IReadOnlyList<MeasuredConfiguration> configurations = TuneCommand.Configurations(problem, DType.Float16);
+        IReadOnlyList<MeasuredConfiguration> configurations = TuneRunner.Configurations(problem, DType.Float16);
 
         using (Assert.EnterMultipleScope())
         {
@@ -194,7 +195,7 @@ public sealed class TuneOptionTests : NativeTestBase
         using ProblemData data = ProblemData.Create(context, problem, DType.BFloat16, 1, stream);
         var runner = new BenchRunner(context, new BenchSettings(2, 0, DType.BFloat16), NullLogger.Instance);
 
-        IReadOnlyList<BenchResult> results = runner.MeasureInterleaved(data, TuneCommand.Configurations(problem, DType.BFloat16));
+        IReadOnlyList<BenchResult> results = runner.MeasureInterleaved(data, TuneRunner.Configurations(problem, DType.BFloat16));
 
         using (Assert.EnterMultipleScope())
         {

@@ -35,6 +35,15 @@ public sealed class CudaRuntimeTests
             Assert.That(info.L2CacheBytes, Is.GreaterThan(40 << 20));
             Assert.That(info.SharedMemoryPerBlockOptin, Is.GreaterThanOrEqualTo(200 * 1024));
             Assert.That(info.PeakMemoryBandwidthGBps, Is.InRange(2000.0, 6000.0));
+            Assert.That(info.GpuClass, Is.Not.Empty, "every device has a class, 'other GPU ...' at least");
+            // A class either has both ceilings or neither: a roofline needs both.
+            Assert.That(info.PeakFp8DenseTflops > 0, Is.EqualTo(info.DatasheetBandwidthGBps > 0));
+            if (info.HasCeilings)
+            {
+                Assert.That(info.PeakFp8DenseTflops, Is.InRange(1000.0, 5000.0), "datasheet dense FP8 TFLOP/s of a Hopper class");
+                Assert.That(info.DatasheetBandwidthGBps, Is.InRange(2000.0, 6000.0));
+            }
+
             Assert.That(MoeCutlassLibrary.GetDeviceInfo(0), Is.EqualTo(info));
             Assert.That(MoeCutlassLibrary.BuildInfo.HasCuda, Is.True);
             Assert.That(MoeCutlassLibrary.BuildInfo.CudaArchitectures, Does.Contain("90"));
