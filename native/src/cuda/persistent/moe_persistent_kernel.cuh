@@ -1,0 +1,267 @@
+// The persistent MoE kernel (see moe_persistent.hpp and docs/design/persistent-moe-kernel.md). Built from CUTLASS's
+// SM90 pieces: the blockwise-scaled FP8 mainloop collective that the pointer-array path already runs (unchanged: the
+// kernel hands it each tile's tensors, so the arithmetic is the same instruction for instruction), its TMA and
+// cp.async pipelines, and our own kernel body, tile order and store.
+//
+// Warp roles (cooperative, 384 threads): warp group 0 loads (warp 0: A and B tiles by TMA; warp 1: the scales by
+// cp.async), warp groups 1 and 2 share each tile's MMA and store it. Every role walks the same tile sequence with
+// its own MoeTileWalker over the device offsets, so no scheduler warp or scheduler pipeline is needed.
+#pragma once
+
+#include "cutlass/arch/grid_dependency_control.h"
+#include "cutlass/arch/reg_reconfig.h"
+#include "cutlass/device_kernel.h"
+#include "cutlass/pipeline/pipeline.hpp"
+
+#include "core/moe_tile_walk.hpp"
+#include "cuda/grouped_gemm/sm90_grouped_kernel.cuh"
+#include "cuda/persistent/moe_persistent.hpp"
+
+namespace moecutlass::cuda::persistent {
+
+using namespace cute;
+
+template <class Config>
+struct MoePersistentKernel {
+  using Types = sm90::GroupedGemmTypes<Config>;
+  using Mainloop = typename Types::CollectiveMainloop;
+  using TileShape = typename Config::TileShape;
+  using ClusterShape = typename Config::ClusterShape;
+  using TiledMma = typename Mainloop::TiledMma;
+  using ElementA = typename Types::ElementA;
+  using ElementB = typename Types::ElementB;
+  using ElementD = typename Config::ElementD;
+  using StrideA = typename Types::StrideA;
+  using StrideB = typename Types::StrideB;
+  using MainloopPipeline = typename Mainloop::MainloopPipeline;
+  using PipelineState = typename Mainloop::PipelineState;
+
+  static constexpr int kTileM = size<0>(TileShape{});
+  static constexpr int kTileN = size<1>(TileShape{});
+  static constexpr int kTileK = size<2>(TileShape{});
+  static constexpr int kClusterM = size<0>(ClusterShape{});
+  static constexpr int kClusterN = size<1>(ClusterShape{});
+  static constexpr uint32_t kMmaThreads = size(TiledMma{});
+  static constexpr uint32_t kThreads = kMmaThreads + cutlass::NumThreadsPerWarpGroup;
+  // The register split of CUTLASS's cooperative kernels: the load warp group gives its registers to the MMA ones.
+  static constexpr uint32_t kLoadRegisters = 40;
+  static constexpr uint32_t kMmaRegisters = 232;
+
+  static_assert(!Config::Swapped, "the persistent kernel runs non-swapped configurations (swap-AB comes later)");
+  static_assert(kMmaThreads == 2 * cutlass::NumThreadsPerWarpGroup, "cooperative configurations: two MMA warp groups");
+
+  struct SharedStorage {
+    typename Mainloop::TensorStorage tensors;
+    alignas(16) typename MainloopPipeline::SharedStorage pipeline;
+  };
+  static constexpr int kSharedBytes = static_cast<int>(sizeof(SharedStorage));
+
+  struct Params {
+    typename Mainloop::Params mainloop;
+    MoeTileWalkParams walk;
+    const float* a_scales;
+    const float* b_scales;
+    ElementD* d;
+    int32_t n;
+    int32_t k;
+    int32_t* error_flag;
+  };
+
+  // Host: the tensor maps over the whole A [rows, K] and B [E * N, K] of this call.
+  static Params make_params(const MoePersistentJob& job) {
+    Params params{};
+    const auto* a = reinterpret_cast<const typename Mainloop::InternalElementA*>(job.a);
+    const auto* b = reinterpret_cast<const typename Mainloop::InternalElementB*>(job.b);
+    const int32_t weight_rows = job.experts * job.n;
+    const StrideA stride_a = cutlass::make_cute_packed_stride(StrideA{}, make_shape(job.rows, job.k, 1));
+    const StrideB stride_b = cutlass::make_cute_packed_stride(StrideB{}, make_shape(weight_rows, job.k, 1));
+    Tensor tensor_a = make_tensor(a, make_layout(make_shape(job.rows, job.k, int32_t(1)), stride_a));
+    Tensor tensor_b = make_tensor(b, make_layout(make_shape(weight_rows, job.k, int32_t(1)), stride_b));
+    // The same factories as the collective's own Params declaration, so the types match exactly.
+    params.mainloop.tma_load_a = make_tma_copy_A_sm90(typename Mainloop::GmemTiledCopyA{}, tensor_a,
+                                                      typename Mainloop::SmemLayoutA{}(_, _, Int<0>{}), TileShape{},
+                                                      ClusterShape{});
+    params.mainloop.tma_load_b = make_tma_copy_B_sm90(typename Mainloop::GmemTiledCopyB{}, tensor_b,
+                                                      typename Mainloop::SmemLayoutB{}(_, _, Int<0>{}), TileShape{},
+                                                      ClusterShape{});
+    params.mainloop.tma_transaction_bytes = Mainloop::TmaTransactionBytes;
+    params.walk.offsets = job.offsets;
+    params.walk.experts = job.experts;
+    params.walk.rows = job.rows;
+    params.walk.cluster_rows = kClusterM * kTileM;
+    params.walk.column_blocks = (job.n + kClusterN * kTileN - 1) / (kClusterN * kTileN);
+    params.walk.band = 8;
+    params.walk.min_rows = job.min_rows;
+    params.walk.max_rows = job.max_rows;
+    params.a_scales = job.a_scales;
+    params.b_scales = job.b_scales;
+    params.d = static_cast<ElementD*>(job.d);
+    params.n = job.n;
+    params.k = job.k;
+    params.error_flag = job.error_flag;
+    return params;
+  }
+
+  // The tensors the mainloop collective slices for one tile: A and B are windows of the whole tensors that start at
+  // the expert's first row and at expert * N, the scales are the expert's own (rows_e, N, K) views, so the
+  // collective's bounds checks stop scale loads at the expert's last row.
+  CUTLASS_DEVICE static auto tile_inputs(Mainloop const& mainloop, Params const& params, MoeClusterTile const& tile) {
+    const int32_t k_blocks = (params.k + kTileK - 1) / kTileK;
+    const int32_t n_blocks = (params.n + 127) / 128;
+    const float* sfa = params.a_scales + static_cast<int64_t>(tile.expert_begin) * k_blocks;
+    const float* sfb = params.b_scales + static_cast<int64_t>(tile.expert) * n_blocks * k_blocks;
+    auto inputs = mainloop.load_init(make_shape(tile.expert_rows, params.n, params.k, 1), params.mainloop, sfa, sfb);
+    Tensor m_a = params.mainloop.tma_load_a.get_tma_tensor(make_shape(params.walk.rows, params.k, 1));
+    Tensor m_b = params.mainloop.tma_load_b.get_tma_tensor(make_shape(params.walk.experts * params.n, params.k, 1));
+    Tensor g_a = local_tile(domain_offset(make_coord(tile.expert_begin, 0, 0), m_a), TileShape{},
+                            make_coord(_, _, _), Step<_1, Underscore, _1>{});
+    Tensor g_b = local_tile(domain_offset(make_coord(tile.expert * params.n, 0, 0), m_b), TileShape{},
+                            make_coord(_, _, _), Step<Underscore, _1, _1>{});
+    return cute::make_tuple(g_a, g_b, get<2>(inputs), get<3>(inputs));
+  }
+
+  CUTLASS_DEVICE void operator()(Params const& params, char* smem) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    SharedStorage& shared = *reinterpret_cast<SharedStorage*>(smem);
+    Mainloop mainloop;
+    const int thread_idx = static_cast<int>(threadIdx.x);
+    const int lane_idx = cutlass::canonical_lane_idx();
+    const int warp_in_group = cutlass::canonical_warp_idx_sync() % cutlass::NumWarpsPerWarpGroup;
+    const int warp_group = cutlass::canonical_warp_group_idx();
+    const int mma_thread_idx = thread_idx % static_cast<int>(kMmaThreads);
+    const uint32_t block_rank = cute::block_rank_in_cluster();
+    const bool load_warp = warp_group == 0 && warp_in_group == 0;
+    const bool scale_warp = warp_group == 0 && warp_in_group == 1;
+
+    typename MainloopPipeline::Params pipeline_params;
+    if (load_warp || scale_warp) pipeline_params.role = MainloopPipeline::ThreadCategory::Producer;
+    if (warp_group > 0) pipeline_params.role = MainloopPipeline::ThreadCategory::Consumer;
+    pipeline_params.is_leader = thread_idx % cutlass::NumThreadsPerWarpGroup == 0;
+    pipeline_params.num_consumers = kMmaThreads;
+    pipeline_params.num_producers = Mainloop::NumProducerThreadEvents;
+    pipeline_params.transaction_bytes = params.mainloop.tma_transaction_bytes;
+    MainloopPipeline pipeline(shared.pipeline, pipeline_params, ClusterShape{});
+
+    // The pipeline's barriers must be initialised in every CTA of the cluster before any of them is used.
+    if constexpr (kClusterM * kClusterN > 1) {
+      cute::cluster_arrive_relaxed();
+      cute::cluster_wait();
+    } else {
+      __syncthreads();
+    }
+    // The offsets (and A) may come from the previous kernel: wait for it before the walk reads them.
+    cutlass::arch::wait_on_dependent_grids();
+
+    const dim3 in_cluster = cute::block_id_in_cluster();
+    const int cta_m = static_cast<int>(in_cluster.x);
+    const int cta_n = static_cast<int>(in_cluster.y);
+    const int64_t cluster_index = blockIdx.x / kClusterM;
+    const int64_t clusters = gridDim.x / kClusterM;
+    const int k_tiles = (params.k + kTileK - 1) / kTileK;
+    MoeTileWalker walker(params.walk);
+
+    if (warp_group == 0) {
+      cutlass::arch::warpgroup_reg_dealloc<kLoadRegisters>();
+      if (load_warp || scale_warp) {
+        PipelineState write_state = cutlass::make_producer_start_state<MainloopPipeline>();
+        auto tensormaps = cute::make_tuple(params.mainloop.tma_load_a.get_tma_descriptor(),
+                                           params.mainloop.tma_load_b.get_tma_descriptor());
+        for (int64_t linear = cluster_index;; linear += clusters) {
+          const MoeClusterTile tile = walker.at(linear);
+          if (!tile.valid) break;
+          auto inputs = tile_inputs(mainloop, params, tile);
+          auto blk_coord = make_coord(tile.row_block * kClusterM + cta_m, tile.column_block * kClusterN + cta_n, _, 0);
+          auto k_iter = cute::make_coord_iterator(shape<3>(get<0>(inputs)));
+          if (load_warp) {
+            mainloop.load(params.mainloop, pipeline, write_state, inputs, tensormaps, blk_coord, k_iter, k_tiles,
+                          lane_idx, block_rank, shared.tensors);
+          } else {
+            mainloop.load_auxiliary(params.mainloop, pipeline, write_state, inputs, blk_coord, k_iter, k_tiles,
+                                    lane_idx, block_rank, shared.tensors);
+          }
+          write_state.advance(k_tiles);
+        }
+        if (load_warp) {
+          // Keeps this CTA alive until its cluster peers no longer multicast into its shared memory.
+          mainloop.load_tail(pipeline, write_state);
+          // Every CTA's walker has judged every expert's offsets by now; one CTA reports them.
+          if (blockIdx.x == 0 && blockIdx.y == 0 && lane_idx == 0 && walker.error_flags() != 0) {
+            atomicOr(params.error_flag, walker.error_flags());
+          }
+        }
+      }
+    } else {
+      cutlass::arch::warpgroup_reg_alloc<kMmaRegisters>();
+      TiledMma tiled_mma;
+      PipelineState read_state;
+      for (int64_t linear = cluster_index;; linear += clusters) {
+        const MoeClusterTile tile = walker.at(linear);
+        if (!tile.valid) break;
+        Tensor accumulators = partition_fragment_C(tiled_mma, take<0, 2>(TileShape{}));
+        mainloop.mma(pipeline, read_state, accumulators, k_tiles, mma_thread_idx, shared.tensors, params.mainloop);
+        mainloop.mma_tail(pipeline, read_state, k_tiles);
+        read_state.advance(k_tiles);
+        store(params, tile, tiled_mma, accumulators, cta_m, cta_n, mma_thread_idx);
+      }
+      cutlass::arch::launch_dependent_grids();
+    }
+#endif
+  }
+
+  // D from the accumulators, each element predicated on the expert's rows and N: a tile that runs past its expert
+  // never writes the next expert's rows.
+  template <class Accumulators>
+  CUTLASS_DEVICE static void store(Params const& params, MoeClusterTile const& tile, TiledMma const& tiled_mma,
+                                   Accumulators const& accumulators, int cta_m, int cta_n, int mma_thread_idx) {
+    const MoeCtaTile cta = moe_cta_tile(tile, params.n, kTileM, kTileN, kClusterM, kClusterN, cta_m, cta_n);
+    if (cta.row_count == 0 || cta.column_count == 0) return;
+    auto thread_mma = tiled_mma.get_thread_slice(mma_thread_idx);
+    Tensor coordinates = thread_mma.partition_C(make_identity_tensor(take<0, 2>(TileShape{})));
+    ElementD* d = params.d + static_cast<int64_t>(cta.row_begin) * params.n + cta.column_begin;
+    CUTLASS_PRAGMA_UNROLL
+    for (int i = 0; i < size(accumulators); ++i) {
+      const int row = get<0>(coordinates(i));
+      const int column = get<1>(coordinates(i));
+      if (row < cta.row_count && column < cta.column_count) {
+        d[static_cast<int64_t>(row) * params.n + column] = ElementD(accumulators(i));
+      }
+    }
+  }
+};
+
+template <class Kernel>
+__global__ void __launch_bounds__(Kernel::kThreads, 1)
+    moe_persistent_entry(CUTLASS_GRID_CONSTANT typename Kernel::Params const params) {
+  extern __shared__ char smem[];
+  Kernel kernel;
+  kernel(params, smem);
+}
+
+template <class Kernel>
+cudaError_t launch_kernel(const MoePersistentJob& job, cudaStream_t stream) {
+  if (job.rows == 0) return cudaSuccess;
+  const typename Kernel::Params params = Kernel::make_params(job);
+  auto* entry = &moe_persistent_entry<Kernel>;
+  static const cudaError_t attribute =
+      cudaFuncSetAttribute(entry, cudaFuncAttributeMaxDynamicSharedMemorySize, Kernel::kSharedBytes);
+  if (attribute != cudaSuccess) return attribute;
+  const int cluster_size = Kernel::kClusterM * Kernel::kClusterN;
+  const int clusters = job.multiprocessors / cluster_size;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(Kernel::kClusterM * clusters), Kernel::kClusterN, 1);
+  config.blockDim = dim3(Kernel::kThreads, 1, 1);
+  config.dynamicSmemBytes = Kernel::kSharedBytes;
+  config.stream = stream;
+  cudaLaunchAttribute attributes[2] = {};
+  attributes[0].id = cudaLaunchAttributeClusterDimension;
+  attributes[0].val.clusterDim.x = Kernel::kClusterM;
+  attributes[0].val.clusterDim.y = Kernel::kClusterN;
+  attributes[0].val.clusterDim.z = 1;
+  attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attributes[1].val.programmaticStreamSerializationAllowed = job.programmatic ? 1 : 0;
+  config.attrs = attributes;
+  config.numAttrs = 2;
+  return cudaLaunchKernelEx(&config, entry, params);
+}
+
+}  // namespace moecutlass::cuda::persistent
