@@ -52,7 +52,7 @@ internal static class RooflineChart
             AddCeilings(plot, ceilings, xMin, xMax);
         }
 
-        AddCaseKey(plot, run.Cases, timed, xMin, yMax);
+        AddCaseKey(plot, run.Cases, timed, new LogBox(xMin, xMax, yMin, yMax));
         LogAxis.Apply(plot.Axes.Bottom);
         LogAxis.Apply(plot.Axes.Left);
         plot.Axes.SetLimits(LogAxis.ToLog(xMin), LogAxis.ToLog(xMax), LogAxis.ToLog(yMin), LogAxis.ToLog(yMax));
@@ -88,9 +88,10 @@ internal static class RooflineChart
     /// beside the fastest marker, and a key in the empty corner above the memory slope names the numbers: full
     /// names at the markers overlap where cases share an intensity.
     /// </summary>
-    private static void AddCaseKey(Plot plot, IReadOnlyList<string> cases, IReadOnlyList<PlotRecord> timed, double xMin, double yMax)
+    private static void AddCaseKey(Plot plot, IReadOnlyList<string> cases, IReadOnlyList<PlotRecord> timed, LogBox box)
     {
         var key = new List<string>();
+        var placed = new List<(double X, double Y)>();
         for (int c = 0; c < cases.Count; c++)
         {
             string number = (c + 1).ToString(CultureInfo.InvariantCulture);
@@ -105,11 +106,11 @@ internal static class RooflineChart
             text.LabelFontSize = ChartStyle.NoteSize;
             text.LabelBold = true;
             text.LabelAlignment = Alignment.LowerLeft;
-            text.OffsetX = 5;
+            text.OffsetX = 5 + NumberShift(box, best, placed);
             text.OffsetY = -5;
         }
 
-        var legend = plot.Add.Text("cases\n" + string.Join("\n", key), LogAxis.ToLog(xMin), LogAxis.ToLog(yMax));
+        var legend = plot.Add.Text("cases\n" + string.Join("\n", key), LogAxis.ToLog(box.XMin), LogAxis.ToLog(box.YMax));
         legend.LabelFontSize = ChartStyle.NoteSize;
         legend.LabelAlignment = Alignment.UpperLeft;
         legend.LabelFontName = Fonts.Monospace;
@@ -119,6 +120,30 @@ internal static class RooflineChart
         legend.OffsetX = 8;
         legend.OffsetY = 8;
     }
+
+    /// <summary>
+    /// How far right (pixels) a case number must move so it does not print over one already placed: cases of
+    /// nearly the same intensity and speed (the e32-m256 and mixtral cases) would otherwise read as one number.
+    /// Positions are estimated from the axis limits and the figure size, before ScottPlot lays the chart out.
+    /// </summary>
+    private static float NumberShift(LogBox box, PlotRecord best, List<(double X, double Y)> placed)
+    {
+        const double DataWidth = Width - 200;
+        const double DataHeight = Height - 200;
+        double x = (LogAxis.ToLog(best.Intensity) - LogAxis.ToLog(box.XMin)) / (LogAxis.ToLog(box.XMax) - LogAxis.ToLog(box.XMin)) * DataWidth;
+        double y = (LogAxis.ToLog(best.Tflops!.Value) - LogAxis.ToLog(box.YMin)) / (LogAxis.ToLog(box.YMax) - LogAxis.ToLog(box.YMin)) * DataHeight;
+        float shift = 0;
+        while (placed.Any(p => Math.Abs(p.X - (x + shift)) < 20 && Math.Abs(p.Y - y) < 14))
+        {
+            shift += 20;
+        }
+
+        placed.Add((x + shift, y));
+        return shift;
+    }
+
+    /// <summary>The axis limits of the chart, in data units (not log).</summary>
+    private readonly record struct LogBox(double XMin, double XMax, double YMin, double YMax);
 
     private static void Label(Plot plot, string? content, double x, double y, Alignment alignment, Color color)
     {
