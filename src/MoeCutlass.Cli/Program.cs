@@ -46,6 +46,7 @@ internal static class Program
             BenchCommand.Create(),
             TuneCommand.Create(),
             VerifyCommand.Create(),
+            PlotCommand.Create(),
         };
         return root;
     }

@@ -68,11 +68,10 @@ internal static class ResultWriters
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     });
 
-    public static void WriteJson(string path, BenchReport report)
-    {
-        string json = JsonSerializer.Serialize(report, FileContext.BenchReport);
-        WriteText(path, json + Environment.NewLine);
-    }
+    public static void WriteJson(string path, BenchReport report) => WriteText(path, ToJson(report) + Environment.NewLine);
+
+    /// <summary>The result file's text; bench --plot reads its charts back from it, as plot reads a saved file.</summary>
+    public static string ToJson(BenchReport report) => JsonSerializer.Serialize(report, FileContext.BenchReport);
 
     public static void WriteCsv(string path, IReadOnlyList<BenchResult> results) => WriteCsv(path, CsvColumns, results);
 

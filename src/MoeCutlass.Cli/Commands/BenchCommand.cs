@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using MoeCutlass.Cli.Bench;
+using MoeCutlass.Cli.Charts;
 using MoeCutlass.Cli.Data;
 using MoeCutlass.Cli.Infrastructure;
 using MoeCutlass.Cli.Suite;
@@ -57,9 +58,15 @@ internal static class BenchCommand
             AllowMultipleArgumentsPerToken = true,
         };
 
+        var plot = new Option<string?>("--plot")
+        {
+            Description = "At the end, draw the charts of `moecutlass plot` (roofline, time vs single) into this directory",
+            HelpName = "DIR",
+        };
+
         var command = new Command("bench", "Benchmark the grouped GEMM on the shape suite")
         {
-            suite, cases, strategies, backend, device, cpuThreads, iterations, warmup, graph, noGraph, dtype, seed, json, csv, configs,
+            suite, cases, strategies, backend, device, cpuThreads, iterations, warmup, graph, noGraph, dtype, seed, json, csv, configs, plot,
         };
 
         command.SetAction(parseResult => CommandEnvironment.Run(
@@ -78,6 +85,7 @@ internal static class BenchCommand
                 Seed: parseResult.GetValue(seed),
                 JsonPath: OptionChecks.OutputFile(parseResult.GetValue(json), "--json"),
                 CsvPath: OptionChecks.OutputFile(parseResult.GetValue(csv), "--csv"),
+                PlotDirectory: parseResult.GetValue(plot) is { } plotDirectory ? PlotCommand.OutputDirectory(plotDirectory, "--plot") : null,
                 Configs: OptionLists.Split(parseResult.GetValue(configs)).Distinct().ToArray()))));
         return command;
     }
@@ -177,7 +185,7 @@ internal static class BenchCommand
             ErrorReporter.WriteError(failure);
         }
 
-        if (request.JsonPath is not null)
+        if (request.JsonPath is not null || request.PlotDirectory is not null)
         {
             var metadata = new BenchRunMetadata
             {
@@ -200,8 +208,17 @@ internal static class BenchCommand
                 Roofline = ceilings,
                 Note = cpuNote,
             };
-            ResultWriters.WriteJson(request.JsonPath, new BenchReport(metadata, final));
-            console.WriteLine($"wrote {request.JsonPath}");
+            var report = new BenchReport(metadata, final);
+            if (request.JsonPath is not null)
+            {
+                ResultWriters.WriteJson(request.JsonPath, report);
+                console.WriteLine($"wrote {request.JsonPath}");
+            }
+
+            if (request.PlotDirectory is not null)
+            {
+                DrawCharts(console, report, request);
+            }
         }
 
         if (request.CsvPath is not null)
@@ -280,6 +297,17 @@ internal static class BenchCommand
         }
     }
 
+    /// <summary>
+    /// The charts of this run, read back through the result file's text so that they are the ones `plot` draws
+    /// from the saved file. single may not have been run: the ratio chart is then left out with a note.
+    /// </summary>
+    private static void DrawCharts(IAnsiConsole console, BenchReport report, BenchRequest request)
+    {
+        string name = request.JsonPath is null ? "bench" : Path.GetFileNameWithoutExtension(request.JsonPath);
+        PlotRun run = ResultFileLoader.Parse(ResultWriters.ToJson(report), name, "this bench run", "--plot");
+        PlotCommand.Draw(console, [run], new ChartOptions(PlotCommand.DefaultBaseline, BaselineRequired: false, Peer: null), request.PlotDirectory!);
+    }
+
     private static string Summary(BenchResult result) => result.Error is not null
         ? "failed"
         : $"median {NumberFormat.Microseconds(result.TimeMedianUs)} µs, {NumberFormat.Readable(result.Tflops)} TFLOP/s, "
@@ -311,5 +339,6 @@ internal static class BenchCommand
         ulong Seed,
         string? JsonPath,
         string? CsvPath,
+        string? PlotDirectory,
         string[] Configs);
 }

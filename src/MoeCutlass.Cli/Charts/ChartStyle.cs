@@ -1,0 +1,44 @@
+using ScottPlot;
+
+namespace MoeCutlass.Cli.Charts;
+
+/// <summary>
+/// What every chart shares so they read alike at 100 % zoom: font sizes a little above ScottPlot's defaults, and
+/// one color and marker per strategy, by its position in the file, so a strategy looks the same in every chart.
+/// </summary>
+internal static class ChartStyle
+{
+    public const float TitleSize = 20;
+    public const float AxisLabelSize = 17;
+    public const float TickLabelSize = 14;
+    public const float LegendSize = 14;
+    public const float NoteSize = 12;
+    public const string FontName = "DejaVu Sans";
+
+    private static readonly IPalette Palette = new ScottPlot.Palettes.Category10();
+
+    /// <summary>Filled shapes that stay distinct when they overlap, in order of the strategies.</summary>
+    private static readonly MarkerShape[] Markers =
+    [
+        MarkerShape.FilledCircle, MarkerShape.FilledSquare, MarkerShape.FilledTriangleUp, MarkerShape.FilledDiamond,
+        MarkerShape.FilledTriangleDown, MarkerShape.OpenCircle, MarkerShape.OpenSquare, MarkerShape.OpenTriangleUp,
+    ];
+
+    public static Color StrategyColor(int index) => Palette.GetColor(index);
+
+    public static MarkerShape StrategyMarker(int index) => Markers[index % Markers.Length];
+
+    /// <summary>Title (two lines: what, then whose run), axis labels and tick sizes.</summary>
+    public static void Apply(Plot plot, string title, string identity, string xLabel, string yLabel)
+    {
+        // A sans-serif face reads better at small sizes than ScottPlot's pick here (DejaVu Serif); where it is
+        // missing, SkiaSharp falls back to a default face.
+        plot.Font.Set(FontName);
+        plot.Title(title + "\n" + identity, TitleSize);
+        plot.XLabel(xLabel, AxisLabelSize);
+        plot.YLabel(yLabel, AxisLabelSize);
+        plot.Axes.Bottom.TickLabelStyle.FontSize = TickLabelSize;
+        plot.Axes.Left.TickLabelStyle.FontSize = TickLabelSize;
+        plot.Legend.FontSize = LegendSize;
+    }
+}
