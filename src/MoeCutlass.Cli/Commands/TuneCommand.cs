@@ -8,8 +8,9 @@ namespace MoeCutlass.Cli.Commands;
 
 /// <summary>
 /// <c>moecutlass tune</c>: times expert specialization's three kernel configurations (swapped 128x32, swapped 128x64,
-/// 128x128), each forced for every expert, on uniform problems of m rows per expert, and reports where they cross over
-/// and the bucket thresholds that follow for this GPU (range lines of native/src/core/kernel_configs.def). The options
+/// 128x128) and, for the SINGLE path, every non-swapped configuration of the registry, each forced for every expert, on
+/// uniform problems of m rows per expert, and reports where they cross over and the range lines that follow for this
+/// GPU (SPECIALIZED and SINGLE MC_KERNEL_RANGE lines of native/src/core/kernel_configs.def, the SINGLE ones grouped by K). The options
 /// (<see cref="TuneOptions"/>), the measurement (<see cref="TuneRunner"/>), the fit (<see cref="TuneFit"/>) and the
 /// report (<see cref="TuneConsoleReport"/>, <see cref="TuneReportFiles"/>) live under Tune/; this is the sequence.
 /// </summary>
@@ -20,8 +21,8 @@ internal static class TuneCommand
         var options = new TuneOptions();
         var command = new Command(
             "tune",
-            "Time expert specialization's configurations (128x32, 128x64, 128x128) per rows per expert and print the crossovers "
-            + "and suggested bucket thresholds (needs a CUDA device)");
+            "Time expert specialization's configurations (128x32, 128x64, 128x128) and the single path's (every non-swapped "
+            + "configuration) per rows per expert and print the crossovers and suggested SPECIALIZED and SINGLE range lines (needs a CUDA device)");
         foreach (Option option in options.All)
         {
             command.Options.Add(option);
@@ -91,35 +92,64 @@ internal static class TuneCommand
         DeviceInfo info = context.DeviceInfo ?? MoeCutlassLibrary.GetDeviceInfo(context.Device);
         var settings = new BenchSettings(request.Iterations, request.Warmup, request.OutputDType, Graph: false);
         IAnsiConsole console = environment.Console;
-        TuneConsoleReport.WriteHeader(console, info, context.Device, request, settings);
+        TuneConfigurationSet? singleSet = request.Tunes(TunePath.Single) ? TuneConfigurationSet.Single(MoeCutlassLibrary.KernelConfigurations) : null;
+        if (singleSet is { Count: < 2 })
+        {
+            ErrorReporter.WriteError($"--path single needs at least two non-swapped configurations in the registry; this library has {singleSet.Count}");
+            return ExitCodes.Failure;
+        }
+
+        var sweeps = new List<TuneSweep>();
+        if (request.Tunes(TunePath.Specialized))
+        {
+            sweeps.Add(new TuneSweep(TuneConfigurationSet.Specialized, request.Rows));
+        }
+
+        if (singleSet is not null)
+        {
+            sweeps.Add(new TuneSweep(singleSet, request.SingleRows));
+        }
+
+        TuneConsoleReport.WriteHeader(console, info, context.Device, request, settings, [.. sweeps.Select(s => s.Set)]);
 
         var runner = new TuneRunner(context, settings, environment.Logger);
         var failures = new List<string>();
-        List<TuneResult> results = WorkProgress.Run(environment, "tune", request.Shapes.Count * request.Rows.Count, progress =>
+        List<TuneResult> results = WorkProgress.Run(environment, "tune", request.Shapes.Count * sweeps.Sum(s => s.Rows.Count), progress =>
         {
             var measured = new List<TuneResult>();
             foreach (TuneShape shape in request.Shapes)
             {
-                runner.MeasureShape(shape, request.Rows, progress, measured, failures);
+                runner.MeasureShape(shape, sweeps, progress, measured, failures);
             }
 
             return measured;
         });
 
-        (IReadOnlyList<ShapeCrossovers> analyses, IReadOnlyList<TuneShapeSummary> summaries) = TuneFit.Apply(request.Shapes, results);
+        IReadOnlyList<ShapeCrossovers>? specialized = request.Tunes(TunePath.Specialized) ? TuneFit.Fit(request.Shapes, results, TuneConfigurationSet.Specialized) : null;
+        IReadOnlyList<ShapeCrossovers>? single = singleSet is null ? null : TuneFit.Fit(request.Shapes, results, singleSet);
+        IReadOnlyList<TuneShapeSummary> summaries = TuneFit.Summaries(request.Shapes, specialized, single, singleSet);
         console.WriteLine();
         for (int s = 0; s < request.Shapes.Count; s++)
         {
-            TuneConsoleReport.WriteShape(console, request.Shapes[s], results, analyses[s]);
+            if (specialized is not null)
+            {
+                TuneConsoleReport.WriteShape(console, request.Shapes[s], results, specialized[s], TuneConfigurationSet.Specialized);
+            }
+
+            if (single is not null)
+            {
+                TuneConsoleReport.WriteShape(console, request.Shapes[s], results, single[s], singleSet!);
+            }
         }
 
-        TuneSuggestion? suggestion = TuneConsoleReport.WriteSuggestion(console, Crossovers.Suggest(analyses), info);
+        TuneSuggestion? suggestion = specialized is null ? null : TuneConsoleReport.WriteSuggestion(console, Crossovers.Suggest(specialized), info);
+        TuneSingleSuggestion? singleSuggestion = single is null ? null : TuneConsoleReport.WriteSingleSuggestion(console, singleSet!, request.Shapes, single, info);
         foreach (string failure in failures)
         {
             ErrorReporter.WriteError(failure);
         }
 
-        TuneReportFiles.Write(console, request, info, settings, started, results, summaries, suggestion);
+        TuneReportFiles.Write(console, request, info, settings, started, results, summaries, suggestion, singleSuggestion);
         return failures.Count == 0 ? ExitCodes.Success : ExitCodes.Failure;
     }
 }

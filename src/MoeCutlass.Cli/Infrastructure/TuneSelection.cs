@@ -23,6 +23,20 @@ internal sealed record TuneShape(string Label, int Experts, int N, int K, string
     public static TuneShape Of(BenchCase benchCase) =>
         new($"{benchCase.Name} ({Describe(benchCase.Experts, benchCase.N, benchCase.K)})", benchCase.Experts, benchCase.N, benchCase.K, benchCase.Name);
 
+    /// <summary>
+    /// This shape with K replaced (<c>--k</c>): E and N kept; a suite case's label says the K is not the case's own.
+    /// </summary>
+    public TuneShape WithK(int k)
+    {
+        if (k == K)
+        {
+            return this;
+        }
+
+        string dimensions = Describe(Experts, N, k);
+        return new TuneShape(Case is null ? dimensions : string.Create(CultureInfo.InvariantCulture, $"{Case} with K={k} ({dimensions})"), Experts, N, k, Case);
+    }
+
     private static string Describe(int experts, int n, int k) => string.Create(CultureInfo.InvariantCulture, $"E={experts}, N={n}, K={k}");
 }
 
@@ -42,6 +56,74 @@ internal static class TuneSelection
 
     /// <summary>Rows per expert swept by default: dense where the swapped 32- and 64-row tiles fill up, sparse beyond.</summary>
     public static readonly IReadOnlyList<int> DefaultRows = [4, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 128, 192];
+
+    /// <summary>
+    /// Rows per expert swept on the SINGLE path by default: the single path's crossovers lie further out (the H200's
+    /// 64x128 -> 128x128 at 40-96 rows, 128x128 -> 256x128 near 512), so the sweep reaches 1024.
+    /// </summary>
+    public static readonly IReadOnlyList<int> DefaultSingleRows = [8, 16, 24, 32, 40, 48, 64, 80, 96, 128, 192, 256, 384, 512, 768, 1024];
+
+    /// <summary>The paths tuned by default: both.</summary>
+    public static readonly IReadOnlyList<TunePath> DefaultPaths = [TunePath.Specialized, TunePath.Single];
+
+    /// <summary>Parses <c>--path specialized|single|both</c> (null: both), in the order they are measured.</summary>
+    public static IReadOnlyList<TunePath> ParsePath(string? text) => text?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "both" => DefaultPaths,
+        "specialized" => [TunePath.Specialized],
+        "single" => [TunePath.Single],
+        _ => throw new UsageException($"--path '{text}': expected specialized, single or both"),
+    };
+
+    /// <summary>
+    /// Parses <c>--k</c> (repeatable, comma lists): K values that replace every shape's K (each shape is swept once per
+    /// value, E and N kept), ascending without duplicates; null when not given.
+    /// </summary>
+    public static IReadOnlyList<int>? ParseK(IEnumerable<string>? values)
+    {
+        if (values is null || !values.Any())
+        {
+            return null;
+        }
+
+        var ks = new SortedSet<int>();
+        foreach (string token in OptionLists.Split(values))
+        {
+            if (!int.TryParse(token, NumberStyles.Integer, CultureInfo.InvariantCulture, out int k))
+            {
+                throw new UsageException($"--k: '{token}' is not a whole number (e.g. --k 256,2048,7168)");
+            }
+
+            if (k is < 1 or > MaxDimension || k % 16 != 0)
+            {
+                throw new UsageException($"--k: K must be a positive multiple of 16 up to {MaxDimension} (got {k})");
+            }
+
+            ks.Add(k);
+        }
+
+        return ks.Count > 0 ? ks.ToArray() : throw new UsageException("--k needs at least one value (e.g. --k 256,2048,7168)");
+    }
+
+    /// <summary>Every shape once per K of <paramref name="ks"/> (E and N kept), shape by shape; as given when null.</summary>
+    public static IReadOnlyList<TuneShape> WithK(IReadOnlyList<TuneShape> shapes, IReadOnlyList<int>? ks)
+    {
+        if (ks is null)
+        {
+            return shapes;
+        }
+
+        var selected = new List<TuneShape>();
+        foreach (TuneShape shape in shapes.SelectMany(s => ks.Select(s.WithK)))
+        {
+            if (!selected.Any(s => s.Experts == shape.Experts && s.N == shape.N && s.K == shape.K))
+            {
+                selected.Add(shape);
+            }
+        }
+
+        return selected;
+    }
 
     /// <summary>Parses one <c>--shape E,N,K</c> value.</summary>
     public static TuneShape ParseShape(string text)
@@ -95,11 +177,14 @@ internal static class TuneSelection
     /// Parses <c>--rows</c> (repeatable, comma lists): rows per expert, 1 .. the forcing threshold, returned ascending
     /// without duplicates; the defaults when nothing is given.
     /// </summary>
-    public static IReadOnlyList<int> ParseRows(IEnumerable<string>? values)
+    public static IReadOnlyList<int> ParseRows(IEnumerable<string>? values) => ParseRows(values, DefaultRows);
+
+    /// <summary>Parses <c>--rows</c> as <see cref="ParseRows(IEnumerable{string})"/>, with <paramref name="defaults"/> when nothing is given.</summary>
+    public static IReadOnlyList<int> ParseRows(IEnumerable<string>? values, IReadOnlyList<int> defaults)
     {
         if (values is null || !values.Any())
         {
-            return DefaultRows;
+            return defaults;
         }
 
         var rows = new SortedSet<int>();

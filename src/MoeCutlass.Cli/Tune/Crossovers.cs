@@ -27,11 +27,18 @@ internal static partial class Crossovers
     /// <summary>Splits whose losses differ by less than this are equally good.</summary>
     private const double Tolerance = 1e-12;
 
-    public static ShapeCrossovers Analyze(IEnumerable<TunePoint> points)
+    public static ShapeCrossovers Analyze(IEnumerable<TunePoint> points) => Analyze(points, TuneConfigurations.Labels);
+
+    /// <summary>
+    /// The same fit over any configurations ordered by width (<paramref name="labels"/>, narrowest first; each point
+    /// has one time per label), e.g. the SINGLE path's non-swapped tiles (<see cref="TuneConfigurationSet.Single"/>).
+    /// </summary>
+    public static ShapeCrossovers Analyze(IEnumerable<TunePoint> points, IReadOnlyList<string> labels)
     {
+        int count = labels.Count;
         TunePoint[] ordered = points.OrderBy(p => p.Rows).ToArray();
-        TunePoint[] complete = ordered.Where(p => p.Complete).ToArray();
-        int[] incomplete = ordered.Where(p => !p.Complete).Select(p => p.Rows).ToArray();
+        TunePoint[] complete = ordered.Where(p => p.TimesUs.Count == count && p.Complete).ToArray();
+        int[] incomplete = ordered.Where(p => !(p.TimesUs.Count == count && p.Complete)).Select(p => p.Rows).ToArray();
         int n = complete.Length;
         if (n == 0)
         {
@@ -42,13 +49,14 @@ internal static partial class Crossovers
                 Assigned = [],
                 Segments = [],
                 Regret = 0,
-                Description = $"none: no rows value has {TuneConfigurations.All} configurations measured",
+                Labels = labels,
+                Description = $"none: no rows value has {TuneConfigurations.AllOf(count)} configurations measured",
             };
         }
 
         // loss[c][i]: what giving point i to configuration c loses against its fastest configuration.
-        double[][] loss = new double[TuneConfigurations.Count][];
-        for (int c = 0; c < TuneConfigurations.Count; c++)
+        double[][] loss = new double[count][];
+        for (int c = 0; c < count; c++)
         {
             loss[c] = new double[n];
             for (int i = 0; i < n; i++)
@@ -92,7 +100,8 @@ internal static partial class Crossovers
             Segments = segments,
             Regret = Math.Max(0, bestLoss),
             MaxRows = maxRows,
-            Description = Describe(segments, complete[^1].Rows),
+            Labels = labels,
+            Description = Describe(segments, complete[^1].Rows, labels),
         };
     }
 
@@ -109,7 +118,7 @@ internal static partial class Crossovers
             return null;
         }
 
-        var maxRows = new int[TuneConfigurations.Widest];
+        var maxRows = new int[fitted.Min(s => s.MaxRows!.Count)];
         for (int c = 0; c < maxRows.Length; c++)
         {
             int median = Median(fitted.Select(s => s.MaxRows![c]));
@@ -196,30 +205,31 @@ internal static partial class Crossovers
     private static int Threshold(TunePoint[] points, int end) =>
         end == points.Length ? points[^1].Rows : (int)Math.Floor((points[end - 1].Rows + (double)points[end].Rows) / 2);
 
-    private static string Describe(IReadOnlyList<CrossoverSegment> segments, int largest)
+    private static string Describe(IReadOnlyList<CrossoverSegment> segments, int largest, IReadOnlyList<string> labels)
     {
         var parts = new List<string>();
         for (int s = 1; s < segments.Count; s++)
         {
-            parts.Add($"{segments[s - 1].Label} -> {segments[s].Label} between m={Int(segments[s - 1].LastRows)} and m={Int(segments[s].FirstRows)}");
+            parts.Add($"{labels[segments[s - 1].Configuration]} -> {labels[segments[s].Configuration]} between m={Int(segments[s - 1].LastRows)} and m={Int(segments[s].FirstRows)}");
         }
 
         if (parts.Count == 0)
         {
-            parts.Add($"none ({segments[0].Label} wins at every m)");
+            parts.Add($"none ({labels[segments[0].Configuration]} wins at every m)");
         }
 
         CrossoverSegment last = segments[^1];
-        if (last.Configuration != TuneConfigurations.Widest)
+        int widest = labels.Count - 1;
+        if (last.Configuration != widest)
         {
-            parts.Add($"{last.Label} still wins at m={Int(largest)}, the largest measured (sweep further)");
+            parts.Add($"{labels[last.Configuration]} still wins at m={Int(largest)}, the largest measured (sweep further)");
         }
 
-        for (int c = 0; c < TuneConfigurations.Widest; c++)
+        for (int c = 0; c < widest; c++)
         {
             if (segments.All(s => s.Configuration != c))
             {
-                parts.Add($"{TuneConfigurations.Labels[c]} never wins");
+                parts.Add($"{labels[c]} never wins");
             }
         }
 

@@ -42,6 +42,9 @@ internal sealed record ShapeCrossovers
     /// <summary>Suggested largest rows per expert of 128x64 (equal to <see cref="Swap32MaxRows"/>: no expert).</summary>
     public int? Swap64MaxRows => MaxRows?[TuneConfigurations.Swap64];
 
+    /// <summary>The configurations' labels by index, narrowest first (the fit's order).</summary>
+    public IReadOnlyList<string> Labels { get; init; } = TuneConfigurations.Labels;
+
     /// <summary>"128x32 -> 128x64 between m=32 and m=48; 128x64 -> 128x128 between m=64 and m=96" and the like.</summary>
     public required string Description { get; init; }
 

@@ -15,7 +15,22 @@ internal sealed record TuneRequest(
     int Warmup,
     int Device,
     string? JsonPath,
-    string? CsvPath);
+    string? CsvPath)
+{
+    /// <summary>The paths to tune, in the order they are measured (<c>--path</c>; default both).</summary>
+    public IReadOnlyList<TunePath> Paths { get; init; } = TuneSelection.DefaultPaths;
+
+    /// <summary>Rows per expert swept on the SINGLE path (<c>--rows</c> when given, else <see cref="TuneSelection.DefaultSingleRows"/>).</summary>
+    public IReadOnlyList<int> SingleRows { get; init; } = TuneSelection.DefaultSingleRows;
+
+    /// <summary>The K values of <c>--k</c> (every shape swept once per value), or null.</summary>
+    public IReadOnlyList<int>? KValues { get; init; }
+
+    public bool Tunes(TunePath path) => Paths.Contains(path);
+
+    /// <summary>The rows values swept on <paramref name="path"/>.</summary>
+    public IReadOnlyList<int> RowsOf(TunePath path) => path == TunePath.Single ? SingleRows : Rows;
+}
 
 /// <summary><c>tune</c>'s options, and their parsing into a <see cref="TuneRequest"/> (user errors as <see cref="UsageException"/>).</summary>
 internal sealed class TuneOptions
@@ -36,8 +51,24 @@ internal sealed class TuneOptions
 
     private readonly Option<string[]> _rows = new("--rows", "-m")
     {
-        Description = $"Rows per expert to time (repeatable or a comma list) [default: {string.Join(',', TuneSelection.DefaultRows)}]",
+        Description = $"Rows per expert to time, on every path tuned (repeatable or a comma list) [default: specialized "
+            + $"{string.Join(',', TuneSelection.DefaultRows)}; single {string.Join(',', TuneSelection.DefaultSingleRows)}]",
         HelpName = "M,...",
+        Arity = ArgumentArity.OneOrMore,
+    };
+
+    private readonly Option<string?> _path = new("--path")
+    {
+        Description = "Which selection path to tune: specialized (expert specialization's 128x32, 128x64, 128x128 per expert's rows), "
+            + "single (every non-swapped configuration of the registry per average rows per expert, lines grouped by K) or both [default: both]",
+        HelpName = "specialized|single|both",
+    };
+
+    private readonly Option<string[]> _k = new("--k")
+    {
+        Description = "Replace the K of every shape by each of these values (E and N kept), e.g. --k 256,2048,7168 to cover short and "
+            + "long K (repeatable or a comma list)",
+        HelpName = "K,...",
         Arity = ArgumentArity.OneOrMore,
     };
 
@@ -77,7 +108,7 @@ internal sealed class TuneOptions
     }
 
     /// <summary>The options in the order help lists them.</summary>
-    public IReadOnlyList<Option> All => [_shapes, _cases, _suite, _rows, _dtype, _iterations, _warmup, _device, _json, _csv];
+    public IReadOnlyList<Option> All => [_shapes, _cases, _suite, _k, _path, _rows, _dtype, _iterations, _warmup, _device, _json, _csv];
 
     /// <summary>
     /// The request of <paramref name="parseResult"/>. User errors surface here, before the native library or a device
@@ -94,15 +125,22 @@ internal sealed class TuneOptions
             selectedCases = loadedSuite.Select(caseNames);
         }
 
+        string[]? rows = parseResult.GetValue(_rows);
+        IReadOnlyList<int>? ks = TuneSelection.ParseK(parseResult.GetValue(_k));
         return new TuneRequest(
-            Shapes: TuneSelection.Shapes(parseResult.GetValue(_shapes), selectedCases),
+            Shapes: TuneSelection.WithK(TuneSelection.Shapes(parseResult.GetValue(_shapes), selectedCases), ks),
             SuitePath: loadedSuite?.Path,
-            Rows: TuneSelection.ParseRows(parseResult.GetValue(_rows)),
+            Rows: TuneSelection.ParseRows(rows),
             OutputDType: OutputDTypeSelection.Parse(parseResult.GetValue(_dtype)),
             Iterations: OptionChecks.AtLeast(parseResult.GetValue(_iterations), "--iterations", 1),
             Warmup: OptionChecks.AtLeast(parseResult.GetValue(_warmup), "--warmup", 0),
             Device: OptionChecks.AtLeast(parseResult.GetValue(_device), "--device", 0),
             JsonPath: OptionChecks.OutputFile(parseResult.GetValue(_json), "--json"),
-            CsvPath: OptionChecks.OutputFile(parseResult.GetValue(_csv), "--csv"));
+            CsvPath: OptionChecks.OutputFile(parseResult.GetValue(_csv), "--csv"))
+        {
+            Paths = TuneSelection.ParsePath(parseResult.GetValue(_path)),
+            SingleRows = TuneSelection.ParseRows(rows, TuneSelection.DefaultSingleRows),
+            KValues = ks,
+        };
     }
 }

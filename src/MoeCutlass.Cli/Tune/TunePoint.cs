@@ -10,8 +10,8 @@ internal sealed record TunePoint(int Rows, IReadOnlyList<double?> TimesUs)
     {
     }
 
-    /// <summary>Whether every configuration was measured.</summary>
-    public bool Complete => TimesUs.Count == TuneConfigurations.Count && TimesUs.All(t => t is > 0);
+    /// <summary>Whether every configuration was measured (the fit also checks there is one time per configuration).</summary>
+    public bool Complete => TimesUs.Count > 0 && TimesUs.All(t => t is > 0);
 
     /// <summary>
     /// The fastest configuration measured here (index), or null when none was. On an exact tie the wider

@@ -27,6 +27,34 @@ internal sealed record TuneShapeSummary
 
     /// <summary>Rows values left out of the fit because a configuration failed there.</summary>
     public required IReadOnlyList<int> Incomplete { get; init; }
+
+    /// <summary>The SINGLE path's crossover description for this shape; null when that path was not tuned.</summary>
+    public string? SingleCrossovers { get; init; }
+
+    /// <summary>The SINGLE path's configurations (registry names), narrowest first; null when not tuned.</summary>
+    public IReadOnlyList<string>? SingleConfigurations { get; init; }
+
+    /// <summary>Largest rows per expert of each SINGLE configuration but the widest (as swap32/64_max_rows); null without a fit.</summary>
+    public IReadOnlyList<int>? SingleMaxRows { get; init; }
+
+    /// <summary>The SINGLE fit's sum over m of t(fitted) / t(fastest) - 1; null when not tuned.</summary>
+    public double? SingleRegret { get; init; }
+
+    /// <summary>Rows values left out of the SINGLE fit because a configuration failed there; null when not tuned.</summary>
+    public IReadOnlyList<int>? SingleIncomplete { get; init; }
+}
+
+/// <summary>The SINGLE range lines suggested for native/src/core/kernel_configs.def, grouped by K.</summary>
+internal sealed record TuneSingleSuggestion
+{
+    /// <summary>The configurations fitted (registry names), narrowest first.</summary>
+    public required IReadOnlyList<string> Configurations { get; init; }
+
+    /// <summary>The K groups, smallest K first: K values, min_k written, and the table.</summary>
+    public required IReadOnlyList<SingleKGroup> Groups { get; init; }
+
+    /// <summary>The MC_KERNEL_RANGE SINGLE lines, newline-separated, longest-K rows first.</summary>
+    public required string TableRows { get; init; }
 }
 
 /// <summary>The range lines suggested for native/src/core/kernel_configs.def.</summary>
@@ -84,8 +112,17 @@ internal sealed record TuneRunMetadata
     /// <summary>The suite file, when shapes came from --case.</summary>
     public string? Suite { get; init; }
 
-    /// <summary>The rows-per-expert values swept.</summary>
+    /// <summary>The rows-per-expert values swept (on the specialized path).</summary>
     public required IReadOnlyList<int> RowsPerExpert { get; init; }
+
+    /// <summary>The paths tuned: "specialized", "single".</summary>
+    public IReadOnlyList<string> Paths { get; init; } = [TuneConfigurationSet.RecordName(TunePath.Specialized)];
+
+    /// <summary>The rows-per-expert values swept on the single path; null when it was not tuned.</summary>
+    public IReadOnlyList<int>? SingleRowsPerExpert { get; init; }
+
+    /// <summary>The K values of --k (replacing the K of every shape), or null.</summary>
+    public IReadOnlyList<int>? KValues { get; init; }
 }
 
 /// <summary>The JSON result file of <c>tune</c>.</summary>
@@ -93,4 +130,5 @@ internal sealed record TuneReport(
     TuneRunMetadata Run,
     IReadOnlyList<TuneResult> Results,
     IReadOnlyList<TuneShapeSummary> Shapes,
-    TuneSuggestion? Suggestion);
+    TuneSuggestion? Suggestion,
+    TuneSingleSuggestion? SingleSuggestion = null);

@@ -16,7 +16,8 @@ internal static class TuneReportFiles
         DateTimeOffset started,
         IReadOnlyList<TuneResult> results,
         IReadOnlyList<TuneShapeSummary> summaries,
-        TuneSuggestion? suggestion)
+        TuneSuggestion? suggestion,
+        TuneSingleSuggestion? singleSuggestion = null)
     {
         if (request.JsonPath is not null)
         {
@@ -41,8 +42,11 @@ internal static class TuneReportFiles
                 OutputDtype = OutputDTypeSelection.Name(settings.OutputDType),
                 Suite = request.SuitePath,
                 RowsPerExpert = request.Rows,
+                Paths = [.. request.Paths.Select(TuneConfigurationSet.RecordName)],
+                SingleRowsPerExpert = request.Tunes(TunePath.Single) ? request.SingleRows : null,
+                KValues = request.KValues,
             };
-            TuneResultWriters.WriteJson(request.JsonPath, new TuneReport(metadata, results, summaries, suggestion));
+            TuneResultWriters.WriteJson(request.JsonPath, new TuneReport(metadata, results, summaries, suggestion, singleSuggestion));
             console.WriteLine($"wrote {request.JsonPath}");
         }
 

@@ -24,7 +24,7 @@ internal sealed record TuneResult
     /// <summary>E x m.</summary>
     public required int Rows { get; init; }
 
-    /// <summary>"128x32", "128x64" or "128x128".</summary>
+    /// <summary>The short label: "128x32", "128x64" or "128x128"; on the single path e.g. "64x128", "256x128".</summary>
     public required string Configuration { get; init; }
 
     /// <summary>The registry name of the configuration forced (GroupedGemmOptions.Forcing).</summary>
@@ -64,4 +64,11 @@ internal sealed record TuneResult
     public string? Kernels { get; init; }
 
     public string? Error { get; init; }
+
+    /// <summary>
+    /// The path whose configurations this record's rows value was timed with: "specialized" (expert specialization's
+    /// 128x32, 128x64, 128x128) or "single" (every non-swapped configuration); <see cref="Fastest"/> and
+    /// <see cref="Fitted"/> compare within the path. Last in the files: it came after the fields above.
+    /// </summary>
+    public string Path { get; init; } = TuneConfigurationSet.RecordName(TunePath.Specialized);
 }

@@ -38,6 +38,7 @@ internal static class TuneResultWriters
         ("fitted", r => r.Fitted ? "true" : "false"),
         ("kernels", r => r.Kernels ?? ""),
         ("error", r => r.Error ?? ""),
+        ("path", r => r.Path),
     ];
 
     private static readonly TuneJsonContext FileContext = new(new JsonSerializerOptions(TuneJsonContext.Default.Options)

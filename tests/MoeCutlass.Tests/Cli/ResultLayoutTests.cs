@@ -22,12 +22,12 @@ public sealed class ResultLayoutTests
         "graph_error", "kernels", "error",
     ];
 
-    /// <summary>The record fields of a tune result (no mean time), in order.</summary>
+    /// <summary>The record fields of a tune result (no mean time), in order; path came later, so it is last.</summary>
     private static readonly string[] TuneFields =
     [
         "shape", "case", "experts", "n", "k", "rows_per_expert", "rows", "configuration", "config", "iterations",
         "warmup", "time_median_us", "time_min_us", "time_p90_us", "host_median_us", "tflops", "fastest", "fitted",
-        "kernels", "error",
+        "kernels", "error", "path",
     ];
 
     private static readonly Timing Measured = new()

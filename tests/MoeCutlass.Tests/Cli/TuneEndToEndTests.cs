@@ -56,6 +56,38 @@ public sealed class TuneEndToEndTests : NativeTestBase
     }
 
     [Test]
+    public async Task Tune_BadPath_UsageError()
+    {
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["tune", "--path", "swapped"]);
+
+        AssertUsageError(run, "error: --path 'swapped': expected specialized, single or both");
+    }
+
+    [Test]
+    public async Task Tune_BadK_UsageError()
+    {
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["tune", "--k", "256,100"]);
+
+        AssertUsageError(run, "error: --k: K must be a positive multiple of 16 up to 1048576 (got 100)");
+    }
+
+    [Test]
+    public async Task Tune_SinglePath_WithoutACudaDevice_StillOneErrorLine()
+    {
+        Assume.That(MoeCutlassLibrary.BuildInfo.HasCuda && MoeCutlassLibrary.DeviceCount > 0, Is.False, "this machine has a CUDA device: tune would measure");
+
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["tune", "--path", "single", "--k", "256,2048"]);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+            Assert.That(run.ErrorLines, Has.Length.EqualTo(1), run.ToString());
+            Assert.That(run.StandardError, Does.StartWith(NoDevicePrefix), run.ToString());
+            Assert.That(run.StandardOutput, Is.Empty);
+        }
+    }
+
+    [Test]
     public async Task Tune_UnknownCase_UsageError_ListingValidCases()
     {
         string suite = _temp.Write("suite.json", SuiteFiles.SmallSuite());
@@ -73,7 +105,7 @@ public sealed class TuneEndToEndTests : NativeTestBase
         using (Assert.EnterMultipleScope())
         {
             Assert.That(run.ExitCode, Is.Zero, run.ToString());
-            foreach (string option in new[] { "--shape", "--case", "--suite", "--rows", "--dtype", "--iterations", "--warmup", "--device", "--json", "--csv", "--verbose" })
+            foreach (string option in new[] { "--shape", "--case", "--suite", "--k", "--path", "--rows", "--dtype", "--iterations", "--warmup", "--device", "--json", "--csv", "--verbose" })
             {
                 Assert.That(run.StandardOutput, Does.Contain(option), option);
             }
