@@ -2,8 +2,8 @@
 # MoeCutlass build driver. The same verbs and options as build.ps1.
 #
 #   ./build.sh build      native library (CMake) + managed solution (dotnet)
-#   ./build.sh test       build, then native unit tests (ctest), bindings check, NUnit suite, package consumer check;
-#                         one summary line
+#   ./build.sh test       build, then native unit tests (ctest), bindings check, NUnit suite, package consumer check,
+#                         build.ps1 check (pwsh from dotnet-tools.json); one summary line
 #   ./build.sh bench ...  build, then `moecutlass bench ...` (arguments after `bench` go to the CLI)
 #   ./build.sh pack       build, then the NuGet package (+ .snupkg) into artifacts/packages
 #                         (--native FILE: pack that library, built elsewhere, instead of building one here)
@@ -296,6 +296,44 @@ test_consumer() {
   fi
 }
 
+# ---- build.ps1 under PowerShell 7.6 (the local .NET tool in dotnet-tools.json): CI proves the PowerShell path -------
+# Three tests: `bindings -Check`, `pack` (which builds first) and `test`, whose last line must be the summary line in
+# build.sh's format with the same counts as build.sh's own suites just had (it runs the same ones).
+test_powershell() {
+  if ! have_sdk; then
+    echo "build.ps1 check skipped: no .NET SDK here (PowerShell comes as a .NET tool)"; count 0 0 3; return
+  fi
+  if ! dotnet tool restore >"$logs/pwsh-tool-restore.log" 2>&1; then
+    cat "$logs/pwsh-tool-restore.log"
+    echo "build.sh: dotnet tool restore failed: PowerShell 7.6.10 (dotnet-tools.json) is needed to check build.ps1" >&2
+    count 0 3 0; return
+  fi
+  local plogs=$logs/pwsh expected="$passed passed, $failed failed, $skipped skipped" last
+  mkdir -p "$plogs"
+  local pwsh=(env MOECUTLASS_LOG_DIR="$plogs" dotnet tool run pwsh -- -NoProfile -NonInteractive -File ./build.ps1)
+  local opts=(-Configuration "$configuration" -Cuda "$cuda")
+  if "${pwsh[@]}" bindings -Check >"$plogs/bindings.out" 2>&1; then
+    echo "build.ps1 bindings -Check: $(tail -1 "$plogs/bindings.out")"; count 1 0 0
+  else
+    cat "$plogs/bindings.out"; echo "build.sh: pwsh ./build.ps1 bindings -Check failed" >&2; count 0 1 0
+  fi
+  if "${pwsh[@]}" pack "${opts[@]}" >"$plogs/pack.out" 2>&1; then
+    echo "build.ps1 pack:" $(cd artifacts/packages && ls MoeCutlass.*nupkg); count 1 0 0
+  else
+    tail -40 "$plogs/pack.out"; echo "build.sh: pwsh ./build.ps1 pack failed (log: $plogs/pack.out)" >&2; count 0 1 0
+  fi
+  local rc=0
+  "${pwsh[@]}" test "${opts[@]}" >"$plogs/test.out" 2>&1 || rc=$?
+  last=$(tail -1 "$plogs/test.out")
+  if [ "$rc" = 0 ] && [ "$last" = "$expected" ]; then
+    echo "build.ps1 test: $last (the same as build.sh's)"; count 1 0 0
+  else
+    tail -40 "$plogs/test.out"
+    echo "build.sh: pwsh ./build.ps1 test exited $rc, last line '$last', expected '$expected' (log: $plogs/test.out)" >&2
+    count 0 1 0
+  fi
+}
+
 section() {  # section TITLE FUNCTION [ESTIMATE]: one test step, its elapsed seconds at the end
   local began=$SECONDS
   echo "== $1${3:+ ($3)}"
@@ -314,6 +352,7 @@ case "$verb" in
     section "bindings check" test_bindings
     section "NUnit suite" test_managed
     section "package consumer check" test_consumer "pack, offline restore, run"
+    section "build.ps1 under PowerShell 7.6" test_powershell "bindings -Check, pack, test; about 1 min"
     summary_done=1
     echo "$passed passed, $failed failed, $skipped skipped"
     [ "$failed" = 0 ] ;;
