@@ -18,9 +18,10 @@
 #>
 [CmdletBinding(PositionalBinding = $false)]
 param(
-    [Parameter(Position = 0, Mandatory = $true)]
+    # Not Mandatory: PowerShell would prompt for it (and hang a CI job); a missing verb prints the usage instead.
+    [Parameter(Position = 0)]
     [ValidateSet('build', 'test', 'bench', 'pack', 'bindings', 'clean')]
-    [string]$Verb,
+    [string]$Verb = '',
     [ValidateSet('Release', 'Debug')]
     [Alias('c')]
     [string]$Configuration = 'Release',
@@ -37,6 +38,11 @@ param(
 $ErrorActionPreference = 'Stop'
 Set-Location $PSScriptRoot
 
+if (-not $Verb) {
+    Write-Host 'usage: ./build.ps1 build|test|bench|pack|bindings|clean [options]  (Get-Help ./build.ps1 -Detailed for more)'
+    exit 2
+}
+
 if ($Native -and $Verb -ne 'pack') { Write-Host 'build.ps1: -Native is an option of pack only'; exit 2 }
 if ($Gpu) { $Cuda = 'ON'; $env:MOECUTLASS_REQUIRE_GPU = '1' }
 $configLower = $Configuration.ToLowerInvariant()
@@ -47,7 +53,8 @@ $libName = if ($IsWindows) { 'moecutlass.dll' } elseif ($IsMacOS) { 'libmoecutla
 $nativeBuild = "artifacts/obj/native/$configLower"
 $nativeOut = "artifacts/native/$rid"
 $nativeLib = Join-Path $nativeOut $libName
-$logs = 'artifacts/logs'
+# MOECUTLASS_LOG_DIR: where the step logs go (./build.sh test runs this script with its own, beside build.sh's logs).
+$logs = if ($env:MOECUTLASS_LOG_DIR) { $env:MOECUTLASS_LOG_DIR } else { 'artifacts/logs' }
 New-Item -ItemType Directory -Force $logs | Out-Null
 
 function Invoke-Checked([string]$What, [scriptblock]$Command) {
@@ -57,8 +64,10 @@ function Invoke-Checked([string]$What, [scriptblock]$Command) {
 
 function Build-Native {
     if ($SkipNative) { return }
-    $generator = if (Get-Command ninja -ErrorAction SilentlyContinue) { @('-G', 'Ninja') } else { @() }
-    $cutlass = if ($env:CUTLASS_DIR) { @("-DCUTLASS_DIR=$env:CUTLASS_DIR") } else { @() }
+    # @(...) around the if: an `if` that yields a one-element array yields its element, a string, and splatting a
+    # string passes its characters one by one.
+    $generator = @(if (Get-Command ninja -ErrorAction SilentlyContinue) { '-G', 'Ninja' })
+    $cutlass = @(if ($env:CUTLASS_DIR) { "-DCUTLASS_DIR=$env:CUTLASS_DIR" })
     Invoke-Checked 'CMake configure' { cmake -S . -B $nativeBuild @generator "-DCMAKE_BUILD_TYPE=$Configuration" "-DMOECUTLASS_CUDA=$Cuda" @cutlass }
     Invoke-Checked 'native build' { cmake --build $nativeBuild --config $Configuration --parallel }
     # The install step also splits the debug info off into libmoecutlass.so.dbg (cmake/MoeCutlassSplitDebug.cmake).
@@ -103,9 +112,11 @@ function Get-BindingsPython {
 function Invoke-Bindings([bool]$CheckOnly) {
     $python = Get-BindingsPython
     if (-not $python) { Write-Warning 'libclang Python bindings missing (Debian: apt-get install python3-clang-14 libclang1-14)'; return 3 }
-    $extra = if ($CheckOnly) { @('--check') } else { @() }
-    & $python bindings/generate_bindings.py @extra
-    return $LASTEXITCODE
+    $extra = @(if ($CheckOnly) { '--check' })  # @(...): see Build-Native
+    # Out-Host: the generator's output goes to the console, not into this function's return value (which would
+    # otherwise be the output lines plus the exit code, an array that never equals 0).
+    & $python bindings/generate_bindings.py @extra | Out-Host
+    return [int]$LASTEXITCODE
 }
 
 $script:passed = 0; $script:failed = 0; $script:skipped = 0
@@ -114,7 +125,9 @@ function Add-Count([int]$P, [int]$F, [int]$S) { $script:passed += $P; $script:fa
 function Test-Native {
     $junit = Join-Path $PSScriptRoot "$logs/ctest-junit.xml"
     Remove-Item $junit -ErrorAction SilentlyContinue
-    ctest --test-dir $nativeBuild --output-on-failure --output-junit $junit | Tee-Object "$logs/ctest.log" | Select-String 'tests passed|tests failed'
+    # .Line: the matched lines as text (a MatchInfo prints with a blank line before it and the match highlighted).
+    ctest --test-dir $nativeBuild --output-on-failure --output-junit $junit | Tee-Object "$logs/ctest.log" |
+        Select-String 'tests passed|tests failed' | ForEach-Object { Write-Host $_.Line }
     if (-not (Test-Path $junit)) { Add-Count 0 1 0; return }
     $suite = ([xml](Get-Content $junit)).testsuite
     $t = [int]$suite.tests; $f = [int]$suite.failures + [int]$suite.errors; $s = [int]$suite.skipped
@@ -185,6 +198,8 @@ function Invoke-Pack([string]$NativeDir, [string]$OutDir) {
     # MoeCutlass.<version>.nupkg + .snupkg; the project refuses to pack without the native library and checks both
     # packages' contents afterwards.
     New-Item -ItemType Directory -Force $OutDir | Out-Null
+    # The project appends the library's file name to MoeCutlassNativeDir as given: it must end with a separator.
+    $NativeDir = $NativeDir.TrimEnd('/', '\') + [IO.Path]::DirectorySeparatorChar
     Remove-Item (Join-Path $OutDir 'MoeCutlass.*nupkg') -ErrorAction SilentlyContinue
     dotnet pack src/MoeCutlass/MoeCutlass.csproj -c $Configuration -nologo -v:m --no-build "-p:MoeCutlassNativeDir=$NativeDir" "-p:MoeCutlassRid=$rid" -o $OutDir *> "$logs/pack.log"
     if ($LASTEXITCODE -ne 0) {
@@ -192,6 +207,14 @@ function Invoke-Pack([string]$NativeDir, [string]$OutDir) {
         throw "dotnet pack failed (log: $logs/pack.log)"
     }
     Select-String 'MoeCutlass: packed|warn' "$logs/pack.log" | ForEach-Object { Write-Host $_.Line.Trim() }
+}
+
+function Get-PowerShellCommand {
+    # The command that starts this PowerShell again: its own executable, or, when it runs as a .NET tool
+    # (`dotnet tool run pwsh`: the process is dotnet), dotnet with this PowerShell's pwsh.dll.
+    $self = (Get-Process -Id $PID).Path
+    if ([IO.Path]::GetFileNameWithoutExtension($self) -eq 'dotnet') { return @($self, (Join-Path $PSHOME 'pwsh.dll')) }
+    return @($self)
 }
 
 # ---- the package consumer check (tests/PackageConsumer): counts as one test ------------------------------------------
@@ -206,7 +229,8 @@ function Test-Consumer {
     try {
         Invoke-Pack (Join-Path $PSScriptRoot $nativeOut) $feed *> "$logs/consumer.log"
         # A child PowerShell: run.ps1 changes its environment (no network, no MOECUTLASS_NATIVE_PATH).
-        & (Get-Process -Id $PID).Path -NoProfile -File tests/PackageConsumer/run.ps1 all -Source $feed -Backend $backend *>> "$logs/consumer.log"
+        $pwsh = @(Get-PowerShellCommand)
+        & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -File tests/PackageConsumer/run.ps1 all -Source $feed -Backend $backend *>> "$logs/consumer.log"
         if ($LASTEXITCODE -ne 0) { throw "the consumer app failed (exit $LASTEXITCODE)" }
         Select-String '^package consumer check|MoeCutlass: packed' "$logs/consumer.log" | ForEach-Object { Write-Host $_.Line.Trim() }
         Add-Count 1 0 0

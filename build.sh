@@ -2,8 +2,8 @@
 # MoeCutlass build driver. The same verbs and options as build.ps1.
 #
 #   ./build.sh build      native library (CMake) + managed solution (dotnet)
-#   ./build.sh test       build, then native unit tests (ctest), bindings check, NUnit suite, package consumer check;
-#                         one summary line
+#   ./build.sh test       build, then native unit tests (ctest), bindings check, NUnit suite, package consumer check,
+#                         build.ps1 check (pwsh from dotnet-tools.json); one summary line
 #   ./build.sh bench ...  build, then `moecutlass bench ...` (arguments after `bench` go to the CLI)
 #   ./build.sh pack       build, then the NuGet package (+ .snupkg) into artifacts/packages
 #                         (--native FILE: pack that library, built elsewhere, instead of building one here)
@@ -18,10 +18,14 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$root"
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+# The comment block at the top of this file, without the '#' and without anything after it.
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; }
 
 verb=${1:-}
-[ -n "$verb" ] || { usage; exit 2; }
+case "$verb" in
+  '') usage >&2; exit 2 ;;
+  -h|--help|help) usage; exit 0 ;;
+esac
 shift
 configuration=Release cuda=AUTO gpu=0 skip_native=0 skip_managed=0 check=0 native_file=
 passthrough=()
@@ -62,6 +66,21 @@ mkdir -p "$logs"
 
 have() { command -v "$1" >/dev/null 2>&1; }
 as_root() { [ "$(id -u)" = 0 ]; }
+
+# Progress: a line when a long step starts and one with its elapsed seconds when it ends.
+step_start() { step_name=$1; step_began=$SECONDS; echo "$1${2:+ ($2)}..."; }
+step_done() { echo "$step_name: done in $((SECONDS - step_began)) s"; }
+
+# The real diagnostics of a native build log (compiler, linker, CMake, Ninja/Make failures), read from stdin.
+# Not the word "error" anywhere: "Building CXX object .../core/error.cpp.o" is progress, not an error.
+native_log_filter() {
+  grep -E ':[0-9]+(:[0-9]+)?: (fatal error|error|warning):|: (fatal error|error|warning):|undefined reference|collect2:|ld returned|^FAILED:|CMake (Error|Warning)|^(g?make|ninja)(\[[0-9]+\])?: .*(\*\*\*|error)|Linking' || true
+}
+
+# The real diagnostics of an MSBuild log: "file(1,2): error CS0103: ...", "error MSB4018: ...", "warning NU1603: ...".
+managed_log_filter() {
+  grep -E '(^|[ :])(error|warning) [A-Z]+[0-9]+:|: (error|warning) *:' || true
+}
 
 apt_install() {  # apt_install PACKAGE... : only as root, and only when something is missing
   # GPU runners have no network (DESIGN.md section 8): they bring what they need instead.
@@ -106,9 +125,13 @@ build_native() {
     cat "$logs/cmake-configure.log" >&2; echo "build.sh: CMake configure failed (log: $logs/cmake-configure.log)" >&2; exit 1; }
   grep -E "^-- MoeCutlass" "$logs/cmake-configure.log" || true
   local jobs; jobs=$(nproc 2>/dev/null || echo 2)
+  local estimate="about 2 min on 2 cores"
+  [ "$cuda" = OFF ] || ! have nvcc || estimate="CUDA kernels: 1-2 min each per core, much longer"
+  step_start "native build" "cmake, $jobs jobs, $estimate"
   # pipefail: the pipeline fails when the build does (the filter itself never fails).
-  cmake --build "$native_build" --parallel "$jobs" 2>&1 | tee "$logs/cmake-build.log" | { grep -E "error|warning|Linking|FAILED" || true; } ||
+  cmake --build "$native_build" --parallel "$jobs" 2>&1 | tee "$logs/cmake-build.log" | native_log_filter ||
     { echo "build.sh: native build failed (log: $logs/cmake-build.log)" >&2; exit 1; }
+  step_done
   # The install step also splits the debug info off into libmoecutlass.so.dbg (cmake/MoeCutlassSplitDebug.cmake).
   local installed="artifacts/obj/native-install/$config_lower/lib"
   cmake --install "$native_build" --prefix "artifacts/obj/native-install/$config_lower" >"$logs/cmake-install.log" 2>&1 || {
@@ -134,9 +157,11 @@ build_managed() {
     echo "no .NET SDK: using the prebuilt managed output in artifacts/bin"
     return 0
   fi
+  step_start "dotnet build" "managed solution, about 1-2 min on a fresh clone"
   dotnet build MoeCutlass.sln -c "$configuration" -nologo -v:q -p:MoeCutlassNativeDir="$root/$native_out/" -p:MoeCutlassRid="$rid" 2>&1 |
-    tee "$logs/dotnet-build.log" | { grep -E "error|warn" || true; } ||
+    tee "$logs/dotnet-build.log" | managed_log_filter ||
     { echo "build.sh: dotnet build failed (log: $logs/dotnet-build.log)" >&2; exit 1; }
+  step_done
 }
 
 run_bindings() {
@@ -271,6 +296,51 @@ test_consumer() {
   fi
 }
 
+# ---- build.ps1 under PowerShell 7.6 (the local .NET tool in dotnet-tools.json): CI proves the PowerShell path -------
+# Three tests: `bindings -Check`, `pack` (which builds first) and `test`, whose last line must be the summary line in
+# build.sh's format with the same counts as build.sh's own suites just had (it runs the same ones).
+test_powershell() {
+  if ! have_sdk; then
+    echo "build.ps1 check skipped: no .NET SDK here (PowerShell comes as a .NET tool)"; count 0 0 3; return
+  fi
+  if ! dotnet tool restore >"$logs/pwsh-tool-restore.log" 2>&1; then
+    cat "$logs/pwsh-tool-restore.log"
+    echo "build.sh: dotnet tool restore failed: PowerShell 7.6.10 (dotnet-tools.json) is needed to check build.ps1" >&2
+    count 0 3 0; return
+  fi
+  local plogs=$logs/pwsh expected="$passed passed, $failed failed, $skipped skipped" last
+  mkdir -p "$plogs"
+  local pwsh=(env MOECUTLASS_LOG_DIR="$plogs" dotnet tool run pwsh -- -NoProfile -NonInteractive -File ./build.ps1)
+  local opts=(-Configuration "$configuration" -Cuda "$cuda")
+  if "${pwsh[@]}" bindings -Check >"$plogs/bindings.out" 2>&1; then
+    echo "build.ps1 bindings -Check: $(tail -1 "$plogs/bindings.out")"; count 1 0 0
+  else
+    cat "$plogs/bindings.out"; echo "build.sh: pwsh ./build.ps1 bindings -Check failed" >&2; count 0 1 0
+  fi
+  if "${pwsh[@]}" pack "${opts[@]}" >"$plogs/pack.out" 2>&1; then
+    echo "build.ps1 pack:" $(cd artifacts/packages && ls MoeCutlass.*nupkg); count 1 0 0
+  else
+    tail -40 "$plogs/pack.out"; echo "build.sh: pwsh ./build.ps1 pack failed (log: $plogs/pack.out)" >&2; count 0 1 0
+  fi
+  local rc=0
+  "${pwsh[@]}" test "${opts[@]}" >"$plogs/test.out" 2>&1 || rc=$?
+  last=$(tail -1 "$plogs/test.out")
+  if [ "$rc" = 0 ] && [ "$last" = "$expected" ]; then
+    echo "build.ps1 test: $last (the same as build.sh's)"; count 1 0 0
+  else
+    tail -40 "$plogs/test.out"
+    echo "build.sh: pwsh ./build.ps1 test exited $rc, last line '$last', expected '$expected' (log: $plogs/test.out)" >&2
+    count 0 1 0
+  fi
+}
+
+section() {  # section TITLE FUNCTION [ESTIMATE]: one test step, its elapsed seconds at the end
+  local began=$SECONDS
+  echo "== $1${3:+ ($3)}"
+  "$2"
+  echo "   ($1: $((SECONDS - began)) s)"
+}
+
 case "$verb" in
   build)
     build_native; build_managed ;;
@@ -278,10 +348,11 @@ case "$verb" in
     # A build that fails still ends with the summary line CI reads.
     trap '[ $? = 0 ] || [ -n "${summary_done:-}" ] || echo "$passed passed, $((failed + 1)) failed, $skipped skipped"' EXIT
     build_native; build_managed
-    echo "== native unit tests"; test_native
-    echo "== bindings check"; test_bindings
-    echo "== NUnit suite"; test_managed
-    echo "== package consumer check"; test_consumer
+    section "native unit tests" test_native
+    section "bindings check" test_bindings
+    section "NUnit suite" test_managed
+    section "package consumer check" test_consumer "pack, offline restore, run"
+    section "build.ps1 under PowerShell 7.6" test_powershell "bindings -Check, pack, test; about 1 min"
     summary_done=1
     echo "$passed passed, $failed failed, $skipped skipped"
     [ "$failed" = 0 ] ;;

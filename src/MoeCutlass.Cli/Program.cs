@@ -20,7 +20,7 @@ internal static class Program
         // instead of System.CommandLine's default of the error plus the whole help text.
         if (parseResult.Action is ParseErrorAction && parseResult.Errors.Count > 0)
         {
-            ErrorReporter.WriteError(parseResult.Errors[0].Message + " (see 'moecutlass --help')");
+            ErrorReporter.WriteError(ParseErrorMessage(root, parseResult) + " (see 'moecutlass --help')");
             return ExitCodes.UsageError;
         }
 
@@ -33,6 +33,30 @@ internal static class Program
         {
             return ErrorReporter.Report(ex, parseResult.GetValue(CommonOptions.Verbose));
         }
+    }
+
+    /// <summary>
+    /// The one-line message for a parse error. At the root, a word that is no command is named as an unknown command
+    /// and a missing command says so, both with the list of commands (System.CommandLine's first error there is
+    /// "Required command was not provided.", which does not help a typo).
+    /// </summary>
+    internal static string ParseErrorMessage(RootCommand root, ParseResult parseResult)
+    {
+        if (parseResult.CommandResult.Command == root)
+        {
+            string commands = string.Join(", ", root.Subcommands.Where(c => !c.Hidden).Select(c => c.Name));
+            string? word = parseResult.UnmatchedTokens.FirstOrDefault(t => !t.StartsWith('-'));
+            if (word is not null)
+            {
+                return $"unknown command '{word}'; commands: {commands}";
+            }
+
+            return parseResult.UnmatchedTokens.Count == 0
+                ? $"no command given; commands: {commands}"
+                : $"unknown option '{parseResult.UnmatchedTokens[0]}' before the command; commands: {commands}";
+        }
+
+        return parseResult.Errors[0].Message;
     }
 
     internal static RootCommand BuildRootCommand()

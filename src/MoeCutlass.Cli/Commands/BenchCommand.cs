@@ -48,8 +48,8 @@ internal static class BenchCommand
             Description = "Also time CUDA-graph replay of one captured run, next to the eager times [default: on; needs the CUDA backend]",
         };
         var noGraph = new Option<bool>("--no-graph") { Description = "Time eager launches only (no CUDA-graph mode)" };
-        var json = new Option<string?>("--json") { Description = "Write results (with run metadata) as JSON", HelpName = "PATH" };
-        var csv = new Option<string?>("--csv") { Description = "Write results as CSV, one row per case and strategy", HelpName = "PATH" };
+        var json = new Option<string?>("--json") { Description = "Write results (with run metadata) as JSON (the directory must exist; checked before the run)", HelpName = "PATH" };
+        var csv = new Option<string?>("--csv") { Description = "Write results as CSV, one row per case and strategy (the directory must exist)", HelpName = "PATH" };
         var configs = new Option<string[]>("--config")
         {
             Description = "Also time these registry configurations, each forced for every expert (GroupedGemmOptions.Forcing), "

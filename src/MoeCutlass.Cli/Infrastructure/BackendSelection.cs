@@ -64,6 +64,13 @@ internal static class BackendSelection
             return MoeContext.CreateCuda(device, loggerFactory);
         }
 
+        // --device selects a CUDA device; silently ignoring it would let a run on the wrong backend look intended.
+        if (device != 0)
+        {
+            throw new UsageException($"--device {device} selects a CUDA device, but this run uses the CPU backend; "
+                + "drop --device, or use --backend cuda on a machine with CUDA devices");
+        }
+
         return MoeContext.CreateCpu(cpuThreads, loggerFactory);
     }
 

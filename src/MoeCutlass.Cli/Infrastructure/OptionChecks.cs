@@ -10,8 +10,10 @@ internal static class OptionChecks
         value is { } v ? AtLeast(v, option, minimum) : null;
 
     /// <summary>
-    /// Makes sure an output file can be written before any work starts (creates its directory), so a typo in
-    /// <c>--json</c>/<c>--csv</c> does not surface only after a long run.
+    /// Makes sure an output file can be written before any work starts, so a typo in <c>--json</c>/<c>--csv</c>
+    /// does not surface only after a long run: its directory must exist (it is deliberately not created, so a
+    /// mistyped path does not leave a stray directory tree behind) and the file must be writable there (checked by
+    /// opening it for writing; a file that did not exist is removed again, an existing one is left unchanged).
     /// </summary>
     public static string? OutputFile(string? path, string option)
     {
@@ -31,16 +33,27 @@ internal static class OptionChecks
             throw new UsageException($"{option} {full} is a directory, not a file");
         }
 
+        if (Path.GetDirectoryName(full) is { Length: > 0 } directory && !Directory.Exists(directory))
+        {
+            throw new UsageException($"{option} {full}: directory {directory} does not exist (create it first)");
+        }
+
+        bool existed = File.Exists(full);
         try
         {
-            if (Path.GetDirectoryName(full) is { Length: > 0 } directory)
+            // OpenOrCreate without truncation: an existing file keeps its contents until the results replace them.
+            using (new FileStream(full, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
             {
-                Directory.CreateDirectory(directory);
+            }
+
+            if (!existed)
+            {
+                File.Delete(full);
             }
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException)
         {
-            throw new UsageException($"{option} {full}: cannot create its directory: {ex.Message}", ex);
+            throw new UsageException($"{option} {full} cannot be written: {ex.Message}", ex);
         }
 
         return full;

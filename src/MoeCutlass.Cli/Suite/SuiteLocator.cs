@@ -21,16 +21,14 @@ internal static class SuiteLocator
         if (!string.IsNullOrWhiteSpace(explicitPath))
         {
             string full = Path.GetFullPath(explicitPath);
-            return File.Exists(full) ? full : throw new UsageException($"suite file not found: {full} (from --suite)");
+            return File.Exists(full) ? full : throw NotAFile(full, "--suite");
         }
 
         string? fromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (!string.IsNullOrWhiteSpace(fromEnvironment))
         {
             string full = Path.GetFullPath(fromEnvironment);
-            return File.Exists(full)
-                ? full
-                : throw new UsageException($"suite file not found: {full} (from {EnvironmentVariable})");
+            return File.Exists(full) ? full : throw NotAFile(full, EnvironmentVariable);
         }
 
         string[] roots = new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory }
@@ -53,6 +51,11 @@ internal static class SuiteLocator
             + string.Join(" or ", roots)
             + $" or any parent directory (use --suite PATH or set {EnvironmentVariable})");
     }
+
+    /// <summary>The error for an explicit suite path that is not a file: a directory says so, anything else is not found.</summary>
+    private static UsageException NotAFile(string full, string source) => Directory.Exists(full)
+        ? new UsageException($"suite path is a directory, not a file: {full} (from {source}; give the suite's .json file)")
+        : new UsageException($"suite file not found: {full} (from {source})");
 
     /// <summary>Paths checked for one start directory, nearest first.</summary>
     public static IEnumerable<string> Candidates(string startDirectory)

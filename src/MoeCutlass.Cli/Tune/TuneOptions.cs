@@ -92,13 +92,13 @@ internal sealed class TuneOptions
 
     private readonly Option<string?> _json = new("--json")
     {
-        Description = "Write results, crossovers and the suggestion (with run metadata) as JSON",
+        Description = "Write results, crossovers and the suggestion (with run metadata) as JSON (the directory must exist)",
         HelpName = "PATH",
     };
 
     private readonly Option<string?> _csv = new("--csv")
     {
-        Description = "Write results as CSV, one row per shape, rows value and configuration",
+        Description = "Write results as CSV, one row per shape, rows value and configuration (the directory must exist)",
         HelpName = "PATH",
     };
 

@@ -55,6 +55,7 @@ public sealed class CliEndToEndTests : NativeTestBase
     [Test]
     public async Task Bench_SmallCase_WritesJsonAndCsv_WithOneRecordPerStrategy()
     {
+        Directory.CreateDirectory(_temp.Combine("out"));
         string json = _temp.Combine("out", "results.json");
         string csv = _temp.Combine("out", "results.csv");
 
@@ -198,6 +199,84 @@ public sealed class CliEndToEndTests : NativeTestBase
     }
 
     /// <summary>Exit code 2, exactly one stderr line (the expected one), no stack trace, nothing on stdout.</summary>
+    [Test]
+    public async Task Bench_JsonNotWritable_FailsBeforeTheRun_NamingTheOption()
+    {
+        Assume.That(OperatingSystem.IsLinux(), "/proc refuses new files on Linux");
+
+        CliRun run = await CliProcess.RunAsync(
+            _temp.Path, ["bench", "--suite", _suite, "--case", "tiny", "--backend", "cpu", "--json", "/proc/x.json"]);
+
+        AssertUsageErrorStartingWith(run, "error: --json /proc/x.json cannot be written: ");
+    }
+
+    [Test]
+    public async Task Bench_JsonInAMissingDirectory_IsAnError_AndCreatesNothing()
+    {
+        string json = _temp.Combine("nonexistent", "dir", "x.json");
+
+        CliRun run = await CliProcess.RunAsync(
+            _temp.Path, ["bench", "--suite", _suite, "--case", "tiny", "--backend", "cpu", "--iterations", "1", "--json", json]);
+
+        AssertUsageError(run, $"error: --json {json}: directory {_temp.Combine("nonexistent", "dir")} does not exist (create it first)");
+        Assert.That(Directory.Exists(_temp.Combine("nonexistent")), Is.False, "no directory is created");
+    }
+
+    [Test]
+    public async Task Bench_CsvInAMissingDirectory_IsAnError()
+    {
+        string csv = _temp.Combine("missing", "x.csv");
+
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["bench", "--suite", _suite, "--case", "tiny", "--csv", csv]);
+
+        AssertUsageError(run, $"error: --csv {csv}: directory {_temp.Combine("missing")} does not exist (create it first)");
+    }
+
+    [Test]
+    public async Task UnknownCommand_NamesIt_AndListsTheCommands()
+    {
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["frobnicate"]);
+
+        AssertUsageError(run, "error: unknown command 'frobnicate'; commands: info, bench, tune, verify (see 'moecutlass --help')");
+    }
+
+    [Test]
+    public async Task NoCommand_SaysSo_AndListsTheCommands()
+    {
+        CliRun run = await CliProcess.RunAsync(_temp.Path, []);
+
+        AssertUsageError(run, "error: no command given; commands: info, bench, tune, verify (see 'moecutlass --help')");
+    }
+
+    [TestCase("bench")]
+    [TestCase("verify")]
+    public async Task Device_OnTheCpuBackend_IsAnError(string command)
+    {
+        CliRun run = await CliProcess.RunAsync(_temp.Path, [command, "--suite", _suite, "--case", "tiny", "--backend", "cpu", "--device", "3"]);
+
+        AssertUsageError(run, "error: --device 3 selects a CUDA device, but this run uses the CPU backend; "
+            + "drop --device, or use --backend cuda on a machine with CUDA devices");
+    }
+
+    [Test]
+    public async Task Bench_SuitePathIsADirectory_SaysSo()
+    {
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["bench", "--suite", _temp.Path, "--case", "tiny"]);
+
+        AssertUsageError(run, $"error: suite path is a directory, not a file: {_temp.Path} (from --suite; give the suite's .json file)");
+    }
+
+    private static void AssertUsageErrorStartingWith(CliRun run, string expectedStart)
+    {
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+            Assert.That(run.ErrorLines, Has.Length.EqualTo(1), run.ToString());
+            Assert.That(run.StandardError, Does.StartWith(expectedStart), run.ToString());
+            Assert.That(run.StandardOutput, Is.Empty, "usage errors come before any report");
+        }
+    }
+
     private static void AssertUsageError(CliRun run, string expectedLine)
     {
         using (Assert.EnterMultipleScope())

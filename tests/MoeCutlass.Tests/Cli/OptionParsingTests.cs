@@ -140,16 +140,24 @@ public sealed class OptionParsingTests
     }
 
     [Test]
-    public void OptionChecks_OutputFile_CreatesItsDirectory_AndRejectsDirectories()
+    public void OptionChecks_OutputFile_NeedsAnExistingDirectory_AndRejectsDirectories()
     {
         using var temp = new TempDirectory();
-        string file = temp.Combine("made", "for", "me.json");
+        string file = temp.Combine("me.json");
+        string nested = temp.Combine("not", "made", "me.json");
+        string existing = temp.Write("kept.csv", "old contents");
 
         using (Assert.EnterMultipleScope())
         {
             Assert.That(OptionChecks.OutputFile(null, "--json"), Is.Null);
             Assert.That(OptionChecks.OutputFile(file, "--json"), Is.EqualTo(file));
-            Assert.That(Directory.Exists(temp.Combine("made", "for")), Is.True);
+            Assert.That(File.Exists(file), Is.False, "the writability probe leaves no file behind");
+            Assert.That(OptionChecks.OutputFile(existing, "--csv"), Is.EqualTo(existing));
+            Assert.That(File.ReadAllText(existing), Is.EqualTo("old contents"), "an existing file is not truncated by the probe");
+            Assert.That(
+                () => OptionChecks.OutputFile(nested, "--json"),
+                Throws.TypeOf<UsageException>().With.Message.EqualTo($"--json {nested}: directory {temp.Combine("not", "made")} does not exist (create it first)"));
+            Assert.That(Directory.Exists(temp.Combine("not")), Is.False, "no directory is created");
             Assert.That(() => OptionChecks.OutputFile(temp.Path, "--csv"), Throws.TypeOf<UsageException>().With.Message.Contains("is a directory"));
             Assert.That(() => OptionChecks.OutputFile(" ", "--csv"), Throws.TypeOf<UsageException>().With.Message.EqualTo("--csv needs a file path"));
         }

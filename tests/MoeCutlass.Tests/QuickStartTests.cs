@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace MoeCutlass.Tests;
+
+/// <summary>
+/// The README's quick start is tests/QuickStart/Program.cs: it is built with the solution and run here on the CPU
+/// backend, and the README's code block must be that file's text, so the two cannot drift apart.
+/// </summary>
+[TestFixture]
+public sealed partial class QuickStartTests
+{
+    private const string Marker = "<!-- quick-start: tests/QuickStart/Program.cs -->";
+
+    [Test]
+    public void Readme_QuickStartBlock_IsTheQuickStartProgram()
+    {
+        string root = Root();
+        string readme = Normalize(File.ReadAllText(Path.Combine(root, "README.md")));
+        string program = Normalize(File.ReadAllText(Path.Combine(root, "tests", "QuickStart", "Program.cs")));
+
+        Match block = QuickStartBlock().Match(readme);
+
+        Assert.That(block.Success, Is.True, $"README.md has no ```csharp block right after {Marker}");
+        Assert.That(block.Groups["code"].Value, Is.EqualTo(program), "README.md's quick start differs from tests/QuickStart/Program.cs");
+    }
+
+    [Test]
+    public void Readme_OpensWithTheQuickStart_AndNamesTheHelpersAndTheCli()
+    {
+        string readme = File.ReadAllText(Path.Combine(Root(), "README.md"));
+        string firstSection = Regex.Match(readme, "^## .*$", RegexOptions.Multiline).Value;
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(firstSection, Is.EqualTo("## Quick start"));
+            Assert.That(readme, Does.Contain("dotnet add package MoeCutlass"));
+            Assert.That(readme, Does.Contain("MoeRouting.Sort(").And.Contain("Gather(").And.Contain("Combine("));
+            Assert.That(readme, Does.Contain("artifacts/bin/MoeCutlass.Cli/release/moecutlass"));
+        }
+    }
+
+    [Test]
+    public async Task QuickStartProgram_RunsOnTheCpuBackend_AndPrintsWhatTheReadmeSays()
+    {
+        // Built by the solution beside the tests: artifacts/bin/QuickStart/<configuration>/QuickStart.dll.
+        string testOutput = Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory);
+        string dll = Path.GetFullPath(Path.Combine(testOutput, "..", "..", "QuickStart", Path.GetFileName(testOutput), "QuickStart.dll"));
+        Assert.That(File.Exists(dll), Is.True, $"the quick start program was not built ({dll})");
+
+        var start = new ProcessStartInfo(DotnetHost())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        using var process = Process.Start(start)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        string output = await stdout;
+        string readme = File.ReadAllText(Path.Combine(Root(), "README.md"));
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(process.ExitCode, Is.Zero, await stderr);
+            // The exact products: the inputs are exact in FP8 with their block scales.
+            Assert.That(output.TrimEnd(), Is.EqualTo("D[0,1] = -1.5, D[3,3] = 1.5"));
+            Assert.That(readme, Does.Contain($"It prints `{output.TrimEnd()}`"));
+        }
+    }
+
+    [GeneratedRegex(@"<!-- quick-start: tests/QuickStart/Program\.cs -->\n```csharp\n(?<code>.*?)```\n", RegexOptions.Singleline)]
+    private static partial Regex QuickStartBlock();
+
+    private static string Normalize(string text) => text.Replace("\r\n", "\n", StringComparison.Ordinal);
+
+    private static string Root()
+    {
+        string? root = RepositoryRoot.Find();
+        Assume.That(root, Is.Not.Null, "no checkout above the test binaries");
+        return root!;
+    }
+
+    private static string DotnetHost()
+    {
+        string? current = Environment.ProcessPath;
+        return current is not null && Path.GetFileNameWithoutExtension(current).Equals("dotnet", StringComparison.OrdinalIgnoreCase)
+            ? current
+            : "dotnet";
+    }
+}
