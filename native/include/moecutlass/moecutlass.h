@@ -262,6 +262,13 @@ MC_API mc_status mc_context_query_device_errors(mc_context context, int32_t rese
 MC_API mc_status mc_context_synchronize(mc_context context);
 
 /* ---- memory -------------------------------------------------------------------------------------- */
+/* Context memory: every operand the library reads or writes on the device side (the device end of a copy, the
+   destination of a fill, convert and quantize buffers, every grouped-GEMM tensor) must lie inside an mc_malloc
+   allocation of the context the call runs on, with the tensor's bytes remaining up to the allocation's end
+   (else MC_STATUS_BUFFER_TOO_SMALL). A pointer into an allocation of another context is
+   MC_STATUS_INVALID_ARGUMENT (copy the data across with mc_memcpy_async through the host). Any other pointer is
+   MC_STATUS_INVALID_ARGUMENT on the CPU backend; on a CUDA context it is accepted unchecked as device memory of
+   another library (cudaMalloc, PyTorch...) on the same device, whose size the caller guarantees. */
 /* Context memory (device memory on CUDA, host memory on CPU), aligned to 256 bytes. bytes > 0. */
 MC_API mc_status mc_malloc(mc_context context, int64_t bytes, void** pointer);
 /* Frees memory from mc_malloc of the same context; NULL is a no-op. */
