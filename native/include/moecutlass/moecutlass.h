@@ -252,6 +252,8 @@ MC_API mc_status mc_get_device_count(int32_t* count);
 MC_API mc_status mc_get_device_info(int32_t device, mc_device_info* info);
 
 /* ---- contexts ------------------------------------------------------------------------------------ */
+/* MC_STATUS_OUT_OF_MEMORY (nothing created, nothing leaked) when the CPU backend's worker threads cannot all be
+   started (process or address-space limits): ask for fewer cpu_threads. */
 MC_API mc_status mc_context_create(const mc_context_desc* desc, mc_context* context);
 /* Destroying NULL is a no-op. Frees every allocation, stream, event, plan and graph still owned. */
 MC_API mc_status mc_context_destroy(mc_context context);
