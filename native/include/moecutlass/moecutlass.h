@@ -255,7 +255,10 @@ MC_API mc_status mc_get_device_info(int32_t device, mc_device_info* info);
 /* MC_STATUS_OUT_OF_MEMORY (nothing created, nothing leaked) when the CPU backend's worker threads cannot all be
    started (process or address-space limits): ask for fewer cpu_threads. */
 MC_API mc_status mc_context_create(const mc_context_desc* desc, mc_context* context);
-/* Destroying NULL is a no-op. Frees every allocation, stream, event, plan and graph still owned. */
+/* Destroying NULL is a no-op. Frees every allocation, stream, event, plan and graph still owned. A create of a
+   stream, event, plan or graph that races the destroy either fails (MC_STATUS_INVALID_HANDLE) or its object is
+   destroyed with the context. Every *_destroy is exactly-once: of several threads destroying one handle, one gets
+   MC_STATUS_OK and the others MC_STATUS_INVALID_HANDLE. */
 MC_API mc_status mc_context_destroy(mc_context context);
 MC_API mc_status mc_context_get_info(mc_context context, mc_context_info* info);
 /* Waits for all work on the context, then reads the device-side error flag (MC_DEVICE_ERROR_* bits);

@@ -74,8 +74,8 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
 MC_API mc_status mc_grouped_gemm_plan_destroy(mc_grouped_gemm_plan plan) {
   return guard("mc_grouped_gemm_plan_destroy", [&] {
     if (plan == nullptr) return;
-    std::shared_ptr<Plan> object = resolve<Plan>(plan, "plan");
-    Registry::instance().remove(object->handle());
+    // take, not resolve + remove: of two threads destroying the same handle, exactly one succeeds.
+    take<Plan>(plan, "plan");
   });
 }
 
