@@ -86,6 +86,12 @@ public enum MoeStatus
     /// <summary>An event or stream has pending work (not an error for queries).</summary>
     NotReady = NativeConstants.MC_STATUS_NOT_READY,
 
+    /// <summary>
+    /// The grouped-GEMM plan is already running: another thread's run of the same plan has not returned. Runs of one
+    /// plan must not overlap; order them, or use one plan per concurrent stream.
+    /// </summary>
+    Busy = NativeConstants.MC_STATUS_BUSY,
+
     /// <summary>A valid request that this build or device cannot do (e.g. built without CUDA).</summary>
     Unsupported = NativeConstants.MC_STATUS_UNSUPPORTED,
 

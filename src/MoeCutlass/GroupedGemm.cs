@@ -130,6 +130,11 @@ public sealed class GroupedGemmPlan : IDisposable
     /// <exception cref="ArgumentException">A buffer has the wrong element size or belongs to another context.</exception>
     /// <exception cref="ObjectDisposedException">The plan, a buffer or the stream was disposed.</exception>
     /// <exception cref="MoeCutlassArgumentException">The library rejected the call.</exception>
+    /// <exception cref="MoeCutlassException">
+    /// <see cref="MoeStatus.Busy"/>: another thread's run of this plan has not returned. Runs of one plan must not
+    /// overlap (they share its per-run device arrays): order them on one stream or with events, or use one plan per
+    /// concurrent stream. Device work still pending on another stream cannot be detected; ordering it is the caller's job.
+    /// </exception>
     public unsafe void Run(int rows, DeviceBuffer a, DeviceBuffer aScales, DeviceBuffer b, DeviceBuffer bScales, DeviceBuffer expertOffsets,
         DeviceBuffer output, MoeStream? stream = null)
     {

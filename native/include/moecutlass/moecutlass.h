@@ -61,6 +61,7 @@ typedef int32_t mc_status;
 #define MC_STATUS_INVALID_STRUCT_SIZE 11  /* struct_size is not one this library version understands */
 #define MC_STATUS_INVALID_ARGUMENT 12     /* any other invalid argument (the message says which) */
 #define MC_STATUS_NOT_READY 13            /* an event or stream has pending work (not an error for queries) */
+#define MC_STATUS_BUSY 14                 /* the plan is already running: another thread's mc_grouped_gemm_run of it has not returned */
 #define MC_STATUS_UNSUPPORTED 20          /* valid request this build or device cannot do (e.g. built without CUDA) */
 #define MC_STATUS_NO_DEVICE 21            /* no CUDA driver, no device, or the device index does not exist */
 #define MC_STATUS_OUT_OF_MEMORY 22        /* host or device allocation failed */
@@ -344,8 +345,13 @@ MC_API mc_status mc_quantize_weights_async(mc_context context, const void* input
 /* ---- grouped GEMM ----------------------------------------------------------------------------- */
 /* D[rows of e] = dequant(A[rows of e]) * dequant(B[e])^T for every expert e. The plan owns its workspace;
    create it once, run it many times on any stream of its context. A plan holds one set of per-run device
-   arrays, so runs of the same plan must not overlap: order them on one stream or with events (different plans
-   may run concurrently). */
+   arrays (and, on CUDA, one fork event and set of side streams), so runs of the same plan must not overlap:
+   order them on one stream or with events (different plans may run concurrently; use one plan per concurrent
+   stream). The library detects what it can without waiting: a run called while another thread's run of the
+   same plan is still inside mc_grouped_gemm_run fails with MC_STATUS_BUSY and does nothing. It cannot detect
+   device work of an earlier run that is still pending on another stream (on CUDA a run returns once enqueued,
+   and an event-ordered run is indistinguishable from an overlapping one without a host wait): ordering those is
+   the caller's job. */
 MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_grouped_gemm_desc* desc,
                                              mc_grouped_gemm_plan* plan);
 MC_API mc_status mc_grouped_gemm_plan_destroy(mc_grouped_gemm_plan plan);

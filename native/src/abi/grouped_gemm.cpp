@@ -241,6 +241,7 @@ MC_API mc_status mc_grouped_gemm_run(mc_grouped_gemm_plan plan, const mc_grouped
     operands.b_scales = args->b_scales;
     operands.expert_offsets = args->expert_offsets;
     operands.d = args->d;
+    const Plan::RunScope running(*object);  // MC_STATUS_BUSY while another thread runs this plan
     object->impl().run(operands, queue);
   });
 }
