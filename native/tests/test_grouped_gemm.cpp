@@ -330,3 +330,49 @@ TEST(GroupedGemm, OverlappingRunsOfOnePlanAreRefusedAsBusy) {
   MC_ASSERT_OK(mc_grouped_gemm_run(plan, &args, nullptr));
   MC_ASSERT_OK(mc_grouped_gemm_plan_destroy(plan));
 }
+
+// Issue 14 item 10: fp16 D does not saturate; results beyond the fp16 range are stored as +-inf (documented in the
+// header and on DType.Float16). bf16 D holds the same results as finite values.
+TEST(GroupedGemm, Fp16OutputOverflowsToInfinityAsDocumented) {
+  Context context(1);
+  const int32_t n = 16, k = 16, rows = 2;
+  auto* a = static_cast<uint8_t*>(context.alloc(rows * k));
+  std::memset(a, 0x7E, k);           // +448
+  std::memset(a + k, 0xFE, k);       // -448
+  auto* b = static_cast<uint8_t*>(context.alloc(n * k));
+  std::memset(b, 0x7E, n * k);       // +448: every dot product is +-16 * 448 * 448 = +-3211264 > 65504
+  auto* a_scales = context.alloc_array<float>(rows);
+  a_scales[0] = a_scales[1] = 1.0f;
+  auto* b_scales = context.alloc_array<float>(1);
+  b_scales[0] = 1.0f;
+  auto* offsets = context.alloc_array<int32_t>(2);
+  offsets[0] = 0;
+  offsets[1] = rows;
+  auto* d = context.alloc_array<uint16_t>(rows * n);
+  for (int32_t dtype : {MC_DTYPE_FP16, MC_DTYPE_BF16}) {
+    const mc_grouped_gemm_desc desc = mctest::gemm_desc(1, n, k, rows, dtype);
+    mc_grouped_gemm_plan plan = nullptr;
+    MC_ASSERT_OK(mc_grouped_gemm_plan_create(context, &desc, &plan));
+    mc_grouped_gemm_args args{};
+    args.struct_size = sizeof args;
+    args.rows = rows;
+    args.a = a;
+    args.a_scales = a_scales;
+    args.b = b;
+    args.b_scales = b_scales;
+    args.expert_offsets = offsets;
+    args.d = d;
+    MC_ASSERT_OK(mc_grouped_gemm_run(plan, &args, nullptr));
+    for (int32_t i = 0; i < n; ++i) {
+      if (dtype == MC_DTYPE_FP16) {
+        EXPECT_EQ(d[i], 0x7C00) << "row 0 col " << i << ": expected fp16 +inf";
+        EXPECT_EQ(d[n + i], 0xFC00) << "row 1 col " << i << ": expected fp16 -inf";
+      } else {
+        EXPECT_NE(d[i] & 0x7F80, 0x7F80) << "row 0 col " << i << ": bf16 must stay finite";
+        EXPECT_NE(d[n + i] & 0x7F80, 0x7F80) << "row 1 col " << i << ": bf16 must stay finite";
+        EXPECT_EQ(d[n + i] & 0x8000, 0x8000);
+      }
+    }
+    MC_ASSERT_OK(mc_grouped_gemm_plan_destroy(plan));
+  }
+}

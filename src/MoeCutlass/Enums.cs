@@ -21,7 +21,10 @@ public enum DType
     /// <summary>bfloat16 (<see cref="MoeCutlass.BFloat16"/>).</summary>
     BFloat16 = NativeConstants.MC_DTYPE_BF16,
 
-    /// <summary>IEEE 754 binary16 (<see cref="System.Half"/>).</summary>
+    /// <summary>
+    /// IEEE 754 binary16 (<see cref="System.Half"/>): largest finite value 65504; results and conversions that round
+    /// beyond it become positive or negative infinity (no saturation).
+    /// </summary>
     Float16 = NativeConstants.MC_DTYPE_FP16,
 
     /// <summary>OCP FP8 e4m3 (finite-only, max 448, NaN = 0x7F/0xFF), stored as <see cref="byte"/>.</summary>

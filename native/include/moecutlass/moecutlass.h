@@ -16,7 +16,9 @@
  *   B         e4m3 [E, N, K]                     expert weights, K contiguous
  *   B scales  fp32 [E, ceil(N/128), ceil(K/128)] one per 128x128 block
  *   offsets   int32 [E+1] device memory          expert e owns rows offsets[e] .. offsets[e+1]-1
- *   D         bf16|fp16 [rows, N]
+ *   D         bf16|fp16 [rows, N]                rounded to nearest even; fp16 D does not saturate: a result
+ *                                                whose magnitude rounds beyond 65504 (|x| >= 65520) is stored as
+ *                                                +inf or -inf. Use bf16 D where results may exceed that range.
  *
  * Asynchrony: calls that take an mc_stream are enqueued on that stream (NULL = the context's default
  * stream) and return before the work is done on a CUDA context; on the CPU reference context they run
@@ -169,7 +171,7 @@ typedef struct mc_grouped_gemm_desc {
   int32_t experts;       /* E, 1 .. MC_MAX_EXPERTS */
   int32_t n;             /* N, multiple of MC_N_ALIGNMENT */
   int32_t k;             /* K, multiple of MC_K_ALIGNMENT */
-  int32_t output_dtype;  /* MC_DTYPE_BF16 or MC_DTYPE_FP16 */
+  int32_t output_dtype;  /* MC_DTYPE_BF16 or MC_DTYPE_FP16 (fp16 overflows to +-inf beyond 65504, see the top) */
   int32_t strategy;      /* MC_STRATEGY_* */
   int32_t max_rows;      /* largest `rows` any run will pass, >= 0 */
   /* Optional (a struct_size that ends before config_count means 0): the kernel configurations to use instead of
@@ -330,7 +332,8 @@ MC_API mc_status mc_graph_destroy(mc_graph graph);
 
 /* ---- conversion and FP8 quantization ------------------------------------------------------------ */
 /* Element-wise conversion between MC_DTYPE_* (e4m3: round to nearest even, saturating to +-448,
-   NaN stays NaN). Buffers are context memory. */
+   NaN stays NaN; bf16 and fp16: round to nearest even, overflowing to +-inf as IEEE does, e.g. fp16 from
+   |x| >= 65520). Buffers are context memory. */
 MC_API mc_status mc_convert_async(mc_context context, const void* src, int32_t src_dtype, void* dst, int32_t dst_dtype,
                                   int64_t count, mc_stream stream);
 /* Activations [rows, cols] (fp32|bf16|fp16) -> e4m3 [rows, cols] and fp32 scales [rows, ceil(cols/128)],
