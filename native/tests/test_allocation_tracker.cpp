@@ -1,7 +1,8 @@
-// Allocation tracking: pointers into context memory are checked against the bytes a tensor needs; foreign memory
-// is accepted unchecked; mc_free accepts only live allocation starts of the same context; sizes are int64.
+// Allocation tracking: pointers into context memory are checked against the bytes a tensor needs; memory of another
+// context is rejected, and so is any other non-context pointer on the CPU backend; mc_free accepts only live allocation starts of the same context; sizes are int64.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <vector>
 
 #include "core/allocation_tracker.hpp"
@@ -67,9 +68,9 @@ TEST(AllocationTracker, CopiesIntoContextMemoryAreRangeChecked) {
   MC_EXPECT_STATUS(mc_memcpy_async(context, host.data(), buffer + 500, 501, MC_COPY_DEVICE_TO_HOST, nullptr),
                    MC_STATUS_BUFFER_TOO_SMALL, "src = 0x", "needs 501 bytes", "only 500 bytes remain");
   MC_ASSERT_OK(mc_memcpy_async(context, host.data(), buffer + 500, 500, MC_COPY_DEVICE_TO_HOST, nullptr));
-  // Host (foreign) memory on both sides is not the library's to check.
-  std::vector<char> other(2000, 2);
-  MC_ASSERT_OK(mc_memcpy_async(context, other.data(), host.data(), 2000, MC_COPY_DEVICE_TO_DEVICE, nullptr));
+  // The host end of a copy is any host memory; a device-to-device copy needs context memory on both ends.
+  auto* other = static_cast<char*>(context.alloc(2000));
+  MC_ASSERT_OK(mc_memcpy_async(context, other, host.data(), 2000, MC_COPY_HOST_TO_DEVICE, nullptr));
   EXPECT_EQ(other[1999], 1);
 }
 
@@ -142,4 +143,70 @@ TEST(AllocationTracker, GemmOutputTooSmallIsNamed) {
   args.a_scales = reinterpret_cast<const float*>(static_cast<const uint8_t*>(args.a) + 32 * 128 - 16);
   MC_EXPECT_STATUS(mc_grouped_gemm_run(plan, &args, nullptr), MC_STATUS_BUFFER_TOO_SMALL, "args->a_scales",
                    "needs 128 bytes", "only 16 bytes remain");
+}
+
+// Issue 14 item 5 (fuzzing): a buffer of another context was not size-checked, so this copy returned OK and wrote
+// 4096 bytes into a 16-byte allocation. Every entry point that takes context memory must reject it.
+TEST(AllocationTracker, MemoryOfAnotherContextIsRejected) {
+  Context a(1), b(1);
+  auto* p = static_cast<uint8_t*>(b.alloc(16));
+  std::memset(p, 0, 16);  // CPU context memory is host memory
+  std::vector<uint8_t> host(4096, 7);
+  MC_EXPECT_STATUS(mc_memcpy_async(a, p, host.data(), 4096, MC_COPY_HOST_TO_DEVICE, nullptr),
+                   MC_STATUS_INVALID_ARGUMENT, "dst = 0x", "allocation of another context");
+  MC_EXPECT_STATUS(mc_memcpy_async(a, host.data(), p, 4096, MC_COPY_DEVICE_TO_HOST, nullptr),
+                   MC_STATUS_INVALID_ARGUMENT, "src = 0x", "allocation of another context");
+  auto* mine = static_cast<uint8_t*>(a.alloc(4096));
+  MC_EXPECT_STATUS(mc_memcpy_async(a, mine, p, 4096, MC_COPY_DEVICE_TO_DEVICE, nullptr), MC_STATUS_INVALID_ARGUMENT,
+                   "src = 0x", "another context");
+  // The host end of a copy must not be another context's allocation either.
+  MC_EXPECT_STATUS(mc_memcpy_async(a, mine, p, 4096, MC_COPY_HOST_TO_DEVICE, nullptr), MC_STATUS_INVALID_ARGUMENT,
+                   "src = 0x", "another context");
+  const uint32_t pattern = 0xdeadbeef;
+  MC_EXPECT_STATUS(mc_fill_async(a, p, &pattern, 4, 1024, nullptr), MC_STATUS_INVALID_ARGUMENT, "dst = 0x",
+                   "another context");
+  MC_EXPECT_STATUS(mc_convert_async(a, mine, MC_DTYPE_FP32, p, MC_DTYPE_FP32, 1024, nullptr),
+                   MC_STATUS_INVALID_ARGUMENT, "dst = 0x", "another context");
+  MC_EXPECT_STATUS(mc_quantize_activations_async(a, mine, MC_DTYPE_FP32, 4, 128, p, reinterpret_cast<float*>(mine),
+                                                 nullptr),
+                   MC_STATUS_INVALID_ARGUMENT, "output = 0x", "another context");
+  MC_EXPECT_STATUS(mc_quantize_weights_async(a, mine, MC_DTYPE_BF16, 1, 16, 16, mine + 1024,
+                                             reinterpret_cast<float*>(p), nullptr),
+                   MC_STATUS_INVALID_ARGUMENT, "scales = 0x", "another context");
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(p[i], 0) << "byte " << i << " of b's buffer was written";
+
+  const mc_grouped_gemm_desc desc = mctest::gemm_desc(1, 16, 16, 8);
+  mc_grouped_gemm_plan plan = nullptr;
+  MC_ASSERT_OK(mc_grouped_gemm_plan_create(a, &desc, &plan));
+  auto* offsets = a.alloc_array<int32_t>(2);
+  offsets[0] = 0;
+  offsets[1] = 8;
+  mc_grouped_gemm_args args{};
+  args.struct_size = sizeof args;
+  args.rows = 8;
+  args.a = mine;
+  args.a_scales = reinterpret_cast<const float*>(mine + 256);
+  args.b = mine + 512;
+  args.b_scales = reinterpret_cast<const float*>(mine + 1024);
+  args.expert_offsets = offsets;
+  args.d = p;  // needs 8 * 16 * 2 = 256 bytes
+  MC_EXPECT_STATUS(mc_grouped_gemm_run(plan, &args, nullptr), MC_STATUS_INVALID_ARGUMENT, "args->d = 0x",
+                   "another context");
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(p[i], 0) << "byte " << i << " of b's buffer was written";
+}
+
+// On the CPU backend, a pointer that no context allocated (plain host memory) cannot be size-checked, so it is not
+// accepted where context memory is required.
+TEST(AllocationTracker, CpuBackendRequiresContextMemoryForDeviceOperands) {
+  Context context(1);
+  std::vector<uint8_t> host(64, 1), other(64, 2);
+  MC_EXPECT_STATUS(mc_memcpy_async(context, other.data(), host.data(), 4096, MC_COPY_HOST_TO_DEVICE, nullptr),
+                   MC_STATUS_INVALID_ARGUMENT, "dst = 0x", "is not inside an mc_malloc allocation of context",
+                   "must be context memory");
+  MC_EXPECT_STATUS(mc_memcpy_async(context, other.data(), host.data(), 64, MC_COPY_DEVICE_TO_DEVICE, nullptr),
+                   MC_STATUS_INVALID_ARGUMENT, "dst = 0x", "must be context memory");
+  const uint8_t zero = 0;
+  MC_EXPECT_STATUS(mc_fill_async(context, other.data(), &zero, 1, 4096, nullptr), MC_STATUS_INVALID_ARGUMENT,
+                   "dst = 0x", "must be context memory");
+  EXPECT_EQ(other[0], 2);
 }

@@ -3,9 +3,12 @@
 // dtypes and thread counts; exact offsets validation that writes nothing; micro-kernel variants agreeing.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/e4m3.hpp"
@@ -267,4 +270,109 @@ TEST(GemmMicroKernel, VariantsAgreeExactlyOnE4m3Data) {
   double vectorized[kMicroRows * kMicroCols];
   avx2(depth, a.data(), b.data(), vectorized);
   for (int i = 0; i < kMicroRows * kMicroCols; ++i) EXPECT_EQ(vectorized[i], portable[i]) << i;
+}
+
+// Issue 14 item 9 (fuzzing): overlapping runs of one plan were not detected (on CUDA they share the plan's per-run
+// device arrays, fork event and side streams). A run called while another thread's run of the same plan has not
+// returned must fail with MC_STATUS_BUSY and do nothing; runs that do not overlap keep working.
+TEST(GroupedGemm, OverlappingRunsOfOnePlanAreRefusedAsBusy) {
+  Context context(1);
+  const int32_t n = 256, k = 512, rows = 256;
+  const mc_grouped_gemm_desc desc = mctest::gemm_desc(1, n, k, rows);
+  mc_grouped_gemm_plan plan = nullptr;
+  MC_ASSERT_OK(mc_grouped_gemm_plan_create(context, &desc, &plan));
+  auto zeroed = [&](int64_t bytes) {
+    void* p = context.alloc(bytes);
+    std::memset(p, 0, static_cast<std::size_t>(bytes));
+    return p;
+  };
+  auto* offsets = context.alloc_array<int32_t>(2);
+  offsets[0] = 0;
+  offsets[1] = rows;
+  mc_grouped_gemm_args args{};
+  args.struct_size = sizeof args;
+  args.rows = rows;
+  args.a = zeroed(int64_t{rows} * k);
+  args.a_scales = static_cast<const float*>(zeroed(int64_t{rows} * (k / 128) * 4));
+  args.b = zeroed(int64_t{n} * k);
+  args.b_scales = static_cast<const float*>(zeroed(int64_t{n / 128} * (k / 128) * 4));
+  args.expert_offsets = offsets;
+  args.d = zeroed(int64_t{rows} * n * 2);
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  std::atomic<bool> stop{false};
+  std::atomic<int> busy{0}, ok{0}, other{0};
+  std::string busy_message;
+  auto runner = [&](bool record_message) {
+    while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
+      const mc_status status = mc_grouped_gemm_run(plan, &args, nullptr);
+      if (status == MC_STATUS_OK) {
+        ++ok;
+      } else if (status == MC_STATUS_BUSY) {
+        if (record_message && busy_message.empty()) busy_message = mctest::last_error();
+        if (++busy >= 3) stop.store(true);
+      } else {
+        ++other;
+        stop.store(true);
+      }
+    }
+  };
+  std::thread second(runner, false);
+  runner(true);
+  second.join();
+  EXPECT_GE(busy.load(), 3) << "no overlapping run was refused (" << ok.load() << " runs succeeded)";
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_EQ(other.load(), 0) << mctest::last_error();
+  if (!busy_message.empty()) {
+    EXPECT_NE(busy_message.find("is already running"), std::string::npos) << busy_message;
+  }
+  // Sequential runs after the overlap still succeed.
+  MC_ASSERT_OK(mc_grouped_gemm_run(plan, &args, nullptr));
+  MC_ASSERT_OK(mc_grouped_gemm_plan_destroy(plan));
+}
+
+// Issue 14 item 10: fp16 D does not saturate; results beyond the fp16 range are stored as +-inf (documented in the
+// header and on DType.Float16). bf16 D holds the same results as finite values.
+TEST(GroupedGemm, Fp16OutputOverflowsToInfinityAsDocumented) {
+  Context context(1);
+  const int32_t n = 16, k = 16, rows = 2;
+  auto* a = static_cast<uint8_t*>(context.alloc(rows * k));
+  std::memset(a, 0x7E, k);           // +448
+  std::memset(a + k, 0xFE, k);       // -448
+  auto* b = static_cast<uint8_t*>(context.alloc(n * k));
+  std::memset(b, 0x7E, n * k);       // +448: every dot product is +-16 * 448 * 448 = +-3211264 > 65504
+  auto* a_scales = context.alloc_array<float>(rows);
+  a_scales[0] = a_scales[1] = 1.0f;
+  auto* b_scales = context.alloc_array<float>(1);
+  b_scales[0] = 1.0f;
+  auto* offsets = context.alloc_array<int32_t>(2);
+  offsets[0] = 0;
+  offsets[1] = rows;
+  auto* d = context.alloc_array<uint16_t>(rows * n);
+  for (int32_t dtype : {MC_DTYPE_FP16, MC_DTYPE_BF16}) {
+    const mc_grouped_gemm_desc desc = mctest::gemm_desc(1, n, k, rows, dtype);
+    mc_grouped_gemm_plan plan = nullptr;
+    MC_ASSERT_OK(mc_grouped_gemm_plan_create(context, &desc, &plan));
+    mc_grouped_gemm_args args{};
+    args.struct_size = sizeof args;
+    args.rows = rows;
+    args.a = a;
+    args.a_scales = a_scales;
+    args.b = b;
+    args.b_scales = b_scales;
+    args.expert_offsets = offsets;
+    args.d = d;
+    MC_ASSERT_OK(mc_grouped_gemm_run(plan, &args, nullptr));
+    for (int32_t i = 0; i < n; ++i) {
+      if (dtype == MC_DTYPE_FP16) {
+        EXPECT_EQ(d[i], 0x7C00) << "row 0 col " << i << ": expected fp16 +inf";
+        EXPECT_EQ(d[n + i], 0xFC00) << "row 1 col " << i << ": expected fp16 -inf";
+      } else {
+        EXPECT_NE(d[i] & 0x7F80, 0x7F80) << "row 0 col " << i << ": bf16 must stay finite";
+        EXPECT_NE(d[n + i] & 0x7F80, 0x7F80) << "row 1 col " << i << ": bf16 must stay finite";
+        EXPECT_EQ(d[n + i] & 0x8000, 0x8000);
+      }
+    }
+    MC_ASSERT_OK(mc_grouped_gemm_plan_destroy(plan));
+  }
 }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -146,4 +148,106 @@ TEST(Handles, ConcurrentCreateUseDestroyFromManyThreads) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// Issue 14 item 7 (fuzzing): a plan created while its context was being destroyed survived the destroy (16-35 of
+// 50 trials), keeping the destroyed context's threads and memory alive. A create racing a destroy must either
+// fail (MC_STATUS_INVALID_HANDLE) or be destroyed with the context.
+TEST(Handles, PlanCreatedWhileItsContextIsDestroyedDoesNotSurviveIt) {
+  const std::size_t before = moecutlass::Registry::instance().size();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  int trials = 0;
+  int survivors = 0;
+  int unexpected = 0;
+  for (; trials < 400; ++trials) {
+    if (trials >= 50 && std::chrono::steady_clock::now() >= deadline) break;
+    const mc_context_desc desc = mctest::cpu_desc(1);
+    mc_context context = nullptr;
+    MC_ASSERT_OK(mc_context_create(&desc, &context));
+    std::atomic<bool> go{false};
+    std::vector<std::vector<mc_grouped_gemm_plan>> created(2);
+    std::vector<std::thread> creators;
+    for (std::size_t t = 0; t < created.size(); ++t) {
+      creators.emplace_back([&, t] {
+        while (!go.load()) std::this_thread::yield();
+        const mc_grouped_gemm_desc gemm = mctest::gemm_desc(1, 16, 16, 8);
+        for (int i = 0; i < 10000; ++i) {
+          mc_grouped_gemm_plan plan = nullptr;
+          const mc_status status = mc_grouped_gemm_plan_create(context, &gemm, &plan);
+          if (status == MC_STATUS_OK) {
+            created[t].push_back(plan);
+          } else {
+            if (status != MC_STATUS_INVALID_HANDLE) ++unexpected;
+            return;  // the context is gone
+          }
+        }
+      });
+    }
+    go.store(true);
+    std::this_thread::sleep_for(std::chrono::microseconds(50 + 17 * (trials % 7)));
+    EXPECT_EQ(mc_context_destroy(context), MC_STATUS_OK) << mctest::last_error();
+    for (auto& creator : creators) creator.join();
+    mc_grouped_gemm_plan_info info{};
+    info.struct_size = sizeof info;
+    for (const auto& plans : created) {
+      for (mc_grouped_gemm_plan plan : plans) {
+        if (mc_grouped_gemm_plan_get_info(plan, &info) != MC_STATUS_INVALID_HANDLE) ++survivors;
+      }
+    }
+    if (moecutlass::Registry::instance().size() != before) {
+      ADD_FAILURE() << "trial " << trials << ": " << moecutlass::Registry::instance().size() - before
+                    << " handles outlived their destroyed context";
+      break;
+    }
+  }
+  EXPECT_EQ(survivors, 0) << "plans still live after their context was destroyed, over " << trials << " trials";
+  EXPECT_EQ(unexpected, 0);
+}
+
+// Issue 14 item 8 (fuzzing): two threads destroying the same handle could both get MC_STATUS_OK (about 1 in
+// 60,000-80,000 racing destroys). Exactly one destroy of a handle may succeed.
+TEST(Handles, RacingDestroysOfOneHandleSucceedExactlyOnce) {
+  Context context(1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  std::atomic<mc_event> published{nullptr};
+  std::atomic<int> round{0};
+  std::atomic<int> racer_done{0};
+  std::atomic<int> racer_ok{0};
+  std::atomic<bool> stop{false};
+  std::thread racer([&] {
+    int seen = 0;
+    for (;;) {
+      int now;
+      while ((now = round.load(std::memory_order_acquire)) == seen) {
+        if (stop.load(std::memory_order_relaxed)) return;
+      }
+      seen = now;
+      if (mc_event_destroy(published.load()) == MC_STATUS_OK) racer_ok.fetch_add(1);
+      racer_done.store(now, std::memory_order_release);
+    }
+  });
+  int rounds = 0;
+  int double_ok = 0;
+  int none_ok = 0;
+  int main_ok = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    mc_event event = nullptr;
+    MC_ASSERT_OK(mc_event_create(context, &event));
+    published.store(event);
+    const int ok_before = racer_ok.load();
+    round.store(++rounds, std::memory_order_release);
+    const bool mine = mc_event_destroy(event) == MC_STATUS_OK;
+    while (racer_done.load(std::memory_order_acquire) != rounds) {
+    }
+    const int oks = (mine ? 1 : 0) + (racer_ok.load() - ok_before);
+    main_ok += mine ? 1 : 0;
+    if (oks > 1) ++double_ok;
+    if (oks == 0) ++none_ok;
+  }
+  stop.store(true);
+  racer.join();
+  EXPECT_EQ(double_ok, 0) << "both destroys returned OK in " << double_ok << " of " << rounds << " rounds";
+  EXPECT_EQ(none_ok, 0) << "no destroy returned OK in " << none_ok << " of " << rounds << " rounds";
+  EXPECT_GT(rounds, 1000);
+  std::printf("racing destroys: %d rounds, main thread won %d\n", rounds, main_ok);
 }

@@ -101,6 +101,7 @@ TEST(Library, StatusNames) {
       {MC_STATUS_INVALID_STRUCT_SIZE, "MC_STATUS_INVALID_STRUCT_SIZE"},
       {MC_STATUS_INVALID_ARGUMENT, "MC_STATUS_INVALID_ARGUMENT"},
       {MC_STATUS_NOT_READY, "MC_STATUS_NOT_READY"},
+      {MC_STATUS_BUSY, "MC_STATUS_BUSY"},
       {MC_STATUS_UNSUPPORTED, "MC_STATUS_UNSUPPORTED"},
       {MC_STATUS_NO_DEVICE, "MC_STATUS_NO_DEVICE"},
       {MC_STATUS_OUT_OF_MEMORY, "MC_STATUS_OUT_OF_MEMORY"},
@@ -114,7 +115,7 @@ TEST(Library, StatusNames) {
     EXPECT_EQ(text, name);
   }
   const char* text = "unchanged";
-  MC_EXPECT_STATUS(mc_status_name(14, &text), MC_STATUS_INVALID_ARGUMENT, "status = 14");
+  MC_EXPECT_STATUS(mc_status_name(15, &text), MC_STATUS_INVALID_ARGUMENT, "status = 15");
   EXPECT_STREQ(text, "unchanged");
 }
 

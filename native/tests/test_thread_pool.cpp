@@ -4,10 +4,15 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
+#include "core/error.hpp"
+#include "core/registry.hpp"
 #include "cpu/thread_pool.hpp"
+#include "test_support.hpp"
 
 using moecutlass::ThreadPool;
 
@@ -60,4 +65,66 @@ TEST(ThreadPool, ConcurrentSubmittersAreSerialized) {
   }
   for (auto& t : submitters) t.join();
   EXPECT_EQ(total.load(), 4 * 20 * 1225);
+}
+
+namespace {
+
+// Makes the next pools' thread creation fail after `allowed` workers, as pthread_create does under RLIMIT_NPROC or
+// RLIMIT_AS; counts the workers that were started and that finished (were stopped) again.
+struct FailingThreadStarter {
+  explicit FailingThreadStarter(int allowed) {
+    ThreadPool::set_thread_starter_for_testing([this, allowed](std::function<void()> body) {
+      if (started.load() >= allowed) {
+        throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
+                                "pthread_create (test)");
+      }
+      ++started;
+      return std::thread([this, body = std::move(body)] {
+        body();
+        ++finished;
+      });
+    });
+  }
+  ~FailingThreadStarter() { ThreadPool::set_thread_starter_for_testing(nullptr); }
+  std::atomic<int> started{0};
+  std::atomic<int> finished{0};
+};
+
+}  // namespace
+
+// Issue 14 item 6 (fuzzing): a worker thread that could not be created left the started ones joinable, and
+// std::thread's destructor called std::terminate (exit 134). The pool must stop and join them and throw.
+TEST(ThreadPool, WorkerThatCannotStartStopsTheOthersAndThrowsOutOfMemory) {
+  FailingThreadStarter starter(2);
+  try {
+    ThreadPool pool(6);
+    FAIL() << "expected the pool constructor to throw";
+  } catch (const moecutlass::Error& error) {
+    EXPECT_EQ(error.status(), MC_STATUS_OUT_OF_MEMORY);
+    EXPECT_NE(std::string(error.what()).find("cannot start CPU worker thread 3 of 5"), std::string::npos)
+        << error.what();
+  }
+  EXPECT_EQ(starter.started.load(), 2);
+  EXPECT_EQ(starter.finished.load(), 2);  // joined, not abandoned
+}
+
+TEST(ThreadPool, ContextCreateReturnsOutOfMemoryWhenAWorkerThreadCannotStart) {
+  const std::size_t handles_before = moecutlass::Registry::instance().size();
+  {
+    FailingThreadStarter starter(3);
+    const mc_context_desc desc = mctest::cpu_desc(8);
+    mc_context context = nullptr;
+    MC_EXPECT_STATUS(mc_context_create(&desc, &context), MC_STATUS_OUT_OF_MEMORY, "mc_context_create: ",
+                     "cannot start CPU worker thread 4 of 7", "cpu_threads");
+    EXPECT_EQ(context, nullptr);  // nothing written
+    EXPECT_EQ(starter.started.load(), 3);
+    EXPECT_EQ(starter.finished.load(), 3);
+  }
+  EXPECT_EQ(moecutlass::Registry::instance().size(), handles_before);  // nothing registered
+  // Thread creation works again: the same request succeeds.
+  mctest::Context context(8);
+  mc_context_info info{};
+  info.struct_size = sizeof info;
+  MC_ASSERT_OK(mc_context_get_info(context, &info));
+  EXPECT_EQ(info.cpu_threads, 8);
 }

@@ -21,7 +21,10 @@ public enum DType
     /// <summary>bfloat16 (<see cref="MoeCutlass.BFloat16"/>).</summary>
     BFloat16 = NativeConstants.MC_DTYPE_BF16,
 
-    /// <summary>IEEE 754 binary16 (<see cref="System.Half"/>).</summary>
+    /// <summary>
+    /// IEEE 754 binary16 (<see cref="System.Half"/>): largest finite value 65504; results and conversions that round
+    /// beyond it become positive or negative infinity (no saturation).
+    /// </summary>
     Float16 = NativeConstants.MC_DTYPE_FP16,
 
     /// <summary>OCP FP8 e4m3 (finite-only, max 448, NaN = 0x7F/0xFF), stored as <see cref="byte"/>.</summary>
@@ -85,6 +88,12 @@ public enum MoeStatus
 
     /// <summary>An event or stream has pending work (not an error for queries).</summary>
     NotReady = NativeConstants.MC_STATUS_NOT_READY,
+
+    /// <summary>
+    /// The grouped-GEMM plan is already running: another thread's run of the same plan has not returned. Runs of one
+    /// plan must not overlap; order them, or use one plan per concurrent stream.
+    /// </summary>
+    Busy = NativeConstants.MC_STATUS_BUSY,
 
     /// <summary>A valid request that this build or device cannot do (e.g. built without CUDA).</summary>
     Unsupported = NativeConstants.MC_STATUS_UNSUPPORTED,

@@ -8,7 +8,11 @@ namespace MoeCutlass;
 /// <param name="Experts">E, 1 .. 4096.</param>
 /// <param name="N">Output columns per expert, a positive multiple of 8.</param>
 /// <param name="K">Reduction depth, a positive multiple of 16.</param>
-/// <param name="OutputDType">The dtype of D: <see cref="DType.BFloat16"/> or <see cref="DType.Float16"/>.</param>
+/// <param name="OutputDType">
+/// The dtype of D: <see cref="DType.BFloat16"/> or <see cref="DType.Float16"/>, rounded to nearest even.
+/// <see cref="DType.Float16"/> does not saturate: a result whose magnitude rounds beyond 65504 (|x| &gt;= 65520) is
+/// stored as positive or negative infinity; choose <see cref="DType.BFloat16"/> where results may exceed that range.
+/// </param>
 /// <param name="Strategy">How kernel configurations are chosen.</param>
 /// <param name="MaxRows">The largest <c>rows</c> any run will pass (capacity of A and D), at least 0.</param>
 /// <remarks>The library validates every value when the plan is created; this record checks nothing itself.</remarks>
@@ -124,12 +128,17 @@ public sealed class GroupedGemmPlan : IDisposable
     /// <param name="b">e4m3 [E, N, K] (1-byte elements).</param>
     /// <param name="bScales">fp32 [E, ceil(N/128), ceil(K/128)].</param>
     /// <param name="expertOffsets">int32 [E+1] prefix sums.</param>
-    /// <param name="output">D, [rows, N] of the plan's output dtype (2-byte elements).</param>
+    /// <param name="output">D, [rows, N] of the plan's output dtype (2-byte elements; fp16 overflows to ±infinity).</param>
     /// <param name="stream">The stream to enqueue on; null = the context's default stream.</param>
     /// <exception cref="ArgumentNullException">A buffer is null.</exception>
     /// <exception cref="ArgumentException">A buffer has the wrong element size or belongs to another context.</exception>
     /// <exception cref="ObjectDisposedException">The plan, a buffer or the stream was disposed.</exception>
     /// <exception cref="MoeCutlassArgumentException">The library rejected the call.</exception>
+    /// <exception cref="MoeCutlassException">
+    /// <see cref="MoeStatus.Busy"/>: another thread's run of this plan has not returned. Runs of one plan must not
+    /// overlap (they share its per-run device arrays): order them on one stream or with events, or use one plan per
+    /// concurrent stream. Device work still pending on another stream cannot be detected; ordering it is the caller's job.
+    /// </exception>
     public unsafe void Run(int rows, DeviceBuffer a, DeviceBuffer aScales, DeviceBuffer b, DeviceBuffer bScales, DeviceBuffer expertOffsets,
         DeviceBuffer output, MoeStream? stream = null)
     {

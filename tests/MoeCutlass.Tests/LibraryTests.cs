@@ -152,6 +152,7 @@ public sealed class LibraryTests : NativeTestBase
     [TestCase(MoeStatus.CudaError, typeof(MoeCutlassCudaException))]
     [TestCase(MoeStatus.Internal, typeof(MoeCutlassException))]
     [TestCase(MoeStatus.NotReady, typeof(MoeCutlassException))]
+    [TestCase(MoeStatus.Busy, typeof(MoeCutlassException))]
     public void StatusMapping_GivesTheDocumentedExceptionType(MoeStatus status, Type expected)
     {
         var exception = NativeStatus.Create((int)status);

@@ -16,7 +16,9 @@
  *   B         e4m3 [E, N, K]                     expert weights, K contiguous
  *   B scales  fp32 [E, ceil(N/128), ceil(K/128)] one per 128x128 block
  *   offsets   int32 [E+1] device memory          expert e owns rows offsets[e] .. offsets[e+1]-1
- *   D         bf16|fp16 [rows, N]
+ *   D         bf16|fp16 [rows, N]                rounded to nearest even; fp16 D does not saturate: a result
+ *                                                whose magnitude rounds beyond 65504 (|x| >= 65520) is stored as
+ *                                                +inf or -inf. Use bf16 D where results may exceed that range.
  *
  * Asynchrony: calls that take an mc_stream are enqueued on that stream (NULL = the context's default
  * stream) and return before the work is done on a CUDA context; on the CPU reference context they run
@@ -61,6 +63,7 @@ typedef int32_t mc_status;
 #define MC_STATUS_INVALID_STRUCT_SIZE 11  /* struct_size is not one this library version understands */
 #define MC_STATUS_INVALID_ARGUMENT 12     /* any other invalid argument (the message says which) */
 #define MC_STATUS_NOT_READY 13            /* an event or stream has pending work (not an error for queries) */
+#define MC_STATUS_BUSY 14                 /* the plan is already running: another thread's mc_grouped_gemm_run of it has not returned */
 #define MC_STATUS_UNSUPPORTED 20          /* valid request this build or device cannot do (e.g. built without CUDA) */
 #define MC_STATUS_NO_DEVICE 21            /* no CUDA driver, no device, or the device index does not exist */
 #define MC_STATUS_OUT_OF_MEMORY 22        /* host or device allocation failed */
@@ -168,7 +171,7 @@ typedef struct mc_grouped_gemm_desc {
   int32_t experts;       /* E, 1 .. MC_MAX_EXPERTS */
   int32_t n;             /* N, multiple of MC_N_ALIGNMENT */
   int32_t k;             /* K, multiple of MC_K_ALIGNMENT */
-  int32_t output_dtype;  /* MC_DTYPE_BF16 or MC_DTYPE_FP16 */
+  int32_t output_dtype;  /* MC_DTYPE_BF16 or MC_DTYPE_FP16 (fp16 overflows to +-inf beyond 65504, see the top) */
   int32_t strategy;      /* MC_STRATEGY_* */
   int32_t max_rows;      /* largest `rows` any run will pass, >= 0 */
   /* Optional (a struct_size that ends before config_count means 0): the kernel configurations to use instead of
@@ -252,8 +255,13 @@ MC_API mc_status mc_get_device_count(int32_t* count);
 MC_API mc_status mc_get_device_info(int32_t device, mc_device_info* info);
 
 /* ---- contexts ------------------------------------------------------------------------------------ */
+/* MC_STATUS_OUT_OF_MEMORY (nothing created, nothing leaked) when the CPU backend's worker threads cannot all be
+   started (process or address-space limits): ask for fewer cpu_threads. */
 MC_API mc_status mc_context_create(const mc_context_desc* desc, mc_context* context);
-/* Destroying NULL is a no-op. Frees every allocation, stream, event, plan and graph still owned. */
+/* Destroying NULL is a no-op. Frees every allocation, stream, event, plan and graph still owned. A create of a
+   stream, event, plan or graph that races the destroy either fails (MC_STATUS_INVALID_HANDLE) or its object is
+   destroyed with the context. Every *_destroy is exactly-once: of several threads destroying one handle, one gets
+   MC_STATUS_OK and the others MC_STATUS_INVALID_HANDLE. */
 MC_API mc_status mc_context_destroy(mc_context context);
 MC_API mc_status mc_context_get_info(mc_context context, mc_context_info* info);
 /* Waits for all work on the context, then reads the device-side error flag (MC_DEVICE_ERROR_* bits);
@@ -262,6 +270,13 @@ MC_API mc_status mc_context_query_device_errors(mc_context context, int32_t rese
 MC_API mc_status mc_context_synchronize(mc_context context);
 
 /* ---- memory -------------------------------------------------------------------------------------- */
+/* Context memory: every operand the library reads or writes on the device side (the device end of a copy, the
+   destination of a fill, convert and quantize buffers, every grouped-GEMM tensor) must lie inside an mc_malloc
+   allocation of the context the call runs on, with the tensor's bytes remaining up to the allocation's end
+   (else MC_STATUS_BUFFER_TOO_SMALL). A pointer into an allocation of another context is
+   MC_STATUS_INVALID_ARGUMENT (copy the data across with mc_memcpy_async through the host). Any other pointer is
+   MC_STATUS_INVALID_ARGUMENT on the CPU backend; on a CUDA context it is accepted unchecked as device memory of
+   another library (cudaMalloc, PyTorch...) on the same device, whose size the caller guarantees. */
 /* Context memory (device memory on CUDA, host memory on CPU), aligned to 256 bytes. bytes > 0. */
 MC_API mc_status mc_malloc(mc_context context, int64_t bytes, void** pointer);
 /* Frees memory from mc_malloc of the same context; NULL is a no-op. */
@@ -317,7 +332,8 @@ MC_API mc_status mc_graph_destroy(mc_graph graph);
 
 /* ---- conversion and FP8 quantization ------------------------------------------------------------ */
 /* Element-wise conversion between MC_DTYPE_* (e4m3: round to nearest even, saturating to +-448,
-   NaN stays NaN). Buffers are context memory. */
+   NaN stays NaN; bf16 and fp16: round to nearest even, overflowing to +-inf as IEEE does, e.g. fp16 from
+   |x| >= 65520). Buffers are context memory. */
 MC_API mc_status mc_convert_async(mc_context context, const void* src, int32_t src_dtype, void* dst, int32_t dst_dtype,
                                   int64_t count, mc_stream stream);
 /* Activations [rows, cols] (fp32|bf16|fp16) -> e4m3 [rows, cols] and fp32 scales [rows, ceil(cols/128)],
@@ -332,8 +348,13 @@ MC_API mc_status mc_quantize_weights_async(mc_context context, const void* input
 /* ---- grouped GEMM ----------------------------------------------------------------------------- */
 /* D[rows of e] = dequant(A[rows of e]) * dequant(B[e])^T for every expert e. The plan owns its workspace;
    create it once, run it many times on any stream of its context. A plan holds one set of per-run device
-   arrays, so runs of the same plan must not overlap: order them on one stream or with events (different plans
-   may run concurrently). */
+   arrays (and, on CUDA, one fork event and set of side streams), so runs of the same plan must not overlap:
+   order them on one stream or with events (different plans may run concurrently; use one plan per concurrent
+   stream). The library detects what it can without waiting: a run called while another thread's run of the
+   same plan is still inside mc_grouped_gemm_run fails with MC_STATUS_BUSY and does nothing. It cannot detect
+   device work of an earlier run that is still pending on another stream (on CUDA a run returns once enqueued,
+   and an event-ordered run is indistinguishable from an overlapping one without a host wait): ordering those is
+   the caller's job. */
 MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_grouped_gemm_desc* desc,
                                              mc_grouped_gemm_plan* plan);
 MC_API mc_status mc_grouped_gemm_plan_destroy(mc_grouped_gemm_plan plan);

@@ -18,6 +18,19 @@ BackendStream& resolve_stream(mc_stream stream, Context& context, std::shared_pt
 void require_same_context(const ContextChild& child, const Context& context, const char* argument,
                           const char* context_argument);
 
+// A tensor operand that must be memory of `context` (everything the library reads or writes on the device side):
+//  - inside an mc_malloc allocation of `context`: `needed_bytes` must remain from it (MC_STATUS_BUFFER_TOO_SMALL);
+//  - inside an allocation of another context: MC_STATUS_INVALID_ARGUMENT;
+//  - anywhere else: MC_STATUS_INVALID_ARGUMENT on a backend whose context memory is host memory (the CPU: nothing
+//    but mc_malloc memory can be size-checked, and any other pointer would be written unchecked); accepted
+//    unchecked on CUDA, where device memory of other libraries (cudaMalloc, PyTorch...) is documented as usable.
+void require_context_memory(const Context& context, const void* pointer, int64_t needed_bytes, const char* argument);
+
+// A host-side operand (the host end of mc_memcpy_async): size-checked when it lies in this context's memory (legal on
+// the CPU backend), MC_STATUS_INVALID_ARGUMENT when it lies in another context's allocation.
+void require_not_foreign_context_memory(const Context& context, const void* pointer, int64_t needed_bytes,
+                                        const char* argument);
+
 // Copies a string into a fixed char array, truncating, always NUL-terminated.
 template <std::size_t N>
 void copy_text(char (&out)[N], const char* text) {

@@ -1,4 +1,7 @@
 // Context lifecycle and context-wide queries.
+#include <memory>
+#include <vector>
+
 #include "abi/common.hpp"
 #include "abi/guard.hpp"
 #include "core/validate.hpp"
@@ -44,13 +47,14 @@ MC_API mc_status mc_context_create(const mc_context_desc* desc, mc_context* cont
 MC_API mc_status mc_context_destroy(mc_context context) {
   return guard("mc_context_destroy", [&] {
     if (context == nullptr) return;
-    // Works on a faulted context too: destroying it is the documented way out.
-    std::shared_ptr<Context> object = resolve<Context>(context, "context");
-    Registry& registry = Registry::instance();
-    registry.remove(object->handle());
-    // Children go first (their backend objects need the context's backend), then the context itself. A child
-    // still in use by another thread's call keeps the context alive until that call returns.
-    registry.remove_children_of(object.get()).clear();
+    // Works on a faulted context too: destroying it is the documented way out. The context and its children are
+    // unregistered in one step, so exactly one of two racing destroys succeeds and a stream, event, plan or graph
+    // being created at the same time is either taken along or refused (Registry::add).
+    std::vector<std::shared_ptr<Object>> removed =
+        Registry::instance().take_context(reinterpret_cast<std::uintptr_t>(context), "context");
+    // Children go first (their backend objects need the context's backend), then the context itself (last in the
+    // vector). A child still in use by another thread's call keeps the context alive until that call returns.
+    for (std::shared_ptr<Object>& object : removed) object.reset();
   });
 }
 

@@ -60,8 +60,8 @@ MC_API mc_status mc_graph_launch(mc_graph graph, mc_stream stream) {
 MC_API mc_status mc_graph_destroy(mc_graph graph) {
   return guard("mc_graph_destroy", [&] {
     if (graph == nullptr) return;
-    std::shared_ptr<Graph> object = resolve<Graph>(graph, "graph");
-    Registry::instance().remove(object->handle());
+    // take, not resolve + remove: of two threads destroying the same handle, exactly one succeeds.
+    take<Graph>(graph, "graph");
   });
 }
 

@@ -74,8 +74,8 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
 MC_API mc_status mc_grouped_gemm_plan_destroy(mc_grouped_gemm_plan plan) {
   return guard("mc_grouped_gemm_plan_destroy", [&] {
     if (plan == nullptr) return;
-    std::shared_ptr<Plan> object = resolve<Plan>(plan, "plan");
-    Registry::instance().remove(object->handle());
+    // take, not resolve + remove: of two threads destroying the same handle, exactly one succeeds.
+    take<Plan>(plan, "plan");
   });
 }
 
@@ -219,13 +219,13 @@ MC_API mc_status mc_grouped_gemm_run(mc_grouped_gemm_plan plan, const mc_grouped
     context.require_usable();
 
     const int64_t rows = args->rows;
-    const AllocationTracker& allocations = context.allocations();
-    allocations.check(args->a, activation_bytes(rows, shape.k), "args->a");
-    allocations.check(args->a_scales, activation_scale_bytes(rows, shape.k), "args->a_scales");
-    allocations.check(args->b, weight_bytes(shape.experts, shape.n, shape.k), "args->b");
-    allocations.check(args->b_scales, weight_scale_bytes(shape.experts, shape.n, shape.k), "args->b_scales");
-    allocations.check(args->expert_offsets, offsets_bytes(shape.experts), "args->expert_offsets");
-    allocations.check(args->d, rows * shape.n * 2, "args->d");  // bf16 and fp16 are both 2 bytes
+    require_context_memory(context, args->a, activation_bytes(rows, shape.k), "args->a");
+    require_context_memory(context, args->a_scales, activation_scale_bytes(rows, shape.k), "args->a_scales");
+    require_context_memory(context, args->b, weight_bytes(shape.experts, shape.n, shape.k), "args->b");
+    require_context_memory(context, args->b_scales, weight_scale_bytes(shape.experts, shape.n, shape.k),
+                           "args->b_scales");
+    require_context_memory(context, args->expert_offsets, offsets_bytes(shape.experts), "args->expert_offsets");
+    require_context_memory(context, args->d, rows * shape.n * 2, "args->d");  // bf16 and fp16 are both 2 bytes
 
     // Host-readable offsets are checked exactly here, before any output is written; device backends clamp them
     // on the device and raise the context's device error flag instead (DESIGN.md section 3).
@@ -241,6 +241,7 @@ MC_API mc_status mc_grouped_gemm_run(mc_grouped_gemm_plan plan, const mc_grouped
     operands.b_scales = args->b_scales;
     operands.expert_offsets = args->expert_offsets;
     operands.d = args->d;
+    const Plan::RunScope running(*object);  // MC_STATUS_BUSY while another thread runs this plan
     object->impl().run(operands, queue);
   });
 }

@@ -76,8 +76,17 @@ MC_API mc_status mc_memcpy_async(mc_context context, void* dst, const void* src,
     object->require_usable();
     if (kind == MC_COPY_HOST_TO_DEVICE) require_not_context_memory(*object, src, kind, "src");
     if (kind == MC_COPY_DEVICE_TO_HOST) require_not_context_memory(*object, dst, kind, "dst");
-    object->allocations().check(dst, bytes, "dst");
-    object->allocations().check(src, bytes, "src");
+    // The device side of the copy must be this context's memory; the host side may be any host memory.
+    if (kind == MC_COPY_HOST_TO_DEVICE) {
+      require_context_memory(*object, dst, bytes, "dst");
+      require_not_foreign_context_memory(*object, src, bytes, "src");
+    } else if (kind == MC_COPY_DEVICE_TO_HOST) {
+      require_not_foreign_context_memory(*object, dst, bytes, "dst");
+      require_context_memory(*object, src, bytes, "src");
+    } else {
+      require_context_memory(*object, dst, bytes, "dst");
+      require_context_memory(*object, src, bytes, "src");
+    }
     if (bytes == 0) return;
     object->backend().copy(dst, src, bytes, kind, queue);
   });
@@ -98,7 +107,7 @@ MC_API mc_status mc_fill_async(mc_context context, void* dst, const void* value,
     std::shared_ptr<Stream> keep;
     BackendStream& queue = resolve_stream(stream, *object, keep, "stream");
     object->require_usable();
-    object->allocations().check(dst, count * element_size, "dst");
+    require_context_memory(*object, dst, count * element_size, "dst");
     if (count == 0) return;
     object->backend().fill(dst, value, element_size, count, queue);
   });

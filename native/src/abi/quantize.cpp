@@ -45,8 +45,8 @@ MC_API mc_status mc_convert_async(mc_context context, const void* src, int32_t s
     std::shared_ptr<Stream> keep;
     BackendStream& queue = resolve_stream(stream, *object, keep, "stream");
     object->require_usable();
-    object->allocations().check(src, count * src_size, "src");
-    object->allocations().check(dst, count * dst_size, "dst");
+    require_context_memory(*object, src, count * src_size, "src");
+    require_context_memory(*object, dst, count * dst_size, "dst");
     if (count == 0) return;
     object->backend().convert(src, src_dtype, dst, dst_dtype, count, queue);
   });
@@ -67,10 +67,9 @@ MC_API mc_status mc_quantize_activations_async(mc_context context, const void* i
     std::shared_ptr<Stream> keep;
     BackendStream& queue = resolve_stream(stream, *object, keep, "stream");
     object->require_usable();
-    const AllocationTracker& allocations = object->allocations();
-    allocations.check(input, int64_t{rows} * cols * dtype_size(input_dtype), "input");
-    allocations.check(output, activation_bytes(rows, cols), "output");
-    allocations.check(scales, activation_scale_bytes(rows, cols), "scales");
+    require_context_memory(*object, input, int64_t{rows} * cols * dtype_size(input_dtype), "input");
+    require_context_memory(*object, output, activation_bytes(rows, cols), "output");
+    require_context_memory(*object, scales, activation_scale_bytes(rows, cols), "scales");
     if (rows == 0) return;
     ActivationQuantization job;
     job.input = input;
@@ -98,10 +97,9 @@ MC_API mc_status mc_quantize_weights_async(mc_context context, const void* input
     std::shared_ptr<Stream> keep;
     BackendStream& queue = resolve_stream(stream, *object, keep, "stream");
     object->require_usable();
-    const AllocationTracker& allocations = object->allocations();
-    allocations.check(input, weight_bytes(experts, n, k) * dtype_size(input_dtype), "input");
-    allocations.check(output, weight_bytes(experts, n, k), "output");
-    allocations.check(scales, weight_scale_bytes(experts, n, k), "scales");
+    require_context_memory(*object, input, weight_bytes(experts, n, k) * dtype_size(input_dtype), "input");
+    require_context_memory(*object, output, weight_bytes(experts, n, k), "output");
+    require_context_memory(*object, scales, weight_scale_bytes(experts, n, k), "scales");
     WeightQuantization job;
     job.input = input;
     job.input_dtype = input_dtype;

@@ -20,8 +20,8 @@ MC_API mc_status mc_stream_create(mc_context context, mc_stream* stream) {
 MC_API mc_status mc_stream_destroy(mc_stream stream) {
   return guard("mc_stream_destroy", [&] {
     if (stream == nullptr) return;
-    std::shared_ptr<Stream> object = resolve<Stream>(stream, "stream");
-    Registry::instance().remove(object->handle());
+    // take, not resolve + remove: of two threads destroying the same handle, exactly one succeeds.
+    take<Stream>(stream, "stream");
   });
 }
 
@@ -60,8 +60,8 @@ MC_API mc_status mc_event_create(mc_context context, mc_event* event) {
 MC_API mc_status mc_event_destroy(mc_event event) {
   return guard("mc_event_destroy", [&] {
     if (event == nullptr) return;
-    std::shared_ptr<Event> object = resolve<Event>(event, "event");
-    Registry::instance().remove(object->handle());
+    // take, not resolve + remove: of two threads destroying the same handle, exactly one succeeds.
+    take<Event>(event, "event");
   });
 }
 

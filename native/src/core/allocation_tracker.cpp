@@ -1,8 +1,48 @@
 #include "core/allocation_tracker.hpp"
 
+#include <set>
+
 #include "core/error.hpp"
 
 namespace moecutlass {
+
+namespace {
+
+// Every live tracker, for owned_elsewhere. Lock order: this mutex, then a tracker's own mutex (a tracker never
+// takes this one while holding its own). Intentionally leaked, like the handle registry.
+std::mutex& trackers_mutex() {
+  static auto* mutex = new std::mutex();
+  return *mutex;
+}
+
+std::set<const AllocationTracker*>& trackers() {
+  static auto* all = new std::set<const AllocationTracker*>();
+  return *all;
+}
+
+}  // namespace
+
+AllocationTracker::AllocationTracker() {
+  std::lock_guard<std::mutex> lock(trackers_mutex());
+  trackers().insert(this);
+}
+
+AllocationTracker::~AllocationTracker() {
+  std::lock_guard<std::mutex> lock(trackers_mutex());
+  trackers().erase(this);
+}
+
+bool AllocationTracker::owned_elsewhere(const void* pointer) const {
+  const std::uintptr_t address = reinterpret_cast<std::uintptr_t>(pointer);
+  std::lock_guard<std::mutex> lock(trackers_mutex());
+  for (const AllocationTracker* tracker : trackers()) {
+    if (tracker == this) continue;
+    Range range;
+    std::lock_guard<std::mutex> tracker_lock(tracker->mutex_);
+    if (tracker->find_locked(address, range)) return true;
+  }
+  return false;
+}
 
 void AllocationTracker::add(void* base, int64_t bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -48,11 +88,15 @@ int64_t AllocationTracker::remove(const void* base, const char* argument) {
 }
 
 void AllocationTracker::check(const void* pointer, int64_t needed_bytes, const char* argument) const {
+  check_if_owned(pointer, needed_bytes, argument);
+}
+
+bool AllocationTracker::check_if_owned(const void* pointer, int64_t needed_bytes, const char* argument) const {
   Range range;
   const std::uintptr_t address = reinterpret_cast<std::uintptr_t>(pointer);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!find_locked(address, range)) return;
+    if (!find_locked(address, range)) return false;
   }
   const int64_t available = static_cast<int64_t>(range.base + static_cast<std::uintptr_t>(range.bytes) - address);
   if (needed_bytes > available) {
@@ -60,6 +104,7 @@ void AllocationTracker::check(const void* pointer, int64_t needed_bytes, const c
          " bytes, but only ", available, " bytes remain from it to the end of its mc_malloc allocation (",
          range.bytes, " bytes at ", pointer_text(reinterpret_cast<const void*>(range.base)), ")");
   }
+  return true;
 }
 
 int64_t AllocationTracker::live_bytes() const {

@@ -1,6 +1,7 @@
 // Live mc_malloc allocations of one context, so that a pointer into library memory can be checked against the
-// bytes a tensor needs (MC_STATUS_BUFFER_TOO_SMALL) before anything is launched. Pointers the tracker does not
-// know (memory of other libraries, plain host buffers) are accepted unchecked: the library cannot know their size.
+// bytes a tensor needs (MC_STATUS_BUFFER_TOO_SMALL) before anything is launched. Every live tracker is also listed
+// process-wide, so a pointer into another context's allocation can be recognised and rejected (owned_elsewhere);
+// whether a pointer no context knows is acceptable is the caller's policy (abi/common.hpp: require_context_memory).
 //
 // The check runs on every launch, so it is one ordered-map search under an uncontended mutex (well under a
 // microsecond), never a scan.
@@ -21,12 +22,21 @@ class AllocationTracker {
     int64_t bytes = 0;
   };
 
+  AllocationTracker();
+  ~AllocationTracker();
+  AllocationTracker(const AllocationTracker&) = delete;
+  AllocationTracker& operator=(const AllocationTracker&) = delete;
+
   void add(void* base, int64_t bytes);
   // Removes the allocation that starts exactly at `base`; throws MC_STATUS_INVALID_ARGUMENT otherwise (unknown
   // pointer, double free, or a pointer into the middle of an allocation). Returns its size.
   int64_t remove(const void* base, const char* argument);
   // When `pointer` lies inside a tracked allocation, requires `needed_bytes` from it to the allocation's end.
   void check(const void* pointer, int64_t needed_bytes, const char* argument) const;
+  // Like check, but returns false (and checks nothing) when `pointer` is not inside an allocation of this tracker.
+  bool check_if_owned(const void* pointer, int64_t needed_bytes, const char* argument) const;
+  // true when `pointer` lies inside an allocation of another live tracker (another context's memory).
+  bool owned_elsewhere(const void* pointer) const;
   // The allocation containing `pointer`, if any.
   bool find(const void* pointer, Range& range) const;
 

@@ -27,6 +27,7 @@ const char* status_name(mc_status status) noexcept {
     case MC_STATUS_INVALID_STRUCT_SIZE: return "MC_STATUS_INVALID_STRUCT_SIZE";
     case MC_STATUS_INVALID_ARGUMENT: return "MC_STATUS_INVALID_ARGUMENT";
     case MC_STATUS_NOT_READY: return "MC_STATUS_NOT_READY";
+    case MC_STATUS_BUSY: return "MC_STATUS_BUSY";
     case MC_STATUS_UNSUPPORTED: return "MC_STATUS_UNSUPPORTED";
     case MC_STATUS_NO_DEVICE: return "MC_STATUS_NO_DEVICE";
     case MC_STATUS_OUT_OF_MEMORY: return "MC_STATUS_OUT_OF_MEMORY";

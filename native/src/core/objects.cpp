@@ -30,4 +30,12 @@ void Context::require_usable() const {
   }
 }
 
+Plan::RunScope::RunScope(Plan& plan) : plan_(plan) {
+  if (plan.running_.exchange(true, std::memory_order_acq_rel)) {
+    fail(MC_STATUS_BUSY, "plan = ", pointer_text(reinterpret_cast<const void*>(plan.handle())),
+         " is already running: another thread's mc_grouped_gemm_run of this plan has not returned. Runs of one "
+         "plan must not overlap (its per-run device arrays are shared); order them, or use one plan per stream");
+  }
+}
+
 }  // namespace moecutlass

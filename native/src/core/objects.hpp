@@ -104,7 +104,21 @@ class Plan final : public ContextChild {
   const GroupedGemmShape& shape() const { return shape_; }
   GroupedGemmPlanImpl& impl() { return *impl_; }
 
+  // Marks the plan running for the lifetime of a RunScope; a second scope while one is open throws MC_STATUS_BUSY
+  // (the per-run arrays, fork event and side streams of a plan are shared between its runs).
+  class RunScope {
+   public:
+    explicit RunScope(Plan& plan);
+    ~RunScope() { plan_.running_.store(false, std::memory_order_release); }
+    RunScope(const RunScope&) = delete;
+    RunScope& operator=(const RunScope&) = delete;
+
+   private:
+    Plan& plan_;
+  };
+
  private:
+  std::atomic<bool> running_{false};
   GroupedGemmShape shape_;
   std::unique_ptr<GroupedGemmPlanImpl> impl_;
 };

@@ -1,20 +1,71 @@
 #include "cpu/thread_pool.hpp"
 
+#include <system_error>
+#include <utility>
+
+#include "core/error.hpp"
+
 namespace moecutlass {
+
+namespace {
+
+std::mutex& starter_mutex() {
+  static auto* mutex = new std::mutex();
+  return *mutex;
+}
+
+ThreadPool::ThreadStarter& starter_for_testing() {
+  static auto* starter = new ThreadPool::ThreadStarter();
+  return *starter;
+}
+
+}  // namespace
+
+void ThreadPool::set_thread_starter_for_testing(ThreadStarter starter) {
+  std::lock_guard<std::mutex> lock(starter_mutex());
+  starter_for_testing() = std::move(starter);
+}
 
 ThreadPool::ThreadPool(int threads) {
   const int workers = threads > 1 ? threads - 1 : 0;
   workers_.reserve(static_cast<std::size_t>(workers));
-  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+  ThreadStarter starter;
+  {
+    std::lock_guard<std::mutex> lock(starter_mutex());
+    starter = starter_for_testing();
+  }
+  int i = 0;
+  try {
+    for (; i < workers; ++i) {
+      if (starter) {
+        workers_.push_back(starter([this] { worker_loop(); }));
+      } else {
+        workers_.emplace_back([this] { worker_loop(); });
+      }
+    }
+  } catch (const std::system_error& error) {
+    // A std::thread destroyed while joinable calls std::terminate: the started workers must be joined first.
+    stop_workers();
+    fail(MC_STATUS_OUT_OF_MEMORY, "cannot start CPU worker thread ", i + 1, " of ", workers, " (", error.what(),
+         "): the process is out of threads or address space; ask for fewer (mc_context_desc.cpu_threads)");
+  } catch (...) {
+    stop_workers();
+    throw;
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() noexcept {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
-  for (std::thread& worker : workers_) worker.join();
+  for (std::thread& worker : workers_) {
+    if (worker.joinable()) worker.join();
+  }
+  workers_.clear();
 }
 
 void ThreadPool::drain() {

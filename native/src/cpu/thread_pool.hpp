@@ -18,7 +18,12 @@ namespace moecutlass {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads);  // threads >= 1, counting the calling thread
+  // Starts one worker thread running `body`; throws std::system_error when the system cannot create a thread.
+  using ThreadStarter = std::function<std::thread(std::function<void()> body)>;
+
+  // threads >= 1, counting the calling thread. When a worker cannot be started (process or address-space limits),
+  // the workers already started are stopped and joined and Error(MC_STATUS_OUT_OF_MEMORY) is thrown.
+  explicit ThreadPool(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -29,8 +34,13 @@ class ThreadPool {
   // threw (tasks not yet started are then skipped). Jobs from several threads run one after another.
   void parallel_for(int64_t count, const std::function<void(int64_t)>& task);
 
+  // Test hook: pools created afterwards start their workers through `starter` instead of std::thread (an empty
+  // function restores std::thread). Lets tests make thread creation fail deterministically.
+  static void set_thread_starter_for_testing(ThreadStarter starter);
+
  private:
   void worker_loop();
+  void stop_workers() noexcept;
   void drain();
 
   std::mutex submit_mutex_;  // one job at a time

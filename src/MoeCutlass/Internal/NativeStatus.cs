@@ -98,6 +98,7 @@ internal static unsafe class NativeStatus
         MoeStatus.InvalidStructSize => "MC_STATUS_INVALID_STRUCT_SIZE",
         MoeStatus.InvalidArgument => "MC_STATUS_INVALID_ARGUMENT",
         MoeStatus.NotReady => "MC_STATUS_NOT_READY",
+        MoeStatus.Busy => "MC_STATUS_BUSY",
         MoeStatus.Unsupported => "MC_STATUS_UNSUPPORTED",
         MoeStatus.NoDevice => "MC_STATUS_NO_DEVICE",
         MoeStatus.OutOfMemory => "MC_STATUS_OUT_OF_MEMORY",

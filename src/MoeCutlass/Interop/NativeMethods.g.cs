@@ -26,6 +26,7 @@ internal static class NativeConstants
     public const int MC_STATUS_INVALID_STRUCT_SIZE = 11;
     public const int MC_STATUS_INVALID_ARGUMENT = 12;
     public const int MC_STATUS_NOT_READY = 13;
+    public const int MC_STATUS_BUSY = 14;
     public const int MC_STATUS_UNSUPPORTED = 20;
     public const int MC_STATUS_NO_DEVICE = 21;
     public const int MC_STATUS_OUT_OF_MEMORY = 22;
