@@ -237,7 +237,7 @@ public sealed class CliEndToEndTests : NativeTestBase
     {
         CliRun run = await CliProcess.RunAsync(_temp.Path, ["frobnicate"]);
 
-        AssertUsageError(run, "error: unknown command 'frobnicate'; commands: info, bench, tune, verify (see 'moecutlass --help')");
+        AssertUsageError(run, "error: unknown command 'frobnicate'; commands: info, bench, tune, verify, plot (see 'moecutlass --help')");
     }
 
     [Test]
@@ -245,7 +245,7 @@ public sealed class CliEndToEndTests : NativeTestBase
     {
         CliRun run = await CliProcess.RunAsync(_temp.Path, []);
 
-        AssertUsageError(run, "error: no command given; commands: info, bench, tune, verify (see 'moecutlass --help')");
+        AssertUsageError(run, "error: no command given; commands: info, bench, tune, verify, plot (see 'moecutlass --help')");
     }
 
     [TestCase("bench")]
