@@ -90,7 +90,8 @@ public sealed class CliEndToEndTests : NativeTestBase
             Assert.That(meta.GetProperty("iterations").GetInt32(), Is.EqualTo(1));
             Assert.That(meta.GetProperty("warmup").GetInt32(), Is.Zero);
             Assert.That(meta.GetProperty("seed").GetUInt64(), Is.EqualTo(20261121UL));
-            Assert.That(meta.GetProperty("suite").GetString(), Is.EqualTo(_suite));
+            // Recorded relative to the working directory the CLI ran in (the temporary directory that holds the suite).
+            Assert.That(meta.GetProperty("suite").GetString(), Is.EqualTo(Path.GetFileName(_suite)));
             Assert.That(meta.GetProperty("library_version").GetString(), Is.EqualTo(MoeCutlassLibrary.BuildInfo.Version));
             Assert.That(meta.GetProperty("library_abi_version").GetInt32(), Is.EqualTo(MoeCutlassLibrary.BuildInfo.AbiVersion));
             Assert.That(meta.GetProperty("tool_version").GetString(), Is.Not.Empty);
