@@ -17,6 +17,13 @@ inline float quantization_scale(float amax) {
   return scale == 0.0f ? 1.0f : scale;
 }
 
+// One 1x128 activation block of `width` (<= 128) fp32 values: writes the e4m3 codes and returns the block's scale,
+// with the numerics described at the top of quantize.cpp. The fused MoE stages quantize through this, so every
+// FP8 activation of the library rounds the same way.
+float quantize_activation_block(const float* values, int64_t width, uint8_t* out);
+// One activation row of `cols` fp32 values: codes out[cols], scales[ceil(cols / 128)].
+void quantize_activation_row(const float* values, int64_t cols, uint8_t* out, float* scales);
+
 void cpu_quantize_activations(const ActivationQuantization& job, ThreadPool& pool);
 void cpu_quantize_weights(const WeightQuantization& job, ThreadPool& pool);
 

@@ -36,6 +36,18 @@ void quantize_values(const float* values, int64_t count, float scale, uint8_t* o
 
 }  // namespace
 
+float quantize_activation_block(const float* values, int64_t width, uint8_t* out) {
+  const float scale = quantization_scale(block_amax(values, width, 0.0f));
+  quantize_values(values, width, scale, out);
+  return scale;
+}
+
+void quantize_activation_row(const float* values, int64_t cols, uint8_t* out, float* scales) {
+  for (int64_t c0 = 0, b = 0; c0 < cols; c0 += MC_SCALE_BLOCK, ++b) {
+    scales[b] = quantize_activation_block(values + c0, std::min<int64_t>(MC_SCALE_BLOCK, cols - c0), out + c0);
+  }
+}
+
 void cpu_quantize_activations(const ActivationQuantization& job, ThreadPool& pool) {
   const int64_t rows = job.rows;
   const int64_t cols = job.cols;
@@ -51,9 +63,7 @@ void cpu_quantize_activations(const ActivationQuantization& job, ThreadPool& poo
         const int64_t c0 = b * MC_SCALE_BLOCK;
         const int64_t width = std::min<int64_t>(MC_SCALE_BLOCK, cols - c0);
         load_as_float(job.input, job.input_dtype, r * cols + c0, width, block);
-        const float scale = quantization_scale(block_amax(block, width, 0.0f));
-        quantize_values(block, width, scale, job.output + r * cols + c0);
-        job.scales[r * blocks + b] = scale;
+        job.scales[r * blocks + b] = quantize_activation_block(block, width, job.output + r * cols + c0);
       }
     }
   });
