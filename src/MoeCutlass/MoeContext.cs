@@ -327,7 +327,8 @@ public sealed class MoeContext : IDisposable
         }
     }
 
-    /// <summary>Waits until all work enqueued on this context (every stream) has completed.</summary>
+    /// <summary>Waits until all work enqueued on this context (every stream) has completed. To wait without blocking a
+    /// thread, await <see cref="MoeStream.SynchronizeAsync"/> of the streams the work was enqueued on.</summary>
     public void Synchronize()
     {
         using var context = Lease();
