@@ -154,13 +154,13 @@ public sealed class GroupedGemmPlan : IDisposable
     {
         GroupedGemmOptions o = Options;
         bool sized = rows >= 0 && rows <= o.MaxRows;
-        CheckOperand(a, typeof(byte), sized ? o.ActivationElements(rows) : 0, nameof(a));
-        CheckOperand(aScales, typeof(float), sized ? o.ActivationScaleElements(rows) : 0, nameof(aScales));
-        CheckOperand(b, typeof(byte), o.WeightElements, nameof(b));
-        CheckOperand(bScales, typeof(float), o.WeightScaleElements, nameof(bScales));
-        CheckOperand(expertOffsets, typeof(int), o.Experts + 1L, nameof(expertOffsets));
+        CheckOperand(a, typeof(byte), sized ? o.ActivationElements(rows) : 0, nameof(a), rows);
+        CheckOperand(aScales, typeof(float), sized ? o.ActivationScaleElements(rows) : 0, nameof(aScales), rows);
+        CheckOperand(b, typeof(byte), o.WeightElements, nameof(b), rows);
+        CheckOperand(bScales, typeof(float), o.WeightScaleElements, nameof(bScales), rows);
+        CheckOperand(expertOffsets, typeof(int), o.Experts + 1L, nameof(expertOffsets), rows);
         CheckOperand(output, o.OutputDType == DType.Float16 ? typeof(Half) : typeof(BFloat16), sized ? o.OutputElements(rows) : 0,
-            nameof(output));
+            nameof(output), rows);
         if (rows == 0 && (a.Length == 0 || aScales.Length == 0 || output.Length == 0))
         {
             // Empty operands (pointer 0) of a run with no rows: nothing to read or write, so no native call.
@@ -299,7 +299,7 @@ public sealed class GroupedGemmPlan : IDisposable
         return new HandleLease(Handle);
     }
 
-    private void CheckOperand(DeviceBuffer buffer, Type elementType, long elements, string name)
+    private void CheckOperand(DeviceBuffer buffer, Type elementType, long elements, string name, int rows)
     {
         ArgumentNullException.ThrowIfNull(buffer, name);
         if (buffer.ElementType != elementType && !(name == "output" && buffer.ElementType == typeof(ushort)))
@@ -320,18 +320,18 @@ public sealed class GroupedGemmPlan : IDisposable
         if (buffer.Length < elements)
         {
             throw new MoeCutlassArgumentException(
-                $"{name} has {buffer.Length} elements, but the run needs {elements} ({Shape(name)}).", MoeStatus.BufferTooSmall,
+                $"{name} has {buffer.Length} elements, but the run needs {elements} ({Shape(name, rows)}).", MoeStatus.BufferTooSmall,
                 string.Empty, name);
         }
     }
 
-    private string Shape(string name) => name switch
+    private string Shape(string name, int rows) => name switch
     {
-        "a" => $"rows x K = rows x {Options.K}",
-        "aScales" => $"rows x ceil(K/128) = rows x {MoeContext.ScaleBlocks(Options.K)}",
+        "a" => $"rows x K = {rows} x {Options.K}",
+        "aScales" => $"rows x ceil(K/128) = {rows} x {MoeContext.ScaleBlocks(Options.K)}",
         "b" => $"E x N x K = {Options.Experts} x {Options.N} x {Options.K}",
         "bScales" => $"E x ceil(N/128) x ceil(K/128) = {Options.Experts} x {MoeContext.ScaleBlocks(Options.N)} x {MoeContext.ScaleBlocks(Options.K)}",
         "expertOffsets" => $"E + 1 = {Options.Experts + 1}",
-        _ => $"rows x N = rows x {Options.N}",
+        _ => $"rows x N = {rows} x {Options.N}",
     };
 }

@@ -85,6 +85,26 @@ public sealed class TypedOperandsTests : NativeTestBase
         Assert.That(ex!.ParamName, Is.EqualTo("cols"));
     }
 
+    [TestCase("a")]
+    [TestCase("aScales")]
+    [TestCase("b")]
+    [TestCase("bScales")]
+    [TestCase("expertOffsets")]
+    [TestCase("output")]
+    public void RawOverload_WithAMadeUpPointer_IsRejectedOnTheCpuBackend_NamingTheParameter(string operand)
+    {
+        // The raw Run(nint ...) overload is documented as unchecked (on CUDA a made-up address is a device fault); on
+        // the CPU backend every operand must be context memory, so 0x1000 is an argument error, not a crash.
+        var g = _gemm;
+        nint P(string name, nint pointer) => name == operand ? 0x1000 : pointer;
+        var ex = Assert.Throws<MoeCutlassArgumentException>(() => g.Plan.Run(GemmFixture.Rows, P("a", g.A.Pointer),
+            P("aScales", g.AScales.Pointer), P("b", g.B.Pointer), P("bScales", g.BScales.Pointer), P("expertOffsets", g.Offsets.Pointer),
+            P("output", g.D.Pointer)));
+        Assert.That(ex!.ParamName, Is.EqualTo(operand));
+        Assert.That(ex.Message, Does.StartWith($"{operand} is not inside"));
+        Assert.That(g.OutputUntouched(), Is.True);
+    }
+
     // ---- b) typed operands ----
 
     [Test]

@@ -266,7 +266,8 @@ public sealed unsafe class ValidationTests : NativeTestBase
             _gemm.Plan.Run(GemmFixture.Rows, _gemm.A, _gemm.AScales, _gemm.B, _gemm.BScales, _gemm.Offsets, small));
         Assert.That(ex!.Status, Is.EqualTo(MoeStatus.BufferTooSmall));
         Assert.That(ex.ParamName, Is.EqualTo("output"));
-        Assert.That(ex.Message, Does.StartWith("output has").And.Contain((GemmFixture.Rows * GemmFixture.N).ToString()));
+        Assert.That(ex.Message, Does.StartWith($"output has {(GemmFixture.Rows - 1) * GemmFixture.N} elements, but the run needs "
+            + $"{GemmFixture.Rows * GemmFixture.N} (rows x N = {GemmFixture.Rows} x {GemmFixture.N})"));
         Assert.That(ex.NativeMessage, Is.Empty, "the facade rejected it");
         Assert.That(small.ToArray().Select(v => v.Bits), Is.All.EqualTo(GemmFixture.Canary.Bits));
     }
