@@ -25,16 +25,22 @@ public abstract class DeviceBuffer : IDisposable
     /// <summary>The context that allocated this buffer.</summary>
     public MoeContext Context { get; }
 
-    /// <summary>The address of the first element (a device pointer on CUDA), for interop with other libraries.</summary>
+    /// <summary>
+    /// The address of the first element (a device pointer on CUDA), for interop with other libraries; 0 for an empty
+    /// buffer (<see cref="Length"/> 0), which has no native allocation.
+    /// </summary>
     /// <exception cref="ObjectDisposedException">The buffer was disposed.</exception>
     public nint Pointer
     {
         get
         {
-            ObjectDisposedException.ThrowIf(IsDisposed, this);
+            ThrowIfDisposed();
             return Handle.DangerousGetHandle();
         }
     }
+
+    /// <summary>The type as C# spells it, for messages: <c>DeviceBuffer&lt;byte&gt;</c>, <c>DeviceBuffer&lt;BFloat16&gt;</c>.</summary>
+    public string TypeDisplayName => $"DeviceBuffer<{TypeName(ElementType)}>";
 
     /// <summary>Number of elements.</summary>
     public long Length { get; }
@@ -79,14 +85,37 @@ public abstract class DeviceBuffer : IDisposable
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"DeviceBuffer<{ElementType.Name}>[{Length}] on {Context}";
+    public override string ToString() => $"{TypeDisplayName}[{Length}] on {Context}";
 
     /// <summary>Leases the buffer for one native call; throws ObjectDisposedException once disposed.</summary>
     internal HandleLease Lease()
     {
-        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        ThrowIfDisposed();
         return new HandleLease(Handle);
     }
+
+    /// <summary>Throws an <see cref="ObjectDisposedException"/> naming the type readably (<c>DeviceBuffer&lt;byte&gt;</c>) once disposed.</summary>
+    private protected void ThrowIfDisposed()
+    {
+        if (IsDisposed)
+        {
+            throw new ObjectDisposedException(TypeDisplayName);
+        }
+    }
+
+    /// <summary>A type's C# name: the keyword for built-in types (<c>byte</c>, <c>float</c>, <c>int</c>), else its name.</summary>
+    internal static string TypeName(Type type) =>
+        type == typeof(byte) ? "byte"
+        : type == typeof(sbyte) ? "sbyte"
+        : type == typeof(short) ? "short"
+        : type == typeof(ushort) ? "ushort"
+        : type == typeof(int) ? "int"
+        : type == typeof(uint) ? "uint"
+        : type == typeof(long) ? "long"
+        : type == typeof(ulong) ? "ulong"
+        : type == typeof(float) ? "float"
+        : type == typeof(double) ? "double"
+        : type.Name;
 }
 
 /// <summary>A typed buffer of context memory (device memory on CUDA) with <typeparamref name="T"/> elements.</summary>
@@ -184,6 +213,11 @@ public sealed class DeviceBuffer<T> : DeviceBuffer
         using var destinationLease = Lease();
         using var sourceLease = source.Lease();
         using var streamLease = MoeStream.Lease(stream);
+        if (source.Length == 0)
+        {
+            return; // an empty source (pointer 0): nothing to copy
+        }
+
         NativeStatus.Check(NativeMethods.mc_memcpy_async(Handle.Context.DangerousGetHandle(), (void*)destinationLease.Raw,
             (void*)sourceLease.Raw, source.SizeInBytes, NativeConstants.MC_COPY_DEVICE_TO_DEVICE, streamLease.Raw));
     }
@@ -201,6 +235,11 @@ public sealed class DeviceBuffer<T> : DeviceBuffer
 
         using var lease = Lease();
         using var streamLease = MoeStream.Lease(stream);
+        if (Length == 0)
+        {
+            return; // an empty buffer (pointer 0): nothing to fill
+        }
+
         NativeStatus.Check(NativeMethods.mc_fill_async(Handle.Context.DangerousGetHandle(), (void*)lease.Raw, &value, sizeof(T), Length,
             streamLease.Raw));
     }

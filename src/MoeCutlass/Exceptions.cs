@@ -1,11 +1,29 @@
 namespace MoeCutlass;
 
 /// <summary>
+/// What every exception mapped from a native status carries: <see cref="MoeCutlassException"/> and its subclasses, and
+/// <see cref="MoeCutlassArgumentException"/> (an <see cref="ArgumentException"/>, so it cannot derive from
+/// <see cref="MoeCutlassException"/>). Catch <c>Exception ex when ex is IMoeCutlassException</c> to handle them all.
+/// </summary>
+public interface IMoeCutlassException
+{
+    /// <summary>The native status code (for an argument the facade rejected before any native call: the status the
+    /// library would have returned).</summary>
+    MoeStatus Status { get; }
+
+    /// <summary>The native library's message for the failed call (from <c>mc_get_last_error</c>); empty when the facade
+    /// detected the problem itself.</summary>
+    string NativeMessage { get; }
+}
+
+/// <summary>
 /// A failure reported by the native MoeCutlass library. The subclass tells the kind of failure, <see cref="Status"/>
 /// the exact code and <see cref="NativeMessage"/> the library's own explanation (argument, value and rule).
 /// </summary>
-/// <remarks>The message has the form <c>"&lt;native message&gt; [MC_STATUS_NAME]"</c>.</remarks>
-public class MoeCutlassException : Exception
+/// <remarks>The message has the form <c>"&lt;native message&gt; [MC_STATUS_NAME]"</c>. Rejected arguments are reported
+/// as <see cref="MoeCutlassArgumentException"/>, an <see cref="ArgumentException"/> and not a subclass of this one; both
+/// implement <see cref="IMoeCutlassException"/>.</remarks>
+public class MoeCutlassException : Exception, IMoeCutlassException
 {
     /// <summary>Creates an exception for a native status.</summary>
     /// <param name="message">The full message.</param>
@@ -27,19 +45,41 @@ public class MoeCutlassException : Exception
 }
 
 /// <summary>
-/// The native library rejected an argument: <see cref="MoeStatus.NullPointer"/>, <see cref="MoeStatus.OutOfRange"/>,
+/// An argument was rejected, by the facade before any native call or by the native library:
+/// <see cref="MoeStatus.NullPointer"/>, <see cref="MoeStatus.OutOfRange"/>,
 /// <see cref="MoeStatus.Misaligned"/>, <see cref="MoeStatus.InvalidDtype"/>, <see cref="MoeStatus.InvalidStrategy"/>,
 /// <see cref="MoeStatus.InvalidBackend"/>, <see cref="MoeStatus.ContextMismatch"/>, <see cref="MoeStatus.InvalidOffsets"/>,
 /// <see cref="MoeStatus.BufferTooSmall"/>, <see cref="MoeStatus.InvalidStructSize"/> or <see cref="MoeStatus.InvalidArgument"/>.
 /// A rejected call wrote nothing.
 /// </summary>
-public class MoeCutlassArgumentException : MoeCutlassException
+/// <remarks>
+/// An <see cref="ArgumentException"/> (so <c>catch (ArgumentException)</c> sees it) and an <see cref="IMoeCutlassException"/>;
+/// it is not a <see cref="MoeCutlassException"/>. <see cref="ArgumentException.ParamName"/> is the parameter of the C# method
+/// that was called (for example <c>output</c>, <c>expertOffsets</c>, <c>options</c>) where the facade knows it, and
+/// <see cref="Exception.Message"/> names that parameter; <see cref="NativeMessage"/> keeps the library's own text (the C
+/// field, e.g. <c>args-&gt;d</c>, and pointer values).
+/// </remarks>
+public class MoeCutlassArgumentException : ArgumentException, IMoeCutlassException
 {
-    /// <inheritdoc cref="MoeCutlassException(string, MoeStatus, string, Exception?)"/>
-    public MoeCutlassArgumentException(string message, MoeStatus status, string nativeMessage, Exception? innerException = null)
-        : base(message, status, nativeMessage, innerException)
+    /// <summary>Creates an argument exception for a status.</summary>
+    /// <param name="message">The message (without the parameter name, which <see cref="ArgumentException"/> appends).</param>
+    /// <param name="status">The status code.</param>
+    /// <param name="nativeMessage">The native library's message (empty when the facade rejected the argument itself).</param>
+    /// <param name="paramName">The managed parameter name, or null when unknown.</param>
+    /// <param name="innerException">The exception that caused this one, if any.</param>
+    public MoeCutlassArgumentException(string message, MoeStatus status, string nativeMessage, string? paramName = null,
+        Exception? innerException = null)
+        : base(message, paramName, innerException)
     {
+        Status = status;
+        NativeMessage = nativeMessage;
     }
+
+    /// <inheritdoc/>
+    public MoeStatus Status { get; }
+
+    /// <inheritdoc/>
+    public string NativeMessage { get; }
 }
 
 /// <summary>A native handle was destroyed or never created (<see cref="MoeStatus.InvalidHandle"/>).</summary>

@@ -123,17 +123,27 @@ public sealed class GroupedGemmPlan : IDisposable
     /// the offsets; a rejected call writes nothing.
     /// </summary>
     /// <param name="rows">Rows of A and D in this call, 0 .. <see cref="GroupedGemmOptions.MaxRows"/>.</param>
-    /// <param name="a">e4m3 [rows, K] (1-byte elements).</param>
-    /// <param name="aScales">fp32 [rows, ceil(K/128)].</param>
-    /// <param name="b">e4m3 [E, N, K] (1-byte elements).</param>
-    /// <param name="bScales">fp32 [E, ceil(N/128), ceil(K/128)].</param>
-    /// <param name="expertOffsets">int32 [E+1] prefix sums.</param>
-    /// <param name="output">D, [rows, N] of the plan's output dtype (2-byte elements; fp16 overflows to ±infinity).</param>
+    /// <param name="a">e4m3 [rows, K]: a <see cref="DeviceBuffer{T}"/> of <see cref="byte"/>.</param>
+    /// <param name="aScales">fp32 [rows, ceil(K/128)]: a <see cref="DeviceBuffer{T}"/> of <see cref="float"/>.</param>
+    /// <param name="b">e4m3 [E, N, K]: a <see cref="DeviceBuffer{T}"/> of <see cref="byte"/>.</param>
+    /// <param name="bScales">fp32 [E, ceil(N/128), ceil(K/128)]: a <see cref="DeviceBuffer{T}"/> of <see cref="float"/>.</param>
+    /// <param name="expertOffsets">int32 [E+1] prefix sums: a <see cref="DeviceBuffer{T}"/> of <see cref="int"/>.</param>
+    /// <param name="output">D, [rows, N] of the plan's output dtype: a <see cref="DeviceBuffer{T}"/> of <see cref="BFloat16"/>
+    /// for a <see cref="DType.BFloat16"/> plan, of <see cref="Half"/> for a <see cref="DType.Float16"/> plan (fp16
+    /// overflows to ±infinity), or of <see cref="ushort"/> for the raw bits of either.</param>
     /// <param name="stream">The stream to enqueue on; null = the context's default stream.</param>
+    /// <remarks>
+    /// Before any native call the facade checks each buffer's element type against the plan (status
+    /// <see cref="MoeStatus.InvalidDtype"/>) and, for 0 &lt;= rows &lt;= MaxRows, its length against what the run reads or
+    /// writes (<see cref="MoeStatus.BufferTooSmall"/>), so swapped operands are caught where their types or sizes differ;
+    /// the exception's ParamName is the parameter. With <paramref name="rows"/> = 0, <paramref name="a"/>,
+    /// <paramref name="aScales"/> and <paramref name="output"/> may be empty buffers (there is nothing to read or
+    /// write); the run then does nothing.
+    /// </remarks>
     /// <exception cref="ArgumentNullException">A buffer is null.</exception>
-    /// <exception cref="ArgumentException">A buffer has the wrong element size or belongs to another context.</exception>
+    /// <exception cref="MoeCutlassArgumentException">A buffer has the wrong element type, is too small or belongs to
+    /// another context (ParamName names it; an <see cref="ArgumentException"/>), or the library rejected the call.</exception>
     /// <exception cref="ObjectDisposedException">The plan, a buffer or the stream was disposed.</exception>
-    /// <exception cref="MoeCutlassArgumentException">The library rejected the call.</exception>
     /// <exception cref="MoeCutlassException">
     /// <see cref="MoeStatus.Busy"/>: another thread's run of this plan has not returned. Runs of one plan must not
     /// overlap (they share its per-run device arrays): order them on one stream or with events, or use one plan per
@@ -142,12 +152,29 @@ public sealed class GroupedGemmPlan : IDisposable
     public unsafe void Run(int rows, DeviceBuffer a, DeviceBuffer aScales, DeviceBuffer b, DeviceBuffer bScales, DeviceBuffer expertOffsets,
         DeviceBuffer output, MoeStream? stream = null)
     {
-        CheckOperand(a, 1, nameof(a));
-        CheckOperand(aScales, 4, nameof(aScales));
-        CheckOperand(b, 1, nameof(b));
-        CheckOperand(bScales, 4, nameof(bScales));
-        CheckOperand(expertOffsets, 4, nameof(expertOffsets));
-        CheckOperand(output, 2, nameof(output));
+        GroupedGemmOptions o = Options;
+        bool sized = rows >= 0 && rows <= o.MaxRows;
+        CheckOperand(a, typeof(byte), sized ? o.ActivationElements(rows) : 0, nameof(a), rows);
+        CheckOperand(aScales, typeof(float), sized ? o.ActivationScaleElements(rows) : 0, nameof(aScales), rows);
+        CheckOperand(b, typeof(byte), o.WeightElements, nameof(b), rows);
+        CheckOperand(bScales, typeof(float), o.WeightScaleElements, nameof(bScales), rows);
+        CheckOperand(expertOffsets, typeof(int), o.Experts + 1L, nameof(expertOffsets), rows);
+        CheckOperand(output, o.OutputDType == DType.Float16 ? typeof(Half) : typeof(BFloat16), sized ? o.OutputElements(rows) : 0,
+            nameof(output), rows);
+        if (rows == 0 && (a.Length == 0 || aScales.Length == 0 || output.Length == 0))
+        {
+            // Empty operands (pointer 0) of a run with no rows: nothing to read or write, so no native call.
+            using var emptyPlan = Lease();
+            using var emptyA = a.Lease();
+            using var emptyAScales = aScales.Lease();
+            using var emptyB = b.Lease();
+            using var emptyBScales = bScales.Lease();
+            using var emptyOffsets = expertOffsets.Lease();
+            using var emptyOutput = output.Lease();
+            using var emptyStream = MoeStream.Lease(stream);
+            return;
+        }
+
         using var plan = Lease();
         using var aLease = a.Lease();
         using var aScalesLease = aScales.Lease();
@@ -167,7 +194,7 @@ public sealed class GroupedGemmPlan : IDisposable
             expert_offsets = (int*)offsetsLease.Raw,
             d = (void*)outputLease.Raw,
         };
-        NativeStatus.Check(NativeMethods.mc_grouped_gemm_run(plan.Raw, &args, streamLease.Raw));
+        NativeStatus.Check(NativeMethods.mc_grouped_gemm_run(plan.Raw, &args, streamLease.Raw), ParameterMap.GroupedGemmRun);
         LogAutoChoice(rows);
     }
 
@@ -182,7 +209,7 @@ public sealed class GroupedGemmPlan : IDisposable
     {
         using var plan = Lease();
         int strategy;
-        NativeStatus.Check(NativeMethods.mc_grouped_gemm_plan_resolve_strategy(plan.Raw, rows, &strategy));
+        NativeStatus.Check(NativeMethods.mc_grouped_gemm_plan_resolve_strategy(plan.Raw, rows, &strategy), ParameterMap.Rows);
         return (GemmStrategy)strategy;
     }
 
@@ -193,7 +220,7 @@ public sealed class GroupedGemmPlan : IDisposable
         using var plan = Lease();
         mc_grouped_gemm_launch launch = default;
         launch.struct_size = (uint)sizeof(mc_grouped_gemm_launch);
-        NativeStatus.Check(NativeMethods.mc_grouped_gemm_plan_resolve(plan.Raw, rows, &launch));
+        NativeStatus.Check(NativeMethods.mc_grouped_gemm_plan_resolve(plan.Raw, rows, &launch), ParameterMap.Rows);
         var configurations = new LaunchedConfiguration[launch.config_count];
         for (int i = 0; i < launch.config_count; i++)
         {
@@ -214,9 +241,17 @@ public sealed class GroupedGemmPlan : IDisposable
 
     /// <summary>
     /// Runs the grouped GEMM on raw context/device pointers (for memory owned by other libraries, or offsets into
-    /// buffers). Same contract as the <see cref="DeviceBuffer"/> overload; the library checks nulls, alignment and,
-    /// for pointers into its own allocations, sizes. The caller keeps the memory alive until the stream reaches the call.
+    /// buffers). Same contract as the <see cref="DeviceBuffer"/> overload, but <b>unchecked</b>: no element types, and
+    /// sizes only for pointers into this context's own allocations. The caller keeps the memory alive until the stream
+    /// reaches the call.
     /// </summary>
+    /// <remarks>
+    /// This overload is as unsafe as the C ABI it wraps: on a CUDA context the library cannot tell a valid device pointer
+    /// of another library from a wild one, and a pointer that does not address [rows, K] (etc.) bytes of device memory is
+    /// a device fault or memory corruption, not an exception (a made-up address such as 0x1000 can end the process). The
+    /// library checks nulls and alignment; on the CPU backend every operand must lie in this context's memory. Prefer the
+    /// <see cref="DeviceBuffer"/> overload, which checks types and sizes first.
+    /// </remarks>
     /// <param name="rows">Rows of A and D in this call, 0 .. <see cref="GroupedGemmOptions.MaxRows"/>.</param>
     /// <param name="a">e4m3 [rows, K].</param>
     /// <param name="aScales">fp32 [rows, ceil(K/128)].</param>
@@ -240,7 +275,7 @@ public sealed class GroupedGemmPlan : IDisposable
             expert_offsets = (int*)expertOffsets,
             d = (void*)output,
         };
-        NativeStatus.Check(NativeMethods.mc_grouped_gemm_run(plan.Raw, &args, streamLease.Raw));
+        NativeStatus.Check(NativeMethods.mc_grouped_gemm_run(plan.Raw, &args, streamLease.Raw), ParameterMap.GroupedGemmRun);
         LogAutoChoice(rows);
     }
 
@@ -264,18 +299,39 @@ public sealed class GroupedGemmPlan : IDisposable
         return new HandleLease(Handle);
     }
 
-    private void CheckOperand(DeviceBuffer buffer, int elementSize, string name)
+    private void CheckOperand(DeviceBuffer buffer, Type elementType, long elements, string name, int rows)
     {
         ArgumentNullException.ThrowIfNull(buffer, name);
-        if (buffer.ElementSize != elementSize)
+        if (buffer.ElementType != elementType && !(name == "output" && buffer.ElementType == typeof(ushort)))
         {
-            throw new ArgumentException(
-                $"Expected a buffer of {elementSize}-byte elements, got DeviceBuffer<{buffer.ElementType.Name}>.", name);
+            string plan = name == "output" ? $" (the plan's output dtype is {Options.OutputDType})" : string.Empty;
+            throw new MoeCutlassArgumentException(
+                $"{name} must be a DeviceBuffer<{DeviceBuffer.TypeName(elementType)}>{plan}, not a {buffer.TypeDisplayName}.",
+                MoeStatus.InvalidDtype, string.Empty, name);
         }
 
         if (!ReferenceEquals(buffer.Context, Context))
         {
-            throw new ArgumentException($"The buffer belongs to another context ({buffer.Context}), not to the plan's {Context}.", name);
+            throw new MoeCutlassArgumentException(
+                $"{name} belongs to another context ({buffer.Context}), not to the plan's {Context}.", MoeStatus.InvalidArgument,
+                string.Empty, name);
+        }
+
+        if (buffer.Length < elements)
+        {
+            throw new MoeCutlassArgumentException(
+                $"{name} has {buffer.Length} elements, but the run needs {elements} ({Shape(name, rows)}).", MoeStatus.BufferTooSmall,
+                string.Empty, name);
         }
     }
+
+    private string Shape(string name, int rows) => name switch
+    {
+        "a" => $"rows x K = {rows} x {Options.K}",
+        "aScales" => $"rows x ceil(K/128) = {rows} x {MoeContext.ScaleBlocks(Options.K)}",
+        "b" => $"E x N x K = {Options.Experts} x {Options.N} x {Options.K}",
+        "bScales" => $"E x ceil(N/128) x ceil(K/128) = {Options.Experts} x {MoeContext.ScaleBlocks(Options.N)} x {MoeContext.ScaleBlocks(Options.K)}",
+        "expertOffsets" => $"E + 1 = {Options.Experts + 1}",
+        _ => $"rows x N = {rows} x {Options.N}",
+    };
 }

@@ -155,7 +155,7 @@ public sealed class MoeContext : IDisposable
         try
         {
             nint raw = 0;
-            NativeStatus.Check(NativeMethods.mc_context_create(&desc, &raw));
+            NativeStatus.Check(NativeMethods.mc_context_create(&desc, &raw), ParameterMap.ContextCreate);
             handle.Attach(raw);
             mc_context_info info = GetInfo(handle);
             var actualBackend = (Backend)info.backend;
@@ -173,7 +173,8 @@ public sealed class MoeContext : IDisposable
 
     /// <summary>Allocates context memory for <paramref name="length"/> elements (device memory on CUDA), 256-byte aligned, uninitialized.</summary>
     /// <typeparam name="T">The element type.</typeparam>
-    /// <param name="length">Number of elements (the library rejects 0).</param>
+    /// <param name="length">Number of elements. 0 gives an empty buffer: no native allocation, <see cref="DeviceBuffer.Pointer"/>
+    /// 0; every call that takes buffers accepts it where it has nothing to read or write (empty experts, empty batches).</param>
     /// <returns>The new buffer; dispose it to free the memory.</returns>
     /// <exception cref="MoeCutlassOutOfMemoryException">The allocation failed.</exception>
     public unsafe DeviceBuffer<T> Allocate<T>(long length)
@@ -187,13 +188,17 @@ public sealed class MoeContext : IDisposable
 
         using var context = Lease();
         void* pointer = null;
-        NativeStatus.Check(NativeMethods.mc_malloc(context.Raw, length * sizeof(T), &pointer));
+        if (length > 0)
+        {
+            NativeStatus.Check(NativeMethods.mc_malloc(context.Raw, length * sizeof(T), &pointer));
+        }
+
         return new DeviceBuffer<T>(this, new BufferHandle(_handle, (nint)pointer), length);
     }
 
     /// <summary>Allocates a buffer holding a copy of <paramref name="data"/> (synchronous: the copy is complete on return).</summary>
     /// <typeparam name="T">The element type.</typeparam>
-    /// <param name="data">The host data (must not be empty: the library rejects empty allocations).</param>
+    /// <param name="data">The host data; empty gives an empty buffer (see <see cref="Allocate{T}"/>).</param>
     /// <returns>The new buffer.</returns>
     public DeviceBuffer<T> Upload<T>(ReadOnlySpan<T> data)
         where T : unmanaged
@@ -289,7 +294,7 @@ public sealed class MoeContext : IDisposable
         }
 
         nint raw = 0;
-        NativeStatus.Check(NativeMethods.mc_grouped_gemm_plan_create(context.Raw, &desc, &raw));
+        NativeStatus.Check(NativeMethods.mc_grouped_gemm_plan_create(context.Raw, &desc, &raw), ParameterMap.GroupedGemmPlanCreate);
         var handle = new PlanHandle(_handle, raw);
         try
         {
@@ -322,7 +327,8 @@ public sealed class MoeContext : IDisposable
         }
     }
 
-    /// <summary>Waits until all work enqueued on this context (every stream) has completed.</summary>
+    /// <summary>Waits until all work enqueued on this context (every stream) has completed. To wait without blocking a
+    /// thread, await <see cref="MoeStream.SynchronizeAsync"/> of the streams the work was enqueued on.</summary>
     public void Synchronize()
     {
         using var context = Lease();
@@ -371,8 +377,13 @@ public sealed class MoeContext : IDisposable
         using var outputLease = output.Lease();
         using var scalesLease = scales.Lease();
         using var streamLease = MoeStream.Lease(stream);
+        if (NothingToDo((long)rows * cols, rows, cols, input, output, scales))
+        {
+            return;
+        }
+
         NativeStatus.Check(NativeMethods.mc_quantize_activations_async(context.Raw, (void*)inputLease.Raw, dtype, rows, cols,
-            (void*)outputLease.Raw, (float*)scalesLease.Raw, streamLease.Raw));
+            (void*)outputLease.Raw, (float*)scalesLease.Raw, streamLease.Raw), ParameterMap.Quantize);
     }
 
     /// <summary>
@@ -397,8 +408,13 @@ public sealed class MoeContext : IDisposable
         using var outputLease = output.Lease();
         using var scalesLease = scales.Lease();
         using var streamLease = MoeStream.Lease(stream);
+        if (NothingToDo((long)experts * n * k, Math.Min(experts, Math.Min(n, k)), 0, input, output, scales))
+        {
+            return;
+        }
+
         NativeStatus.Check(NativeMethods.mc_quantize_weights_async(context.Raw, (void*)inputLease.Raw, dtype, experts, n, k,
-            (void*)outputLease.Raw, (float*)scalesLease.Raw, streamLease.Raw));
+            (void*)outputLease.Raw, (float*)scalesLease.Raw, streamLease.Raw), ParameterMap.Quantize);
     }
 
     /// <summary>
@@ -421,8 +437,13 @@ public sealed class MoeContext : IDisposable
         using var sourceLease = source.Lease();
         using var destinationLease = destination.Lease();
         using var streamLease = MoeStream.Lease(stream);
+        if (count == 0 && (source.Length == 0 || destination.Length == 0) && Enum.IsDefined(sourceType) && Enum.IsDefined(destinationType))
+        {
+            return; // an empty buffer (pointer 0) and nothing to convert
+        }
+
         NativeStatus.Check(NativeMethods.mc_convert_async(context.Raw, (void*)sourceLease.Raw, (int)sourceType,
-            (void*)destinationLease.Raw, (int)destinationType, count, streamLease.Raw));
+            (void*)destinationLease.Raw, (int)destinationType, count, streamLease.Raw), ParameterMap.Convert);
     }
 
     /// <summary>
@@ -460,6 +481,12 @@ public sealed class MoeContext : IDisposable
             throw new ArgumentException($"The buffer belongs to another context ({buffer.Context}), not to {this}.", name);
         }
     }
+
+    /// <summary>Whether a quantization has no elements and an empty operand (pointer 0), so the native call is skipped;
+    /// negative extents still go to the library, which rejects them.</summary>
+    private static bool NothingToDo(long elements, int smallestExtent, int otherExtent, DeviceBuffer input, DeviceBuffer output,
+        DeviceBuffer scales) =>
+        elements == 0 && smallestExtent >= 0 && otherExtent >= 0 && (input.Length == 0 || output.Length == 0 || scales.Length == 0);
 
     private int QuantizationInputDType(DeviceBuffer input, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(input))] string? name = null)
     {

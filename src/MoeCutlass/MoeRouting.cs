@@ -96,7 +96,39 @@ public sealed class RoutingResult
     /// <param name="width">Elements per row.</param>
     /// <param name="weights">[Tokens, TopK] router weights, by slot.</param>
     /// <param name="tokenOutput">[Tokens, width] row-major, overwritten.</param>
-    public void Combine(ReadOnlySpan<float> sortedRows, int width, ReadOnlySpan<float> weights, Span<float> tokenOutput)
+    public void Combine(ReadOnlySpan<float> sortedRows, int width, ReadOnlySpan<float> weights, Span<float> tokenOutput) =>
+        CombineCore(sortedRows, width, weights, tokenOutput);
+
+    /// <summary>
+    /// <see cref="Combine(ReadOnlySpan{float}, int, ReadOnlySpan{float}, Span{float})"/> for a bf16 grouped-GEMM output D:
+    /// each element is widened to float exactly, then weighted and summed in float.
+    /// </summary>
+    /// <param name="sortedRows">[Rows, width] row-major expert outputs (D of a <see cref="DType.BFloat16"/> plan).</param>
+    /// <param name="width">Elements per row.</param>
+    /// <param name="weights">[Tokens, TopK] router weights, by slot.</param>
+    /// <param name="tokenOutput">[Tokens, width] row-major, overwritten.</param>
+    public void Combine(ReadOnlySpan<BFloat16> sortedRows, int width, ReadOnlySpan<float> weights, Span<float> tokenOutput) =>
+        CombineCore(sortedRows, width, weights, tokenOutput);
+
+    /// <summary>
+    /// <see cref="Combine(ReadOnlySpan{float}, int, ReadOnlySpan{float}, Span{float})"/> for an fp16 grouped-GEMM output D:
+    /// each element is widened to float exactly, then weighted and summed in float.
+    /// </summary>
+    /// <param name="sortedRows">[Rows, width] row-major expert outputs (D of a <see cref="DType.Float16"/> plan).</param>
+    /// <param name="width">Elements per row.</param>
+    /// <param name="weights">[Tokens, TopK] router weights, by slot.</param>
+    /// <param name="tokenOutput">[Tokens, width] row-major, overwritten.</param>
+    public void Combine(ReadOnlySpan<Half> sortedRows, int width, ReadOnlySpan<float> weights, Span<float> tokenOutput) =>
+        CombineCore(sortedRows, width, weights, tokenOutput);
+
+    private static float Widen<T>(T value)
+        where T : unmanaged =>
+        typeof(T) == typeof(float) ? System.Runtime.CompilerServices.Unsafe.As<T, float>(ref value)
+        : typeof(T) == typeof(BFloat16) ? (float)System.Runtime.CompilerServices.Unsafe.As<T, BFloat16>(ref value)
+        : (float)System.Runtime.CompilerServices.Unsafe.As<T, Half>(ref value);
+
+    private void CombineCore<T>(ReadOnlySpan<T> sortedRows, int width, ReadOnlySpan<float> weights, Span<float> tokenOutput)
+        where T : unmanaged
     {
         ArgumentOutOfRangeException.ThrowIfNegative(width);
         CheckLength(sortedRows.Length, (long)Rows * width, nameof(sortedRows));
@@ -111,7 +143,7 @@ public sealed class RoutingResult
             var target = tokenOutput.Slice(token * width, width);
             for (int i = 0; i < width; i++)
             {
-                target[i] += weight * source[i];
+                target[i] += weight * Widen(source[i]);
             }
         }
     }

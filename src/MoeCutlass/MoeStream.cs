@@ -37,6 +37,24 @@ public sealed class MoeStream : IDisposable
     }
 
     /// <summary>
+    /// Waits without blocking a thread until all work enqueued on this stream so far has completed: records an event at
+    /// the end of the stream and polls it (<c>mc_event_query</c>), backing off from a yield to 16 ms between polls. On the
+    /// CPU backend the work has completed when it was enqueued, so the task completes at once.
+    /// </summary>
+    /// <param name="cancellationToken">Stops waiting (the GPU work itself is not cancelled).</param>
+    /// <returns>A task that completes when the work has completed.</returns>
+    /// <exception cref="OperationCanceledException">The token was cancelled before the work completed.</exception>
+    /// <exception cref="ObjectDisposedException">The stream was disposed.</exception>
+    public async Task SynchronizeAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        using MoeEvent done = Context.CreateEvent();
+        done.Record(this);
+        await done.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Starts capturing this stream into a CUDA graph: until <see cref="EndCapture"/>, work enqueued on it (grouped-GEMM
     /// runs, fills, copies between buffers) is recorded, not run. Capture is thread-local: call <see cref="EndCapture"/>
     /// on the same thread, and make no allocations (<see cref="MoeContext.Allocate{T}"/>) or host copies on that thread
@@ -150,6 +168,34 @@ public sealed class MoeEvent : IDisposable
     {
         using var lease = Lease();
         NativeStatus.Check(NativeMethods.mc_event_synchronize(lease.Raw));
+    }
+
+    /// <summary>
+    /// Waits without blocking a thread until the work before the last <see cref="Record"/> has completed, by polling
+    /// <see cref="IsCompleted"/> (<c>mc_event_query</c>) with a back-off from a yield to 16 ms between polls.
+    /// </summary>
+    /// <param name="cancellationToken">Stops waiting (the GPU work itself is not cancelled).</param>
+    /// <returns>A task that completes when the work has completed.</returns>
+    /// <exception cref="OperationCanceledException">The token was cancelled before the work completed.</exception>
+    /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
+    public async Task WaitAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        int delayMs = 0;
+        while (!IsCompleted)
+        {
+            if (delayMs == 0)
+            {
+                await Task.Yield();
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+            else
+            {
+                await Task.Delay(delayMs, cancellationToken).ConfigureAwait(false);
+            }
+
+            delayMs = Math.Min(Math.Max(1, delayMs * 2), 16);
+        }
     }
 
     /// <summary>The time between two recorded, completed events of one context.</summary>

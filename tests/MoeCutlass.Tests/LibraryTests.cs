@@ -159,7 +159,11 @@ public sealed class LibraryTests : NativeTestBase
         using (Assert.EnterMultipleScope())
         {
             Assert.That(exception, Is.TypeOf(expected));
-            Assert.That(exception.Status, Is.EqualTo(status));
+            Assert.That(exception, Is.InstanceOf<IMoeCutlassException>());
+            Assert.That(((IMoeCutlassException)exception).Status, Is.EqualTo(status));
+            // Argument statuses are ArgumentExceptions (catch (ArgumentException) sees them); the others MoeCutlassExceptions.
+            Assert.That(exception is ArgumentException, Is.EqualTo(expected == typeof(MoeCutlassArgumentException)));
+            Assert.That(exception is MoeCutlassException, Is.EqualTo(expected != typeof(MoeCutlassArgumentException)));
             Assert.That(exception.Message, Does.EndWith($"[{MoeCutlassLibrary.GetStatusName(status)}]"));
         }
     }
@@ -173,7 +177,11 @@ public sealed class LibraryTests : NativeTestBase
         using (Assert.EnterMultipleScope())
         {
             Assert.That(ex!.NativeMessage, Does.Contain("experts").And.Contain("4097"));
-            Assert.That(ex.Message, Is.EqualTo($"{ex.NativeMessage} [MC_STATUS_OUT_OF_RANGE]"));
+            // An argument rejection speaks C#: the native text with the C field (desc->experts) and the C function
+            // replaced by the managed parameter, then the status name; ArgumentException appends the parameter.
+            Assert.That(ex.Message, Is.EqualTo(
+                "options.Experts = 4097 is outside 1 .. 4096 (MC_MAX_EXPERTS) [MC_STATUS_OUT_OF_RANGE] (Parameter 'options')"));
+            Assert.That(ex.NativeMessage, Does.StartWith("mc_grouped_gemm_plan_create: desc->experts = 4097"));
             Assert.That(ex.Status, Is.EqualTo(MoeStatus.OutOfRange));
         }
     }

@@ -99,7 +99,7 @@ internal sealed class BenchRunner
 
                     stream.Synchronize();
                 }
-                catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+                catch (Exception ex) when (ex is IMoeCutlassException and not MoeCutlassDeviceFaultException)
                 {
                     entry.Fail(ex, _logger, shape.Case.Name);
                 }
@@ -122,7 +122,7 @@ internal sealed class BenchRunner
 
                         stream.Synchronize();
                     }
-                    catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+                    catch (Exception ex) when (ex is IMoeCutlassException and not MoeCutlassDeviceFaultException)
                     {
                         _logger.LogDebug(ex, "{Case} {Strategy}: CUDA-graph capture failed", shape.Case.Name, entry.Label);
                         entry.GraphError = ErrorReporter.DescribeLibraryError(ex);
@@ -174,7 +174,7 @@ internal sealed class BenchRunner
                     (graph ? entry.GraphDevice : entry.Device).AddRange(device);
                     (graph ? entry.GraphHost : entry.Host).AddRange(host);
                 }
-                catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+                catch (Exception ex) when (ex is IMoeCutlassException and not MoeCutlassDeviceFaultException)
                 {
                     if (graph)
                     {
@@ -232,7 +232,7 @@ internal sealed class BenchRunner
         public List<double> GraphDevice { get; } = [];
         public List<double> GraphHost { get; } = [];
 
-        public void Fail(MoeCutlassException ex, ILogger logger, string what)
+        public void Fail(Exception ex, ILogger logger, string what)
         {
             logger.LogDebug(ex, "{Strategy} failed ({What})", Label, what);
             Error = ErrorReporter.DescribeLibraryError(ex);
@@ -261,7 +261,7 @@ internal sealed class BenchRunner
             {
                 stream.EndCapture().Dispose();
             }
-            catch (MoeCutlassException)
+            catch (Exception ex) when (ex is IMoeCutlassException)
             {
                 // The capture failure is reported; the first exception says why.
             }

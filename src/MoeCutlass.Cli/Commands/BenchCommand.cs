@@ -253,7 +253,7 @@ internal static class BenchCommand
             using MoeStream stream = context.CreateStream();
             data = ProblemData.Create(context, shape, settings.OutputDType, request.Seed, stream);
         }
-        catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+        catch (Exception ex) when (ex is IMoeCutlassException and not MoeCutlassDeviceFaultException)
         {
             string message = ErrorReporter.DescribeLibraryError(ex);
             foreach (string label in request.Strategies.Select(StrategySelection.Name).Concat(request.Configs))

@@ -74,7 +74,7 @@ internal static class TuneCommand
         {
             count = MoeCutlassLibrary.DeviceCount;
         }
-        catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+        catch (Exception ex) when (ex is IMoeCutlassException and not MoeCutlassDeviceFaultException)
         {
             return ErrorReporter.DescribeLibraryError(ex);
         }

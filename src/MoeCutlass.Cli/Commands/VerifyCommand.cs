@@ -137,7 +137,7 @@ internal static class VerifyCommand
                 throw;
             }
         }
-        catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+        catch (Exception ex) when (ex is IMoeCutlassException and not MoeCutlassDeviceFaultException)
         {
             string message = ErrorReporter.DescribeLibraryError(ex);
             failures.Add($"case {caseName}: cannot prepare inputs or reference: {message}");
@@ -173,7 +173,7 @@ internal static class VerifyCommand
                     Comparison comparison = compare(data.ReadOutput());
                     row = new VerifyRow(shape, strategy, comparison, comparison.Passes(tolerance) && flags == 0);
                 }
-                catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+                catch (Exception ex) when (ex is IMoeCutlassException and not MoeCutlassDeviceFaultException)
                 {
                     string message = ErrorReporter.DescribeLibraryError(ex);
                     logger.LogDebug(ex, "{Item} failed", item);

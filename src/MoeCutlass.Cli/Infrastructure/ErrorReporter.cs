@@ -26,8 +26,8 @@ internal static class ErrorReporter
                 WriteError(usage.Message);
                 return ExitCodes.UsageError;
 
-            case MoeCutlassException library:
-                WriteError(DescribeLibraryError(library));
+            case IMoeCutlassException:
+                WriteError(DescribeLibraryError(ex));
                 WriteDetails(ex, verbose);
                 return ExitCodes.Failure;
 
@@ -43,7 +43,7 @@ internal static class ErrorReporter
     }
 
     /// <summary>A one-line, type-less description of a library exception.</summary>
-    public static string DescribeLibraryError(MoeCutlassException exception) => OneLine(exception.Message);
+    public static string DescribeLibraryError(Exception exception) => OneLine(exception.Message);
 
     /// <summary>Collapses a possibly multi-line message to one line ("; " between lines, a space after a colon).</summary>
     public static string OneLine(string message)

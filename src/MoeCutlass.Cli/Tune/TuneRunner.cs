@@ -54,7 +54,7 @@ internal sealed class TuneRunner
             using MoeStream stream = _context.CreateStream();
             data = ProblemData.Create(_context, largest, _settings.OutputDType, Seed, stream);
         }
-        catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+        catch (Exception ex) when (ex is IMoeCutlassException and not MoeCutlassDeviceFaultException)
         {
             string message = ErrorReporter.DescribeLibraryError(ex);
             _logger.LogDebug(ex, "{Shape}: cannot prepare inputs", shape.Label);
@@ -107,7 +107,7 @@ internal sealed class TuneRunner
             using ProblemData view = data.ShareInputs(_context, problem);
             measured = _runner.MeasureInterleaved(view, Configurations(problem, _settings.OutputDType, set));
         }
-        catch (MoeCutlassException ex) when (ex is not MoeCutlassDeviceFaultException)
+        catch (Exception ex) when (ex is IMoeCutlassException and not MoeCutlassDeviceFaultException)
         {
             string message = ErrorReporter.DescribeLibraryError(ex);
             measured = Enumerable.Range(0, set.Count).Select(c => _runner.Failed(problem, set.Labels[c], message)).ToList();

@@ -55,10 +55,16 @@ internal abstract class ContextChildHandle : SafeHandle
     protected abstract int Free(nint context, nint raw);
 }
 
-/// <summary>Owns context memory from <c>mc_malloc</c>; the handle value is the pointer.</summary>
+/// <summary>
+/// Owns context memory from <c>mc_malloc</c>; the handle value is the pointer. An empty buffer has pointer 0 and no
+/// native allocation: it is still a valid handle (it keeps the context alive like any buffer) and frees nothing.
+/// </summary>
 internal sealed class BufferHandle(ContextHandle context, nint pointer) : ContextChildHandle(context, pointer)
 {
-    protected override unsafe int Free(nint context, nint raw) => NativeMethods.mc_free(context, (void*)raw);
+    public override bool IsInvalid => false;
+
+    protected override unsafe int Free(nint context, nint raw) =>
+        raw == 0 ? NativeConstants.MC_STATUS_OK : NativeMethods.mc_free(context, (void*)raw);
 }
 
 /// <summary>Owns an <c>mc_stream</c>.</summary>

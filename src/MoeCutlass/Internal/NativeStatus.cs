@@ -23,13 +23,36 @@ internal static unsafe class NativeStatus
         }
     }
 
+    /// <summary>
+    /// <see cref="Check(int)"/> for a call whose native argument names <paramref name="parameters"/> maps to the managed
+    /// parameters: an argument exception then names the C# parameter (message and ParamName).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [StackTraceHidden]
+    public static void Check(int status, ParameterMap parameters)
+    {
+        if (status != NativeConstants.MC_STATUS_OK)
+        {
+            Throw(status, parameters);
+        }
+    }
+
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
     [StackTraceHidden]
-    private static void Throw(int status) => throw Create(status);
+    private static void Throw(int status, ParameterMap? parameters = null) => throw Create(status, parameters);
 
-    /// <summary>Builds (does not throw) the exception for a failed status, reading the native message now.</summary>
-    public static MoeCutlassException Create(int status)
+    /// <summary>Whether a status is one of the argument statuses (mapped to <see cref="MoeCutlassArgumentException"/>).</summary>
+    public static bool IsArgumentStatus(MoeStatus status) => status is MoeStatus.NullPointer or MoeStatus.OutOfRange
+        or MoeStatus.Misaligned or MoeStatus.InvalidDtype or MoeStatus.InvalidStrategy or MoeStatus.InvalidBackend
+        or MoeStatus.ContextMismatch or MoeStatus.InvalidOffsets or MoeStatus.BufferTooSmall or MoeStatus.InvalidStructSize
+        or MoeStatus.InvalidArgument;
+
+    /// <summary>
+    /// Builds (does not throw) the exception for a failed status, reading the native message now. With
+    /// <paramref name="parameters"/>, an argument exception's message speaks of the managed parameters and its ParamName is set.
+    /// </summary>
+    public static Exception Create(int status, ParameterMap? parameters = null)
     {
         string nativeMessage = LastError();
         var moeStatus = (MoeStatus)status;
@@ -37,12 +60,20 @@ internal static unsafe class NativeStatus
         string message = nativeMessage.Length == 0
             ? $"The native call failed without a message [{name}]"
             : $"{nativeMessage} [{name}]";
+        if (IsArgumentStatus(moeStatus))
+        {
+            string? paramName = null;
+            if (parameters is not null && nativeMessage.Length != 0)
+            {
+                (string translated, paramName) = parameters.Translate(nativeMessage);
+                message = $"{translated} [{name}]";
+            }
+
+            return new MoeCutlassArgumentException(message, moeStatus, nativeMessage, paramName);
+        }
+
         return moeStatus switch
         {
-            MoeStatus.NullPointer or MoeStatus.OutOfRange or MoeStatus.Misaligned or MoeStatus.InvalidDtype
-                or MoeStatus.InvalidStrategy or MoeStatus.InvalidBackend or MoeStatus.ContextMismatch
-                or MoeStatus.InvalidOffsets or MoeStatus.BufferTooSmall or MoeStatus.InvalidStructSize
-                or MoeStatus.InvalidArgument => new MoeCutlassArgumentException(message, moeStatus, nativeMessage),
             MoeStatus.InvalidHandle => new MoeCutlassInvalidHandleException(message, moeStatus, nativeMessage),
             MoeStatus.Unsupported => new MoeCutlassUnsupportedException(message, moeStatus, nativeMessage),
             MoeStatus.NoDevice => new MoeCutlassNoDeviceException(message, moeStatus, nativeMessage),

@@ -416,7 +416,7 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
         /// <summary>The call throws <typeparamref name="TException"/> with <paramref name="status"/>, D keeps its canary,
         /// nothing is flagged and the context stays usable.</summary>
         public void AssertRejectedWithoutWriting<TException>(MoeStatus status, Action call)
-            where TException : MoeCutlassException
+            where TException : Exception, IMoeCutlassException
         {
             Operands.ResetOutput();
             var ex = Assert.Throws<TException>(() => call());
