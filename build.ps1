@@ -3,8 +3,8 @@
   MoeCutlass build driver: the same verbs and options as build.sh.
 .DESCRIPTION
   build     native library (CMake) + managed solution (dotnet)
-  test      build, then native unit tests (ctest), bindings check, NUnit suite, package consumer check;
-            one summary line
+  test      build, then native unit tests (ctest), the same under ASan+UBSan (a CPU-only sanitized build),
+            bindings check, NUnit suite, package consumer check; one summary line
   bench     build, then `moecutlass bench <BenchArgs>`
   pack      build, then the NuGet package (+ .snupkg) into artifacts/packages
             (-Native FILE: pack that library, built elsewhere, instead of building one here)
@@ -122,18 +122,51 @@ function Invoke-Bindings([bool]$CheckOnly) {
 $script:passed = 0; $script:failed = 0; $script:skipped = 0
 function Add-Count([int]$P, [int]$F, [int]$S) { $script:passed += $P; $script:failed += $F; $script:skipped += $S }
 
-function Test-Native {
-    $junit = Join-Path $PSScriptRoot "$logs/ctest-junit.xml"
+function Invoke-CtestCount([string]$Dir, [string]$Name, [string]$Label) {
+    $junit = Join-Path $PSScriptRoot "$logs/$Name-junit.xml"
     Remove-Item $junit -ErrorAction SilentlyContinue
     # .Line: the matched lines as text (a MatchInfo prints with a blank line before it and the match highlighted).
-    ctest --test-dir $nativeBuild --output-on-failure --output-junit $junit | Tee-Object "$logs/ctest.log" |
+    ctest --test-dir $Dir --output-on-failure --output-junit $junit | Tee-Object "$logs/$Name.log" |
         Select-String 'tests passed|tests failed' | ForEach-Object { Write-Host $_.Line }
     if (-not (Test-Path $junit)) { Add-Count 0 1 0; return }
     $suite = ([xml](Get-Content $junit)).testsuite
     $t = [int]$suite.tests; $f = [int]$suite.failures + [int]$suite.errors; $s = [int]$suite.skipped
     if ($t -eq 0) { Add-Count 0 1 0; return }
-    Write-Host "native (ctest): $($t - $f - $s) passed, $f failed, $s skipped"
+    if ($f -gt 0) { Get-Content "$logs/$Name.log" | Write-Host }
+    Write-Host "${Label}: $($t - $f - $s) passed, $f failed, $s skipped"
     Add-Count ($t - $f - $s) $f $s
+}
+
+function Test-Native { Invoke-CtestCount $nativeBuild 'ctest' 'native (ctest)' }
+
+# The native unit tests again, built with ASan+UBSan in their own CPU-only folder (cmake/MoeCutlassSanitize.cmake);
+# the same build, options and counting as build.sh's test_native_sanitized (its comments say why).
+function Test-NativeSanitized {
+    $sanitizers = 'address,undefined'
+    if ($Gpu) { Write-Host 'skipped: -Gpu (the sanitized build is CPU-only; the CPU runner runs it)'; Add-Count 0 0 1; return }
+    if ($SkipNative) { Write-Host 'skipped: -SkipNative'; Add-Count 0 0 1; return }
+    if (-not $IsLinux) { Write-Host 'skipped: the sanitized build runs on Linux only'; Add-Count 0 0 1; return }
+    $cxx = if ($env:CXX) { $env:CXX } else { 'c++' }
+    $probe = Join-Path ([IO.Path]::GetTempPath()) "mc-sanitize-probe-$PID"
+    New-Item -ItemType Directory -Force $probe | Out-Null
+    Set-Content "$probe/p.cpp" 'int main() { return 0; }'
+    & $cxx "-fsanitize=$sanitizers" "$probe/p.cpp" -o "$probe/p" *> $null
+    $ok = $LASTEXITCODE -eq 0
+    if ($ok) { & "$probe/p"; $ok = $LASTEXITCODE -eq 0 }
+    Remove-Item -Recurse -Force $probe
+    if (-not $ok) { Write-Host "skipped: $cxx cannot build with -fsanitize=$sanitizers (install libasan/libubsan)"; Add-Count 0 0 1; return }
+    $dir = 'artifacts/obj/native-sanitize'
+    $generator = @(if (Get-Command ninja -ErrorAction SilentlyContinue) { '-G', 'Ninja' })
+    try {
+        Invoke-Checked 'sanitized CMake configure' { cmake -S . -B $dir @generator '-DCMAKE_BUILD_TYPE=Debug' '-DCMAKE_CXX_FLAGS_DEBUG=-g -O1' '-DMOECUTLASS_CUDA=OFF' "-DMOECUTLASS_SANITIZE=$sanitizers" '-DMOECUTLASS_SPLIT_DEBUG_INFO=OFF' *> "$logs/sanitize-configure.log" }
+        Invoke-Checked 'sanitized native build' { cmake --build $dir --target moecutlass_native_tests --parallel *> "$logs/sanitize-build.log" }
+    }
+    catch { Write-Host "build.ps1: $_ (logs: $logs/sanitize-*.log)"; Add-Count 0 1 0; return }
+    $saved = $env:ASAN_OPTIONS, $env:UBSAN_OPTIONS
+    $env:ASAN_OPTIONS = 'detect_leaks=1:abort_on_error=1:allocator_may_return_null=1'
+    $env:UBSAN_OPTIONS = 'halt_on_error=1:print_stacktrace=1'
+    try { Invoke-CtestCount $dir 'ctest-sanitize' 'native (ctest, ASan+UBSan)' }
+    finally { $env:ASAN_OPTIONS, $env:UBSAN_OPTIONS = $saved }
 }
 
 function Test-BindingsSync {
@@ -249,6 +282,7 @@ try {
             try {
                 Build-Native; Build-Managed
                 Write-Host '== native unit tests'; Test-Native
+                Write-Host '== native unit tests under ASan+UBSan'; Test-NativeSanitized
                 Write-Host '== bindings check'; Test-BindingsSync
                 Write-Host '== NUnit suite'; Test-Managed
                 Write-Host '== package consumer check'; Test-Consumer

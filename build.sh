@@ -2,8 +2,9 @@
 # MoeCutlass build driver. The same verbs and options as build.ps1.
 #
 #   ./build.sh build      native library (CMake) + managed solution (dotnet)
-#   ./build.sh test       build, then native unit tests (ctest), bindings check, NUnit suite, package consumer check,
-#                         build.ps1 check (pwsh from dotnet-tools.json); one summary line
+#   ./build.sh test       build, then native unit tests (ctest), the same under ASan+UBSan (a CPU-only sanitized build),
+#                         bindings check, NUnit suite, package consumer check, build.ps1 check (pwsh from
+#                         dotnet-tools.json); one summary line
 #   ./build.sh bench ...  build, then `moecutlass bench ...` (arguments after `bench` go to the CLI)
 #   ./build.sh pack       build, then the NuGet package (+ .snupkg) into artifacts/packages
 #                         (--native FILE: pack that library, built elsewhere, instead of building one here)
@@ -176,14 +177,17 @@ run_bindings() {
 passed=0 failed=0 skipped=0
 count() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3)); }
 
-test_native() {
-  local junit=$logs/ctest-junit.xml
+# ctest_counts DIR JUNIT LOG LABEL [NAME=VALUE...]: run ctest in DIR (with those variables in its environment), count
+# its JUnit result file.
+ctest_counts() {
+  local dir=$1 junit=$2 log=$3 label=$4
+  shift 4
   rm -f "$junit"
-  ctest --test-dir "$native_build" --output-on-failure --output-junit "$root/$junit" -j "$(nproc 2>/dev/null || echo 2)" \
-    >"$logs/ctest.log" 2>&1 || true
-  grep -E "tests passed|tests failed|\*\*\*Failed|Not Run" "$logs/ctest.log" || true
+  env "$@" ctest --test-dir "$dir" --output-on-failure --output-junit "$root/$junit" -j "$(nproc 2>/dev/null || echo 2)" \
+    >"$log" 2>&1 || true
+  grep -E "tests passed|tests failed|\*\*\*(Failed|Exception)|Not Run" "$log" || true
   if [ ! -f "$junit" ]; then
-    cat "$logs/ctest.log"; echo "build.sh: ctest produced no result file" >&2; count 0 1 0; return
+    cat "$log"; echo "build.sh: ctest produced no result file" >&2; count 0 1 0; return
   fi
   # junit: <testsuite tests= failures= skipped= ...>
   read -r t f s < <(python3 - "$junit" <<'PY'
@@ -194,9 +198,60 @@ print(int(s.get("tests", 0)), int(s.get("failures", 0)) + int(s.get("errors", 0)
 PY
 )
   [ "$t" -gt 0 ] || { echo "build.sh: ctest ran no test" >&2; count 0 1 0; return; }
-  [ "$f" -gt 0 ] && cat "$logs/ctest.log"
-  echo "native (ctest): $((t - f - s)) passed, $f failed, $s skipped"
+  [ "$f" -gt 0 ] && cat "$log"
+  echo "$label: $((t - f - s)) passed, $f failed, $s skipped"
   count $((t - f - s)) "$f" "$s"
+}
+
+test_native() {
+  ctest_counts "$native_build" "$logs/ctest-junit.xml" "$logs/ctest.log" "native (ctest)"
+}
+
+# ---- the native unit tests again, built with AddressSanitizer + UndefinedBehaviorSanitizer (CPU only) ---------------
+# Its own CPU-only build folder (cmake/MoeCutlassSanitize.cmake), so the normal build and the shipped library never see
+# the flags. -O1: the usual ASan trade-off between build time and run time (2-4 min of build on 2 cores, then
+# seconds of tests). Counted like the plain ctest run (one test per GoogleTest case).
+sanitize_build=artifacts/obj/native-sanitize
+sanitizers=address,undefined
+# detect_leaks: a leak fails the test that leaked. abort_on_error: the test dies with the report. allocator_may_return_null:
+# a huge request (the out-of-memory tests ask for 2^62 bytes) returns nullptr as the C++ nothrow contract says, so the
+# library's out-of-memory path runs, instead of ASan aborting the process. UBSan: the first report ends the test.
+sanitize_env=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
+              UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
+sanitizers_available() {  # the compiler CMake will use can build and link a sanitized program
+  local probe; probe=$(mktemp -d)
+  echo 'int main() { return 0; }' >"$probe/p.cpp"
+  "${CXX:-c++}" -fsanitize=$sanitizers "$probe/p.cpp" -o "$probe/p" >/dev/null 2>&1 && "$probe/p"
+  local rc=$?; rm -rf "$probe"; return $rc
+}
+
+test_native_sanitized() {
+  if [ "$gpu" = 1 ]; then
+    echo "skipped: --gpu (the sanitized build is CPU-only; the CPU runner runs it)"; count 0 0 1; return
+  fi
+  if [ "$skip_native" = 1 ]; then
+    echo "skipped: --skip-native"; count 0 0 1; return
+  fi
+  if ! sanitizers_available; then
+    echo "skipped: ${CXX:-c++} cannot build with -fsanitize=$sanitizers (install libasan/libubsan)"; count 0 0 1; return
+  fi
+  local generator=()
+  have ninja && generator=(-G Ninja)
+  if [ -f "$sanitize_build/CMakeCache.txt" ] && ! grep -q "CMAKE_GENERATOR:INTERNAL=${generator[1]:-Unix Makefiles}" "$sanitize_build/CMakeCache.txt"; then
+    rm -rf "$sanitize_build"
+  fi
+  if ! cmake -S . -B "$sanitize_build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" \
+      -DMOECUTLASS_CUDA=OFF -DMOECUTLASS_SANITIZE=$sanitizers -DMOECUTLASS_SPLIT_DEBUG_INFO=OFF \
+      >"$logs/sanitize-configure.log" 2>&1; then
+    cat "$logs/sanitize-configure.log"; echo "build.sh: sanitized CMake configure failed" >&2; count 0 1 0; return
+  fi
+  # Only the test program: the shared library is not shipped from here (its export check belongs to the normal build).
+  if ! cmake --build "$sanitize_build" --target moecutlass_native_tests --parallel "$(nproc 2>/dev/null || echo 2)" 2>&1 |
+      tee "$logs/sanitize-build.log" | native_log_filter; then
+    echo "build.sh: sanitized native build failed (log: $logs/sanitize-build.log)" >&2; count 0 1 0; return
+  fi
+  ctest_counts "$sanitize_build" "$logs/ctest-sanitize-junit.xml" "$logs/ctest-sanitize.log" "native (ctest, ASan+UBSan)" \
+    "${sanitize_env[@]}"
 }
 
 test_bindings() {
@@ -349,6 +404,7 @@ case "$verb" in
     trap '[ $? = 0 ] || [ -n "${summary_done:-}" ] || echo "$passed passed, $((failed + 1)) failed, $skipped skipped"' EXIT
     build_native; build_managed
     section "native unit tests" test_native
+    section "native unit tests under ASan+UBSan" test_native_sanitized "CPU-only sanitized build, about 2-4 min on 2 cores"
     section "bindings check" test_bindings
     section "NUnit suite" test_managed
     section "package consumer check" test_consumer "pack, offline restore, run"

@@ -67,17 +67,18 @@ TEST(GemmSelection, EveryClassTablePartitionsTheRowsAtEveryDepth) {
     const std::string name = std::string(gpu_class_name(gpu_class)) + ", K " + std::to_string(k);
     ASSERT_GE(table.specialized_count, 1) << name;
     ASSERT_GE(table.single_count, 1) << name;
-    int32_t next = 1;
+    // int64_t: the last range ends at kUnboundedRows (INT32_MAX), and one past it overflows int32_t (UBSan).
+    int64_t next = 1;
     for (int32_t i = 0; i < table.specialized_count; ++i) {
       EXPECT_EQ(table.specialized[i].first_rows, next) << name << " specialized range " << i;
       EXPECT_GE(table.specialized[i].last_rows, table.specialized[i].first_rows) << name;
-      next = table.specialized[i].last_rows + 1;
+      next = int64_t{table.specialized[i].last_rows} + 1;
     }
     EXPECT_EQ(table.specialized[table.specialized_count - 1].last_rows, kUnboundedRows) << name;
     next = 0;
     for (int32_t i = 0; i < table.single_count; ++i) {
       EXPECT_EQ(table.single[i].first_rows, next) << name << " single range " << i;
-      next = table.single[i].last_rows + 1;
+      next = int64_t{table.single[i].last_rows} + 1;
       EXPECT_FALSE(kKernelConfigs[table.single[i].config].swap_ab) << name << ": the single path takes every expert";
     }
     EXPECT_EQ(table.single[table.single_count - 1].last_rows, kUnboundedRows) << name;
