@@ -153,7 +153,12 @@ have_sdk() { have dotnet && dotnet --list-sdks 2>/dev/null | grep -q .; }
 build_managed() {
   [ "$skip_managed" = 1 ] && return 0
   if ! have_sdk; then
-    # The GPU machine has the .NET runtime only: the managed code is built elsewhere and carried over.
+    # The GPU machine has the .NET runtime only: the managed code is built elsewhere and carried over, either as
+    # artifacts/bin or packed by tools/gpu-pack-managed.sh (the plotting natives make artifacts/bin too large to carry).
+    if ! managed_prebuilt && [ -f .gpu/managed.tar.xz ]; then
+      echo "unpacking the prebuilt managed output from .gpu/managed.tar.xz"
+      mkdir -p artifacts && tar -C artifacts -xJf .gpu/managed.tar.xz
+    fi
     managed_prebuilt || { echo "build.sh: no .NET SDK here and no prebuilt managed output in artifacts/bin" >&2; exit 1; }
     echo "no .NET SDK: using the prebuilt managed output in artifacts/bin"
     return 0
