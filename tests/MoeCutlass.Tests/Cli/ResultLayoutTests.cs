@@ -125,7 +125,7 @@ public sealed class ResultLayoutTests
         }
     }
 
-    private static TuneRunMetadata TuneMetadata() => new()
+    internal static TuneRunMetadata TuneMetadata() => new()
     {
         TimestampUtc = DateTimeOffset.UnixEpoch,
         Machine = "m",

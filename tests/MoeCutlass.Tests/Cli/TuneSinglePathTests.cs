@@ -268,26 +268,8 @@ public sealed class TuneSinglePathTests : NativeTestBase
         return options.Parse(result);
     }
 
-    private static TuneRunMetadata Metadata() => new()
+    private static TuneRunMetadata Metadata() => ResultLayoutTests.TuneMetadata() with
     {
-        TimestampUtc = DateTimeOffset.UnixEpoch,
-        Machine = "m",
-        Os = "os",
-        Runtime = "rt",
-        ToolVersion = "t",
-        LibraryVersion = "v",
-        LibraryGitCommit = "c",
-        LibraryAbiVersion = 1,
-        LibraryPath = "p",
-        Backend = "cuda",
-        Device = "d",
-        DeviceMultiprocessors = 132,
-        DevicePeakBandwidthGbps = 4814,
-        Iterations = 10,
-        Warmup = 2,
-        Seed = 1,
-        OutputDtype = "bf16",
-        RowsPerExpert = [4],
         Paths = ["single"],
         SingleRowsPerExpert = [8, 512],
         KValues = [256, 7168],
