@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/gemm_selection.hpp"
+#include "core/moe_layer_stages.hpp"
 #include "moecutlass/moecutlass.h"
 
 namespace moecutlass {
@@ -128,6 +129,8 @@ class Backend {
   // without a measured table would launch).
   virtual GpuClass gpu_class() = 0;
   virtual std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape& shape) = 0;
+  // The MoE layer's non-GEMM stages (core/moe_layer_stages.hpp), owned by the backend, stateless between calls.
+  virtual MoeLayerStages& moe_stages() = 0;
 
   // Graph capture (thread-local mode) on a stream the context created. begin_capture throws
   // Error(MC_STATUS_UNSUPPORTED) where graphs do not exist (the CPU). end_capture instantiates the captured work;

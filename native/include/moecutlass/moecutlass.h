@@ -92,6 +92,15 @@ typedef int32_t mc_status;
 #define MC_DEVICE_ERROR_OFFSETS_NOT_MONOTONIC 1
 #define MC_DEVICE_ERROR_OFFSETS_NEGATIVE 2
 #define MC_DEVICE_ERROR_OFFSETS_BEYOND_ROWS 4
+#define MC_DEVICE_ERROR_TOPK_ID_OUT_OF_RANGE 8  /* an MoE layer's precomputed top-k id outside 0 .. total_experts-1 */
+#define MC_DEVICE_ERROR_TOPK_ID_DUPLICATE 16    /* an MoE layer's precomputed top-k ids repeat an expert in one token */
+
+/* MoE layer routing modes (mc_moe_layer_desc.routing). */
+#define MC_ROUTING_SOFTMAX_TOPK 1  /* router logits [T, total_experts] -> softmax -> the top_k largest */
+#define MC_ROUTING_PRECOMPUTED 2   /* the caller passes top-k expert ids and weights [T, top_k] */
+
+/* MoE layer activations (mc_moe_layer_desc.activation). */
+#define MC_ACTIVATION_SILU_AND_MUL 1  /* GEMM1 rows are [gate | up] (2I columns); h = silu(gate) * up */
 
 /* Limits checked by every entry point. */
 #define MC_MAX_EXPERTS 4096
@@ -113,6 +122,7 @@ typedef struct mc_stream_s* mc_stream;
 typedef struct mc_event_s* mc_event;
 typedef struct mc_grouped_gemm_plan_s* mc_grouped_gemm_plan;
 typedef struct mc_graph_s* mc_graph;  /* an executable CUDA graph (mc_stream_end_capture) */
+typedef struct mc_moe_layer_s* mc_moe_layer;
 
 /* ---- descriptors --------------------------------------------------------------------------------- */
 typedef struct mc_build_info {
@@ -375,6 +385,93 @@ MC_API mc_status mc_get_kernel_config_count(int32_t* count);
 MC_API mc_status mc_get_kernel_config_info(int32_t index, mc_kernel_config_info* info);
 /* The index of the configuration named `name`; MC_STATUS_INVALID_ARGUMENT (naming it) when there is none. */
 MC_API mc_status mc_find_kernel_config(const char* name, int32_t* index);
+
+/* ---- MoE layer ----------------------------------------------------------------------------------- */
+/* A whole Mixture-of-Experts layer on one device (issue 13): route, permute, gather + quantize, GEMM1,
+   SiLU-and-mul + requantize, GEMM2, weighted combine, with every stage on the context's device and no host
+   synchronisation, so a forward call can be captured into a CUDA graph.
+
+   For each token t with top-k experts e_0 .. e_{k-1} and routing weights w_0 .. w_{k-1}:
+     output[t] = sum over j (in order j = 0 .. k-1, local experts only) of w_j * y_j, where
+     y_j = dequant(fp8(h_j)) * dequant(W2[e_j])^T,  h_j = silu(z_gate) * z_up,
+     z = dequant(fp8(hidden[t])) * dequant(W13[e_j])^T  ([gate | up], 2I columns, rounded to bf16).
+   Activations are quantized 1x128 (as mc_quantize_activations_async); the GEMMs are this library's grouped GEMM
+   (bf16 D). A token whose k experts all lie outside the local slice gets zeros. The result is deterministic: the
+   same inputs give the same bits on every run, eager or replayed from a graph (no order-dependent atomics).
+
+   Routing (MC_ROUTING_SOFTMAX_TOPK): the k largest logits, ties to the lower expert id; weights are the softmax over
+   all total_experts logits, or with normalize_routing_weights the softmax over the k chosen (they sum to 1).
+   Precomputed routing (MC_ROUTING_PRECOMPUTED): ids must lie in 0 .. total_experts-1 and be distinct within a token.
+   The CPU backend checks that exactly and rejects the call (MC_STATUS_INVALID_ARGUMENT, nothing written); a CUDA
+   context cannot read device ids without waiting, so it computes every slot whose id is in range (a duplicated id
+   adds that expert twice), skips the others, and raises MC_DEVICE_ERROR_TOPK_ID_* in the context's device error
+   flag.
+
+   Expert parallelism: the layer holds local_experts experts, global ids first_expert .. first_expert +
+   local_experts - 1 of the router's total_experts; slots routed elsewhere contribute nothing, so the slices'
+   outputs sum to the whole layer's. */
+typedef struct mc_moe_layer_desc {
+  uint32_t struct_size;
+  int32_t total_experts;      /* experts the router chooses from (logit columns), 1 .. MC_MAX_EXPERTS */
+  int32_t first_expert;       /* global id of the first local expert, >= 0 */
+  int32_t local_experts;      /* E: experts whose weights this layer holds, first_expert + E <= total_experts */
+  int32_t top_k;              /* experts per token, 1 .. min(total_experts, 32) */
+  int32_t hidden;             /* H: GEMM1's K and GEMM2's N (multiple of MC_K_ALIGNMENT) */
+  int32_t inter;              /* I: per-expert intermediate size, GEMM2's K (multiple of MC_K_ALIGNMENT) */
+  int32_t routing;            /* MC_ROUTING_* */
+  int32_t normalize_routing_weights; /* 0 or 1 (MC_ROUTING_SOFTMAX_TOPK only; precomputed weights are used as given) */
+  int32_t activation;         /* MC_ACTIVATION_SILU_AND_MUL */
+  int32_t input_dtype;        /* hidden states: MC_DTYPE_BF16 or MC_DTYPE_FP16 */
+  int32_t logits_dtype;       /* router logits: MC_DTYPE_FP32, _BF16 or _FP16 (ignored for precomputed routing) */
+  int32_t output_dtype;       /* MC_DTYPE_BF16 or MC_DTYPE_FP16 */
+  int32_t max_tokens;         /* largest T a forward call passes, 0 .. ; max_tokens * top_k <= MC_MAX_ROWS */
+  int32_t strategy;           /* grouped-GEMM strategy of both GEMMs (MC_STRATEGY_*) */
+} mc_moe_layer_desc;
+
+/* The expert weights, context memory, referenced (not copied): they must stay allocated and unchanged while the
+   layer exists. Layout as the grouped GEMM's B operand (see the top):
+     w13        e4m3 [E, 2I, H]   rows 0 .. I-1 of each expert are the gate projection, I .. 2I-1 the up projection
+     w13_scales fp32 [E, ceil(2I/128), ceil(H/128)]
+     w2         e4m3 [E, H, I]
+     w2_scales  fp32 [E, ceil(H/128), ceil(I/128)] */
+typedef struct mc_moe_layer_weights {
+  uint32_t struct_size;
+  const void* w13;
+  const float* w13_scales;
+  const void* w2;
+  const float* w2_scales;
+} mc_moe_layer_weights;
+
+typedef struct mc_moe_layer_args {
+  uint32_t struct_size;
+  int32_t tokens;               /* T, 0 .. max_tokens */
+  const void* hidden;           /* input_dtype [T, H] */
+  const void* router_logits;    /* logits_dtype [T, total_experts]; MC_ROUTING_SOFTMAX_TOPK, else must be NULL */
+  const int32_t* topk_ids;      /* int32 [T, top_k] global expert ids; MC_ROUTING_PRECOMPUTED, else must be NULL */
+  const float* topk_weights;    /* fp32 [T, top_k]; MC_ROUTING_PRECOMPUTED, else must be NULL */
+  void* output;                 /* output_dtype [T, H], overwritten completely; must not overlap the inputs */
+} mc_moe_layer_args;
+
+typedef struct mc_moe_layer_info {
+  uint32_t struct_size;
+  int32_t backend;
+  int32_t strategy;             /* the grouped-GEMM strategy asked for */
+  int64_t workspace_bytes;      /* context memory the layer owns (sized from max_tokens at creation) */
+  int32_t max_rows;             /* max_tokens * top_k: the largest number of expert rows a forward call makes */
+  char gemm1_kernels[256];      /* the GEMM plans' configuration names (mc_grouped_gemm_plan_info.kernels) */
+  char gemm2_kernels[256];
+} mc_moe_layer_info;
+
+/* Creates a layer: validates the descriptor and the weight buffers, creates the two grouped-GEMM plans and
+   allocates the workspace for max_tokens. A layer is used like a plan: forward calls of one layer must not overlap
+   (MC_STATUS_BUSY for a concurrent call from another thread); use one layer per concurrent stream. */
+MC_API mc_status mc_moe_layer_create(mc_context context, const mc_moe_layer_desc* desc,
+                                     const mc_moe_layer_weights* weights, mc_moe_layer* layer);
+MC_API mc_status mc_moe_layer_destroy(mc_moe_layer layer);
+MC_API mc_status mc_moe_layer_get_info(mc_moe_layer layer, mc_moe_layer_info* info);
+/* One forward step on `stream` (NULL = the context's default stream). Nothing is allocated and nothing is copied to
+   the host. A rejected call writes nothing. */
+MC_API mc_status mc_moe_layer_forward(mc_moe_layer layer, const mc_moe_layer_args* args, mc_stream stream);
 
 #ifdef __cplusplus
 }

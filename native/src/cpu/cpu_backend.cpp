@@ -10,6 +10,7 @@
 #include "backend.hpp"
 #include "core/error.hpp"
 #include "cpu/convert.hpp"
+#include "cpu/cpu_moe_stages.hpp"
 #include "cpu/grouped_gemm.hpp"
 #include "cpu/thread_pool.hpp"
 
@@ -102,6 +103,8 @@ class CpuBackend final : public Backend {
     return make_cpu_grouped_gemm_plan(shape, pool_);
   }
 
+  MoeLayerStages& moe_stages() override { return *moe_stages_; }
+
   void begin_capture(BackendStream&) override {
     fail(MC_STATUS_UNSUPPORTED, "CUDA graphs need the CUDA backend (this context uses the CPU reference backend, ",
          "whose streams run every call to completion and have nothing to capture)");
@@ -125,6 +128,7 @@ class CpuBackend final : public Backend {
 
   ThreadPool pool_;
   CpuStream default_stream_;
+  std::unique_ptr<MoeLayerStages> moe_stages_ = make_cpu_moe_stages();
 };
 
 }  // namespace
