@@ -11,6 +11,7 @@ const char* handle_type_name(HandleKind kind) {
     case HandleKind::Event: return "mc_event";
     case HandleKind::Plan: return "mc_grouped_gemm_plan";
     case HandleKind::Graph: return "mc_graph";
+    case HandleKind::MoeLayer: return "mc_moe_layer";
   }
   return "handle";
 }
@@ -35,6 +36,14 @@ Plan::RunScope::RunScope(Plan& plan) : plan_(plan) {
     fail(MC_STATUS_BUSY, "plan = ", pointer_text(reinterpret_cast<const void*>(plan.handle())),
          " is already running: another thread's mc_grouped_gemm_run of this plan has not returned. Runs of one "
          "plan must not overlap (its per-run device arrays are shared); order them, or use one plan per stream");
+  }
+}
+
+MoeLayer::ForwardScope::ForwardScope(MoeLayer& layer) : layer_(layer) {
+  if (layer.running_.exchange(true, std::memory_order_acq_rel)) {
+    fail(MC_STATUS_BUSY, "layer = ", pointer_text(reinterpret_cast<const void*>(layer.handle())),
+         " is already running: another thread's mc_moe_layer_forward of this layer has not returned. Forward calls "
+         "of one layer must not overlap (its workspace is shared); order them, or use one layer per stream");
   }
 }
 

@@ -12,11 +12,12 @@
 
 #include "backend.hpp"
 #include "core/allocation_tracker.hpp"
+#include "core/moe_layer.hpp"
 #include "moecutlass/moecutlass.h"
 
 namespace moecutlass {
 
-enum class HandleKind : uint8_t { Context, Stream, Event, Plan, Graph };
+enum class HandleKind : uint8_t { Context, Stream, Event, Plan, Graph, MoeLayer };
 
 const char* handle_type_name(HandleKind kind);  // "mc_context", ...
 
@@ -133,6 +134,31 @@ class Graph final : public ContextChild {
 
  private:
   std::unique_ptr<BackendGraph> impl_;
+};
+
+// A whole MoE layer (mc_moe_layer_create): the pipeline with its workspace and grouped-GEMM plans.
+class MoeLayer final : public ContextChild {
+ public:
+  static constexpr HandleKind kKind = HandleKind::MoeLayer;
+  MoeLayer(std::shared_ptr<Context> context, std::unique_ptr<MoeLayerPipeline> pipeline)
+      : ContextChild(kKind, std::move(context)), pipeline_(std::move(pipeline)) {}
+  MoeLayerPipeline& pipeline() { return *pipeline_; }
+
+  // As Plan::RunScope: forward calls of one layer share its workspace and plans, so they must not overlap.
+  class ForwardScope {
+   public:
+    explicit ForwardScope(MoeLayer& layer);
+    ~ForwardScope() { layer_.running_.store(false, std::memory_order_release); }
+    ForwardScope(const ForwardScope&) = delete;
+    ForwardScope& operator=(const ForwardScope&) = delete;
+
+   private:
+    MoeLayer& layer_;
+  };
+
+ private:
+  std::atomic<bool> running_{false};
+  std::unique_ptr<MoeLayerPipeline> pipeline_;
 };
 
 }  // namespace moecutlass

@@ -34,6 +34,9 @@ void require_experts(int64_t experts, const char* argument);
 void require_n(int64_t n, const char* argument);
 void require_k(int64_t k, const char* argument);
 
+// A grouped-GEMM strategy (MC_STRATEGY_*), else MC_STATUS_INVALID_STRATEGY.
+void require_strategy(int32_t strategy, const char* argument);
+
 // Tensor operands (A, B, D, scales, quantizer buffers) must be 16-byte aligned (MC_POINTER_ALIGNMENT) so the
 // device kernels can use vector and TMA loads.
 void require_tensor_pointer(const void* pointer, const char* argument);

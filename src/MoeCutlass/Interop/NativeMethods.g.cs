@@ -48,6 +48,11 @@ internal static class NativeConstants
     public const int MC_DEVICE_ERROR_OFFSETS_NOT_MONOTONIC = 1;
     public const int MC_DEVICE_ERROR_OFFSETS_NEGATIVE = 2;
     public const int MC_DEVICE_ERROR_OFFSETS_BEYOND_ROWS = 4;
+    public const int MC_DEVICE_ERROR_TOPK_ID_OUT_OF_RANGE = 8;
+    public const int MC_DEVICE_ERROR_TOPK_ID_DUPLICATE = 16;
+    public const int MC_ROUTING_SOFTMAX_TOPK = 1;
+    public const int MC_ROUTING_PRECOMPUTED = 2;
+    public const int MC_ACTIVATION_SILU_AND_MUL = 1;
     public const int MC_MAX_EXPERTS = 4096;
     public const int MC_MAX_DIM = 1048576;
     public const int MC_MAX_ROWS = 2147483647;
@@ -194,6 +199,64 @@ internal unsafe struct mc_grouped_gemm_args
     public void* d;
 }
 
+/// <summary>Blittable mirror of the C struct <c>mc_moe_layer_desc</c> (60 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct mc_moe_layer_desc
+{
+    public uint struct_size;
+    public int total_experts;
+    public int first_expert;
+    public int local_experts;
+    public int top_k;
+    public int hidden;
+    public int inter;
+    public int routing;
+    public int normalize_routing_weights;
+    public int activation;
+    public int input_dtype;
+    public int logits_dtype;
+    public int output_dtype;
+    public int max_tokens;
+    public int strategy;
+}
+
+/// <summary>Blittable mirror of the C struct <c>mc_moe_layer_weights</c> (40 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct mc_moe_layer_weights
+{
+    public uint struct_size;
+    public void* w13;
+    public float* w13_scales;
+    public void* w2;
+    public float* w2_scales;
+}
+
+/// <summary>Blittable mirror of the C struct <c>mc_moe_layer_args</c> (48 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct mc_moe_layer_args
+{
+    public uint struct_size;
+    public int tokens;
+    public void* hidden;
+    public void* router_logits;
+    public int* topk_ids;
+    public float* topk_weights;
+    public void* output;
+}
+
+/// <summary>Blittable mirror of the C struct <c>mc_moe_layer_info</c> (544 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct mc_moe_layer_info
+{
+    public uint struct_size;
+    public int backend;
+    public int strategy;
+    public long workspace_bytes;
+    public int max_rows;
+    public fixed byte gemm1_kernels[256];
+    public fixed byte gemm2_kernels[256];
+}
+
 /// <summary>Sizes and field offsets of the public structs as clang laid them out from the header.</summary>
 internal static class NativeLayout
 {
@@ -289,6 +352,44 @@ internal static class NativeLayout
         ("mc_grouped_gemm_args", "b_scales", 32),
         ("mc_grouped_gemm_args", "expert_offsets", 40),
         ("mc_grouped_gemm_args", "d", 48),
+        ("mc_moe_layer_desc", "", 60),
+        ("mc_moe_layer_desc", "struct_size", 0),
+        ("mc_moe_layer_desc", "total_experts", 4),
+        ("mc_moe_layer_desc", "first_expert", 8),
+        ("mc_moe_layer_desc", "local_experts", 12),
+        ("mc_moe_layer_desc", "top_k", 16),
+        ("mc_moe_layer_desc", "hidden", 20),
+        ("mc_moe_layer_desc", "inter", 24),
+        ("mc_moe_layer_desc", "routing", 28),
+        ("mc_moe_layer_desc", "normalize_routing_weights", 32),
+        ("mc_moe_layer_desc", "activation", 36),
+        ("mc_moe_layer_desc", "input_dtype", 40),
+        ("mc_moe_layer_desc", "logits_dtype", 44),
+        ("mc_moe_layer_desc", "output_dtype", 48),
+        ("mc_moe_layer_desc", "max_tokens", 52),
+        ("mc_moe_layer_desc", "strategy", 56),
+        ("mc_moe_layer_weights", "", 40),
+        ("mc_moe_layer_weights", "struct_size", 0),
+        ("mc_moe_layer_weights", "w13", 8),
+        ("mc_moe_layer_weights", "w13_scales", 16),
+        ("mc_moe_layer_weights", "w2", 24),
+        ("mc_moe_layer_weights", "w2_scales", 32),
+        ("mc_moe_layer_args", "", 48),
+        ("mc_moe_layer_args", "struct_size", 0),
+        ("mc_moe_layer_args", "tokens", 4),
+        ("mc_moe_layer_args", "hidden", 8),
+        ("mc_moe_layer_args", "router_logits", 16),
+        ("mc_moe_layer_args", "topk_ids", 24),
+        ("mc_moe_layer_args", "topk_weights", 32),
+        ("mc_moe_layer_args", "output", 40),
+        ("mc_moe_layer_info", "", 544),
+        ("mc_moe_layer_info", "struct_size", 0),
+        ("mc_moe_layer_info", "backend", 4),
+        ("mc_moe_layer_info", "strategy", 8),
+        ("mc_moe_layer_info", "workspace_bytes", 16),
+        ("mc_moe_layer_info", "max_rows", 24),
+        ("mc_moe_layer_info", "gemm1_kernels", 28),
+        ("mc_moe_layer_info", "gemm2_kernels", 284),
     ];
 }
 
@@ -464,4 +565,20 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int mc_find_kernel_config(byte* name, int* index);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_moe_layer_create(nint context, mc_moe_layer_desc* desc, mc_moe_layer_weights* weights, nint* layer);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_moe_layer_destroy(nint layer);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_moe_layer_get_info(nint layer, mc_moe_layer_info* info);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_moe_layer_forward(nint layer, mc_moe_layer_args* args, nint stream);
 }

@@ -1,0 +1,164 @@
+#include "core/moe_layer.hpp"
+
+#include "core/error.hpp"
+#include "core/shapes.hpp"
+
+namespace moecutlass {
+
+namespace {
+
+constexpr int64_t kPartAlignment = 256;
+
+int64_t align_up(int64_t bytes) { return (bytes + kPartAlignment - 1) / kPartAlignment * kPartAlignment; }
+
+GroupedGemmShape gemm_shape(Backend& backend, const MoeLayerShape& shape, int32_t n, int32_t k) {
+  GroupedGemmShape gemm;
+  gemm.experts = shape.local_experts;
+  gemm.n = n;
+  gemm.k = k;
+  gemm.output_dtype = MC_DTYPE_BF16;  // the intermediates stay bf16; only the combine writes output_dtype
+  gemm.strategy = shape.strategy;
+  gemm.max_rows = shape.max_rows();
+  gemm.selection = select_plan(shape.strategy, backend.gpu_class(), k, ConfigOverride{});
+  return gemm;
+}
+
+}  // namespace
+
+MoeLayerWorkspaceLayout moe_layer_workspace_layout(const MoeLayerShape& shape) {
+  const int64_t rows = shape.max_rows();
+  const int64_t slots = rows;  // one slot per (token, choice)
+  MoeLayerWorkspaceLayout layout;
+  int64_t at = 0;
+  auto take = [&at](int64_t bytes) {
+    const int64_t start = at;
+    at += align_up(bytes);
+    return start;
+  };
+  const bool routes = shape.routing == MC_ROUTING_SOFTMAX_TOPK;
+  layout.ids = take(routes ? slots * 4 : 0);
+  layout.weights = take(routes ? slots * 4 : 0);
+  layout.offsets = take(offsets_bytes(shape.local_experts));
+  layout.sorted_slots = take(slots * 4);
+  layout.slot_to_row = take(slots * 4);
+  layout.permute_scratch = take(0);
+  const int64_t a_bytes = std::max(activation_bytes(rows, shape.hidden), activation_bytes(rows, shape.inter));
+  const int64_t a_scale_bytes =
+      std::max(activation_scale_bytes(rows, shape.hidden), activation_scale_bytes(rows, shape.inter));
+  layout.a = take(a_bytes);
+  layout.a_scales = take(a_scale_bytes);
+  layout.gemm_out = take(std::max(rows * 2 * shape.inter, rows * static_cast<int64_t>(shape.hidden)) * 2);
+  layout.total = at;
+  return layout;
+}
+
+MoeLayerPipeline::MoeLayerPipeline(Backend& backend, const MoeLayerShape& shape, const MoeLayerWeights& weights)
+    : backend_(backend), shape_(shape), weights_(weights), layout_(moe_layer_workspace_layout(shape)) {
+  gemm1_shape_ = gemm_shape(backend, shape, 2 * shape.inter, shape.hidden);
+  gemm2_shape_ = gemm_shape(backend, shape, shape.hidden, shape.inter);
+  gemm1_ = backend.create_grouped_gemm_plan(gemm1_shape_);
+  gemm2_ = backend.create_grouped_gemm_plan(gemm2_shape_);
+  // Last: nothing after it can throw, so the destructor is the only owner that releases it.
+  workspace_ = static_cast<uint8_t*>(backend.allocate(std::max<int64_t>(layout_.total, kPartAlignment)));
+}
+
+MoeLayerPipeline::~MoeLayerPipeline() {
+  // Plans first: on CUDA their destruction waits for nothing, but they may reference the context's streams.
+  gemm2_.reset();
+  gemm1_.reset();
+  backend_.release(workspace_);
+}
+
+void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stream) {
+  MoeLayerStages& stages = backend_.moe_stages();
+  const int32_t tokens = inputs.tokens;
+  const int32_t k = shape_.top_k;
+  // The GEMMs get the capacity as their row count: the actual count (offsets[E]) is only known on the device, and a
+  // grouped GEMM touches only the rows its offsets give each expert.
+  const int32_t capacity = tokens * k;
+
+  const int32_t* ids = inputs.ids;
+  const float* weights = inputs.weights;
+  if (shape_.routing == MC_ROUTING_SOFTMAX_TOPK) {
+    MoeRouteJob route;
+    route.logits = inputs.logits;
+    route.logits_dtype = shape_.logits_dtype;
+    route.tokens = tokens;
+    route.experts = shape_.total_experts;
+    route.top_k = k;
+    route.renormalize = shape_.normalize;
+    route.ids = part<int32_t>(layout_.ids);
+    route.weights = part<float>(layout_.weights);
+    stages.route(route, stream);
+    ids = route.ids;
+    weights = route.weights;
+  }
+
+  int32_t* offsets = part<int32_t>(layout_.offsets);
+  MoePermuteJob permute;
+  permute.ids = ids;
+  permute.tokens = tokens;
+  permute.top_k = k;
+  permute.first_expert = shape_.first_expert;
+  permute.local_experts = shape_.local_experts;
+  permute.total_experts = shape_.total_experts;
+  permute.offsets = offsets;
+  permute.sorted_slots = part<int32_t>(layout_.sorted_slots);
+  permute.slot_to_row = part<int32_t>(layout_.slot_to_row);
+  stages.permute(permute, stream);
+
+  MoeGatherJob gather;
+  gather.hidden = inputs.hidden;
+  gather.hidden_dtype = shape_.input_dtype;
+  gather.tokens = tokens;
+  gather.hidden_size = shape_.hidden;
+  gather.top_k = k;
+  gather.sorted_slots = permute.sorted_slots;
+  gather.offsets = offsets;
+  gather.local_experts = shape_.local_experts;
+  gather.out = part<uint8_t>(layout_.a);
+  gather.scales = part<float>(layout_.a_scales);
+  stages.gather_quantize(gather, stream);
+
+  GroupedGemmOperands gemm1;
+  gemm1.rows = capacity;
+  gemm1.a = gather.out;
+  gemm1.a_scales = gather.scales;
+  gemm1.b = weights_.w13;
+  gemm1.b_scales = weights_.w13_scales;
+  gemm1.expert_offsets = offsets;
+  gemm1.d = part<void>(layout_.gemm_out);
+  gemm1_->run(gemm1, stream);
+
+  MoeActivationJob activation;
+  activation.gemm1_out = gemm1.d;
+  activation.offsets = offsets;
+  activation.local_experts = shape_.local_experts;
+  activation.inter = shape_.inter;
+  activation.out = part<uint8_t>(layout_.a);  // GEMM1 has consumed its A: reuse the buffer (in stream order)
+  activation.scales = part<float>(layout_.a_scales);
+  stages.activate_quantize(activation, stream);
+
+  GroupedGemmOperands gemm2;
+  gemm2.rows = capacity;
+  gemm2.a = activation.out;
+  gemm2.a_scales = activation.scales;
+  gemm2.b = weights_.w2;
+  gemm2.b_scales = weights_.w2_scales;
+  gemm2.expert_offsets = offsets;
+  gemm2.d = part<void>(layout_.gemm_out);  // GEMM1's output has been activated: reuse it
+  gemm2_->run(gemm2, stream);
+
+  MoeCombineJob combine;
+  combine.gemm2_out = gemm2.d;
+  combine.hidden_size = shape_.hidden;
+  combine.weights = weights;
+  combine.slot_to_row = permute.slot_to_row;
+  combine.tokens = tokens;
+  combine.top_k = k;
+  combine.output = inputs.output;
+  combine.output_dtype = shape_.output_dtype;
+  stages.combine(combine, stream);
+}
+
+}  // namespace moecutlass
