@@ -519,3 +519,43 @@ TEST(MoeLayerAbi, HandlesAreCheckedAndDestroyedOnce) {
   MC_ASSERT_OK(mc_context_destroy(other));
   MC_EXPECT_STATUS(mc_moe_layer_destroy(layer), MC_STATUS_INVALID_HANDLE, "layer");
 }
+
+TEST(MoeLayerAbi, TimedForwardRecordsEveryStageBoundaryAndComputesTheSame) {
+  Context context(1);
+  const Problem p = make_problem(1470, 6, 4, 2, 128, 128);
+  const ExpertSlice all{0, 4, 4};
+  const LocalWeights w = upload_weights(context, p, all);
+  Layer layer(context, layer_desc(p, all, 6), w.weights);
+  mc_event events[MC_MOE_LAYER_STAGE_EVENTS] = {};
+  for (auto& event : events) MC_ASSERT_OK(mc_event_create(context, &event));
+  mc_moe_layer_args args{};
+  args.struct_size = sizeof args;
+  args.tokens = 6;
+  args.hidden = upload(context, p.x);
+  args.router_logits = upload(context, p.logits);
+  auto* output = context.alloc_array<uint16_t>(6 * 128);
+  args.output = output;
+
+  MC_EXPECT_STATUS(mc_moe_layer_forward_timed(layer, &args, nullptr, events, 7), MC_STATUS_OUT_OF_RANGE,
+                   "event_count = 7");
+  MC_EXPECT_STATUS(mc_moe_layer_forward_timed(layer, &args, nullptr, nullptr, 8), MC_STATUS_NULL_POINTER, "events");
+  mc_event missing = events[3];
+  events[3] = nullptr;
+  MC_EXPECT_STATUS(mc_moe_layer_forward_timed(layer, &args, nullptr, events, 8), MC_STATUS_NULL_POINTER,
+                   "events[3]");
+  Context other(1);
+  MC_ASSERT_OK(mc_event_create(other, &events[3]));
+  MC_EXPECT_STATUS(mc_moe_layer_forward_timed(layer, &args, nullptr, events, 8), MC_STATUS_CONTEXT_MISMATCH,
+                   "events[3]");
+  events[3] = missing;
+  // None of the rejected calls recorded anything.
+  float ms = 0;
+  MC_EXPECT_STATUS(mc_event_elapsed_ms(events[0], events[7], &ms), MC_STATUS_INVALID_ARGUMENT, "never recorded");
+
+  MC_ASSERT_OK(mc_moe_layer_forward_timed(layer, &args, nullptr, events, MC_MOE_LAYER_STAGE_EVENTS));
+  for (int i = 1; i < MC_MOE_LAYER_STAGE_EVENTS; ++i) {
+    MC_ASSERT_OK(mc_event_elapsed_ms(events[i - 1], events[i], &ms));
+    EXPECT_GE(ms, 0.0f) << "stage " << i;
+  }
+  EXPECT_EQ(std::vector<uint16_t>(output, output + 6 * 128), forward(context, layer, p));
+}

@@ -472,6 +472,15 @@ MC_API mc_status mc_moe_layer_get_info(mc_moe_layer layer, mc_moe_layer_info* in
 /* One forward step on `stream` (NULL = the context's default stream). Nothing is allocated and nothing is copied to
    the host. A rejected call writes nothing. */
 MC_API mc_status mc_moe_layer_forward(mc_moe_layer layer, const mc_moe_layer_args* args, mc_stream stream);
+/* Events recorded at a forward call's stage boundaries, for per-stage timing (mc_moe_layer_forward_timed). */
+#define MC_MOE_LAYER_STAGE_EVENTS 8
+/* mc_moe_layer_forward, with events[i] (i = 0 .. MC_MOE_LAYER_STAGE_EVENTS-1) recorded on `stream` at the stage
+   boundaries: 0 before the first stage, then after routing (right after 0 for precomputed routing), the permutation,
+   the gather + quantize, GEMM1, SiLU-and-mul + quantize, GEMM2 and the combine (7). Recording costs a few
+   microseconds per event on the host and serializes nothing else; use mc_event_elapsed_ms on consecutive events.
+   event_count must be MC_MOE_LAYER_STAGE_EVENTS; every event belongs to the layer's context. */
+MC_API mc_status mc_moe_layer_forward_timed(mc_moe_layer layer, const mc_moe_layer_args* args, mc_stream stream,
+                                            const mc_event* events, int32_t event_count);
 
 #ifdef __cplusplus
 }

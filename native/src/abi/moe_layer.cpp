@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "abi/common.hpp"
 #include "abi/guard.hpp"
@@ -155,74 +156,109 @@ MC_API mc_status mc_moe_layer_get_info(mc_moe_layer layer, mc_moe_layer_info* in
   });
 }
 
+}  // extern "C"
+
+namespace {
+
+// The body of both forward entry points; `events` (already validated) may be null.
+void forward_layer(mc_moe_layer layer, const mc_moe_layer_args* args, mc_stream stream,
+                   const std::vector<std::shared_ptr<Event>>& events) {
+  std::shared_ptr<MoeLayer> object = resolve<MoeLayer>(layer, "layer");
+  require_not_null(args, "args");
+  require_struct_size(args->struct_size, sizeof(mc_moe_layer_args), "mc_moe_layer_args", "args->struct_size");
+  const MoeLayerShape& shape = object->pipeline().shape();
+  require_range(args->tokens, 0, shape.max_tokens, "args->tokens", "0 .. the layer's max_tokens");
+  require_tensor_pointer(args->hidden, "args->hidden");
+  require_tensor_pointer(args->output, "args->output");
+  const bool routes = shape.routing == MC_ROUTING_SOFTMAX_TOPK;
+  if (routes) {
+    require_not_null(args->router_logits, "args->router_logits");
+    require_aligned(args->router_logits, static_cast<std::size_t>(dtype_size(shape.logits_dtype)),
+                    "args->router_logits", "element alignment of desc->logits_dtype");
+    if (args->topk_ids != nullptr || args->topk_weights != nullptr) {
+      fail(MC_STATUS_INVALID_ARGUMENT, args->topk_ids != nullptr ? "args->topk_ids" : "args->topk_weights",
+           " must be NULL: the layer routes from args->router_logits (MC_ROUTING_SOFTMAX_TOPK)");
+    }
+  } else {
+    require_not_null(args->topk_ids, "args->topk_ids");
+    require_not_null(args->topk_weights, "args->topk_weights");
+    require_aligned(args->topk_ids, 4, "args->topk_ids", "int32 alignment");
+    require_aligned(args->topk_weights, 4, "args->topk_weights", "fp32 alignment");
+    if (args->router_logits != nullptr) {
+      fail(MC_STATUS_INVALID_ARGUMENT,
+           "args->router_logits must be NULL: the layer takes precomputed routing (MC_ROUTING_PRECOMPUTED)");
+    }
+  }
+
+  Context& context = object->context();
+  std::shared_ptr<Stream> keep;
+  BackendStream& queue = resolve_stream(stream, context, keep, "stream");
+  context.require_usable();
+
+  const int64_t t = args->tokens;
+  const int64_t k = shape.top_k;
+  const ByteRange inputs[] = {
+      {args->hidden, t * shape.hidden * dtype_size(shape.input_dtype), "args->hidden"},
+      {args->router_logits, routes ? t * shape.total_experts * dtype_size(shape.logits_dtype) : 0,
+       "args->router_logits"},
+      {args->topk_ids, routes ? 0 : t * k * 4, "args->topk_ids"},
+      {args->topk_weights, routes ? 0 : t * k * 4, "args->topk_weights"},
+  };
+  for (const ByteRange& input : inputs) {
+    if (input.pointer != nullptr) require_context_memory(context, input.pointer, input.bytes, input.argument);
+  }
+  const ByteRange output{args->output, t * shape.hidden * dtype_size(shape.output_dtype), "args->output"};
+  require_context_memory(context, output.pointer, output.bytes, output.argument);
+  for (const ByteRange& input : inputs) {
+    if (overlaps(output, input)) {
+      fail(MC_STATUS_INVALID_ARGUMENT, "args->output overlaps ", input.argument,
+           ": the output is written while the inputs are still read");
+    }
+  }
+  // Host-readable ids are checked exactly, before anything is written; a device backend flags them instead.
+  if (!routes && context.backend().host_accessible_memory()) {
+    validate_topk_ids(args->topk_ids, t, shape.top_k, shape.total_experts, "args->topk_ids");
+  }
+
+  MoeLayerInputs operands;
+  operands.tokens = args->tokens;
+  operands.hidden = args->hidden;
+  operands.logits = args->router_logits;
+  operands.ids = args->topk_ids;
+  operands.weights = args->topk_weights;
+  operands.output = args->output;
+  BackendEvent* stage_events[MoeLayerPipeline::kStageEvents] = {};
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const std::string name = "events[" + std::to_string(i) + "]";
+    require_same_context(*events[i], context, name.c_str(), "layer");
+    stage_events[i] = &events[i]->impl();
+  }
+  const MoeLayer::ForwardScope running(*object);  // MC_STATUS_BUSY while another thread runs this layer
+  object->pipeline().forward(operands, queue, events.empty() ? nullptr : stage_events);
+  for (const auto& event : events) event->mark_recorded();
+}
+
+}  // namespace
+
+extern "C" {
+
 MC_API mc_status mc_moe_layer_forward(mc_moe_layer layer, const mc_moe_layer_args* args, mc_stream stream) {
-  return guard("mc_moe_layer_forward", [&] {
-    std::shared_ptr<MoeLayer> object = resolve<MoeLayer>(layer, "layer");
-    require_not_null(args, "args");
-    require_struct_size(args->struct_size, sizeof(mc_moe_layer_args), "mc_moe_layer_args", "args->struct_size");
-    const MoeLayerShape& shape = object->pipeline().shape();
-    require_range(args->tokens, 0, shape.max_tokens, "args->tokens", "0 .. the layer's max_tokens");
-    require_tensor_pointer(args->hidden, "args->hidden");
-    require_tensor_pointer(args->output, "args->output");
-    const bool routes = shape.routing == MC_ROUTING_SOFTMAX_TOPK;
-    if (routes) {
-      require_not_null(args->router_logits, "args->router_logits");
-      require_aligned(args->router_logits, static_cast<std::size_t>(dtype_size(shape.logits_dtype)),
-                      "args->router_logits", "element alignment of desc->logits_dtype");
-      if (args->topk_ids != nullptr || args->topk_weights != nullptr) {
-        fail(MC_STATUS_INVALID_ARGUMENT, args->topk_ids != nullptr ? "args->topk_ids" : "args->topk_weights",
-             " must be NULL: the layer routes from args->router_logits (MC_ROUTING_SOFTMAX_TOPK)");
-      }
-    } else {
-      require_not_null(args->topk_ids, "args->topk_ids");
-      require_not_null(args->topk_weights, "args->topk_weights");
-      require_aligned(args->topk_ids, 4, "args->topk_ids", "int32 alignment");
-      require_aligned(args->topk_weights, 4, "args->topk_weights", "fp32 alignment");
-      if (args->router_logits != nullptr) {
-        fail(MC_STATUS_INVALID_ARGUMENT,
-             "args->router_logits must be NULL: the layer takes precomputed routing (MC_ROUTING_PRECOMPUTED)");
-      }
-    }
+  return guard("mc_moe_layer_forward", [&] { forward_layer(layer, args, stream, {}); });
+}
 
-    Context& context = object->context();
-    std::shared_ptr<Stream> keep;
-    BackendStream& queue = resolve_stream(stream, context, keep, "stream");
-    context.require_usable();
-
-    const int64_t t = args->tokens;
-    const int64_t k = shape.top_k;
-    const ByteRange inputs[] = {
-        {args->hidden, t * shape.hidden * dtype_size(shape.input_dtype), "args->hidden"},
-        {args->router_logits, routes ? t * shape.total_experts * dtype_size(shape.logits_dtype) : 0,
-         "args->router_logits"},
-        {args->topk_ids, routes ? 0 : t * k * 4, "args->topk_ids"},
-        {args->topk_weights, routes ? 0 : t * k * 4, "args->topk_weights"},
-    };
-    for (const ByteRange& input : inputs) {
-      if (input.pointer != nullptr) require_context_memory(context, input.pointer, input.bytes, input.argument);
+MC_API mc_status mc_moe_layer_forward_timed(mc_moe_layer layer, const mc_moe_layer_args* args, mc_stream stream,
+                                            const mc_event* events, int32_t event_count) {
+  return guard("mc_moe_layer_forward_timed", [&] {
+    require_not_null(events, "events");
+    if (event_count != MoeLayerPipeline::kStageEvents) {
+      fail(MC_STATUS_OUT_OF_RANGE, "event_count = ", event_count, " is not MC_MOE_LAYER_STAGE_EVENTS (8)");
     }
-    const ByteRange output{args->output, t * shape.hidden * dtype_size(shape.output_dtype), "args->output"};
-    require_context_memory(context, output.pointer, output.bytes, output.argument);
-    for (const ByteRange& input : inputs) {
-      if (overlaps(output, input)) {
-        fail(MC_STATUS_INVALID_ARGUMENT, "args->output overlaps ", input.argument,
-             ": the output is written while the inputs are still read");
-      }
+    std::vector<std::shared_ptr<Event>> resolved;
+    for (int32_t i = 0; i < event_count; ++i) {
+      const std::string name = "events[" + std::to_string(i) + "]";
+      resolved.push_back(resolve<Event>(events[i], name.c_str()));
     }
-    // Host-readable ids are checked exactly, before anything is written; a device backend flags them instead.
-    if (!routes && context.backend().host_accessible_memory()) {
-      validate_topk_ids(args->topk_ids, t, shape.top_k, shape.total_experts, "args->topk_ids");
-    }
-
-    MoeLayerInputs operands;
-    operands.tokens = args->tokens;
-    operands.hidden = args->hidden;
-    operands.logits = args->router_logits;
-    operands.ids = args->topk_ids;
-    operands.weights = args->topk_weights;
-    operands.output = args->output;
-    const MoeLayer::ForwardScope running(*object);  // MC_STATUS_BUSY while another thread runs this layer
-    object->pipeline().forward(operands, queue);
+    forward_layer(layer, args, stream, resolved);
   });
 }
 

@@ -69,8 +69,12 @@ MoeLayerPipeline::~MoeLayerPipeline() {
   backend_.release(workspace_);
 }
 
-void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stream) {
+void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stream, BackendEvent* const* events) {
   MoeLayerStages& stages = backend_.moe_stages();
+  auto boundary = [&](int index) {
+    if (events != nullptr) events[index]->record(stream);
+  };
+  boundary(0);
   const int32_t tokens = inputs.tokens;
   const int32_t k = shape_.top_k;
   // The GEMMs get the capacity as their row count: the actual count (offsets[E]) is only known on the device, and a
@@ -93,6 +97,7 @@ void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stre
     ids = route.ids;
     weights = route.weights;
   }
+  boundary(1);
 
   int32_t* offsets = part<int32_t>(layout_.offsets);
   MoePermuteJob permute;
@@ -106,6 +111,7 @@ void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stre
   permute.sorted_slots = part<int32_t>(layout_.sorted_slots);
   permute.slot_to_row = part<int32_t>(layout_.slot_to_row);
   stages.permute(permute, stream);
+  boundary(2);
 
   MoeGatherJob gather;
   gather.hidden = inputs.hidden;
@@ -119,6 +125,7 @@ void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stre
   gather.out = part<uint8_t>(layout_.a);
   gather.scales = part<float>(layout_.a_scales);
   stages.gather_quantize(gather, stream);
+  boundary(3);
 
   GroupedGemmOperands gemm1;
   gemm1.rows = capacity;
@@ -129,6 +136,7 @@ void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stre
   gemm1.expert_offsets = offsets;
   gemm1.d = part<void>(layout_.gemm_out);
   gemm1_->run(gemm1, stream);
+  boundary(4);
 
   MoeActivationJob activation;
   activation.gemm1_out = gemm1.d;
@@ -138,6 +146,7 @@ void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stre
   activation.out = part<uint8_t>(layout_.a);  // GEMM1 has consumed its A: reuse the buffer (in stream order)
   activation.scales = part<float>(layout_.a_scales);
   stages.activate_quantize(activation, stream);
+  boundary(5);
 
   GroupedGemmOperands gemm2;
   gemm2.rows = capacity;
@@ -148,6 +157,7 @@ void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stre
   gemm2.expert_offsets = offsets;
   gemm2.d = part<void>(layout_.gemm_out);  // GEMM1's output has been activated: reuse it
   gemm2_->run(gemm2, stream);
+  boundary(6);
 
   MoeCombineJob combine;
   combine.gemm2_out = gemm2.d;
@@ -159,6 +169,7 @@ void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stre
   combine.output = inputs.output;
   combine.output_dtype = shape_.output_dtype;
   stages.combine(combine, stream);
+  boundary(7);
 }
 
 }  // namespace moecutlass

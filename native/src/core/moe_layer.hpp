@@ -73,8 +73,11 @@ class MoeLayerPipeline {
   const GroupedGemmShape& gemm2_shape() const { return gemm2_shape_; }
   int64_t workspace_bytes() const { return layout_.total; }
 
-  // Enqueues route -> permute -> gather + quantize -> GEMM1 -> SiLU-and-mul + quantize -> GEMM2 -> combine.
-  void forward(const MoeLayerInputs& inputs, BackendStream& stream);
+  static constexpr int kStageEvents = 8;  // MC_MOE_LAYER_STAGE_EVENTS
+
+  // Enqueues route -> permute -> gather + quantize -> GEMM1 -> SiLU-and-mul + quantize -> GEMM2 -> combine. With
+  // `events` (kStageEvents of them, or null) it records events[0] first and events[i] after stage i.
+  void forward(const MoeLayerInputs& inputs, BackendStream& stream, BackendEvent* const* events = nullptr);
 
  private:
   template <class T>

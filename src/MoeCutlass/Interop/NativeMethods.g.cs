@@ -63,6 +63,7 @@ internal static class NativeConstants
     public const int MC_MAX_PLAN_CONFIGS = 8;
     public const int MC_SCHEDULE_COOPERATIVE = 1;
     public const int MC_SCHEDULE_PINGPONG = 2;
+    public const int MC_MOE_LAYER_STAGE_EVENTS = 8;
 }
 
 /// <summary>Blittable mirror of the C struct <c>mc_build_info</c> (264 bytes).</summary>
@@ -581,4 +582,8 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int mc_moe_layer_forward(nint layer, mc_moe_layer_args* args, nint stream);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_moe_layer_forward_timed(nint layer, mc_moe_layer_args* args, nint stream, nint* events, int event_count);
 }
