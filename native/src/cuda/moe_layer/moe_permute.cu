@@ -8,8 +8,10 @@
 // sorted_slots and slot_to_row is written exactly once, by the thread that owns that slot after the sort.
 //
 // Determinism without order-dependent atomics: the slots are split into chunks of whole tokens (at most 2048 slots,
-// core/moe_layer_stages.hpp). Inside a chunk, one thread block sorts the keys (group << 11 | position in chunk) with
-// a block radix sort; the keys are distinct, so the sorted order is unique whatever the sort's internals. A slot's
+// core/moe_layer_stages.hpp). Inside a chunk, one thread block sorts the keys (group << P | position in chunk) with
+// a block radix sort; the keys are distinct, so the sorted order is unique whatever the sort's internals. P is just
+// wide enough for the longest chunk, so a decode-sized sort needs few radix passes (8 slots, E = 32: 9 key bits).
+// A slot's
 // row is then
 //     start of its group + slots of the group in earlier chunks + its rank among the group's slots in this chunk,
 // all three pure functions of the ids. Counting uses shared-memory atomics, whose result is order-free.
@@ -34,11 +36,11 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kItems = kMoePermuteChunkSlots / kThreads;  // keys per thread
-constexpr int kPositionBits = 11;
+constexpr int kMaxPositionBits = 11;
 constexpr int32_t kMaxLocalExperts = 4096;
 constexpr int kMaxGroups = kMaxLocalExperts + 1;
 static_assert(kItems * kThreads == kMoePermuteChunkSlots, "a block holds one whole chunk");
-static_assert((1 << kPositionBits) == kMoePermuteChunkSlots, "the position field covers a chunk");
+static_assert((1 << kMaxPositionBits) == kMoePermuteChunkSlots, "the position field covers a chunk");
 
 using BlockSort = cub::BlockRadixSort<uint32_t, kThreads, kItems>;
 using BlockScan = cub::BlockScan<int32_t, kThreads>;
@@ -51,7 +53,8 @@ struct Geometry {
   int32_t local_experts;  // E; groups are 0 .. E
   int32_t total_experts;
   int32_t tokens_per_chunk;
-  int32_t end_bit;  // kPositionBits + bit width of E + 1: padding keys (all ones) sort after every real key
+  int32_t position_bits;  // P: bit width of (longest chunk - 1), at least 1
+  int32_t end_bit;        // P + bit width of E + 1: padding keys (all ones) sort after every real key
 };
 
 struct SharedState {
@@ -88,7 +91,7 @@ __device__ __forceinline__ void load_keys(const Geometry& g, int64_t first_slot,
     keys[i] = 0xFFFFFFFFu;
     if (position < length) {
       const int32_t group = group_of(g, g.ids[first_slot + position], flags);
-      keys[i] = (static_cast<uint32_t>(group) << kPositionBits) | static_cast<uint32_t>(position);
+      keys[i] = (static_cast<uint32_t>(group) << g.position_bits) | static_cast<uint32_t>(position);
     }
   }
 }
@@ -115,7 +118,7 @@ __device__ __forceinline__ void count_groups(const Geometry& g, const uint32_t (
   __syncthreads();
 #pragma unroll
   for (int i = 0; i < kItems; ++i) {
-    if (keys[i] != 0xFFFFFFFFu) atomicAdd(&s.groups[keys[i] >> kPositionBits], 1);  // order-free: a count
+    if (keys[i] != 0xFFFFFFFFu) atomicAdd(&s.groups[keys[i] >> g.position_bits], 1);  // order-free: a count
   }
   __syncthreads();
 }
@@ -167,8 +170,8 @@ __global__ void __launch_bounds__(kThreads)
   for (int i = 0; i < kItems; ++i) {
     const int32_t row = static_cast<int32_t>(threadIdx.x) * kItems + i;
     if (row < length) {
-      const int32_t group = static_cast<int32_t>(keys[i] >> kPositionBits);
-      const int32_t slot = static_cast<int32_t>(keys[i] & (kMoePermuteChunkSlots - 1));
+      const int32_t group = static_cast<int32_t>(keys[i] >> g.position_bits);
+      const int32_t slot = static_cast<int32_t>(keys[i] & ((1u << g.position_bits) - 1u));
       const bool local = group < g.local_experts;
       sorted_slots[row] = local ? slot : -1;
       slot_to_row[slot] = local ? row : -1;
@@ -242,10 +245,10 @@ __global__ void __launch_bounds__(kThreads)
   for (int i = 0; i < kItems; ++i) {
     const int32_t p = static_cast<int32_t>(threadIdx.x) * kItems + i;
     if (p >= length) continue;
-    const uint32_t group_key = keys[i] >> kPositionBits;
+    const uint32_t group_key = keys[i] >> g.position_bits;
     const int32_t group = static_cast<int32_t>(group_key);
-    // First sorted position of this group in the chunk: lower bound of (group << kPositionBits).
-    const uint32_t needle = group_key << kPositionBits;
+    // First sorted position of this group in the chunk: lower bound of (group << P).
+    const uint32_t needle = group_key << g.position_bits;
     int32_t low = 0;
     int32_t high = p;
     while (low < high) {
@@ -257,7 +260,7 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
     const int32_t row = s.groups[group] + bases[group] + (p - low);
-    const int64_t slot = first_slot + static_cast<int64_t>(keys[i] & (kMoePermuteChunkSlots - 1));
+    const int64_t slot = first_slot + static_cast<int64_t>(keys[i] & ((1u << g.position_bits) - 1u));
     const bool local = group < g.local_experts;
     sorted_slots[row] = local ? static_cast<int32_t>(slot) : -1;
     slot_to_row[slot] = local ? row : -1;
@@ -290,7 +293,9 @@ cudaError_t launch_moe_permute(const MoePermuteJob& job, int32_t* error_flag, cu
   g.local_experts = experts;
   g.total_experts = job.total_experts;
   g.tokens_per_chunk = moe_permute_tokens_per_chunk(job.top_k);
-  g.end_bit = kPositionBits + bit_width(static_cast<uint32_t>(experts) + 1u);
+  const int64_t longest_chunk = int64_t{job.tokens < g.tokens_per_chunk ? job.tokens : g.tokens_per_chunk} * job.top_k;
+  g.position_bits = longest_chunk > 1 ? bit_width(static_cast<uint32_t>(longest_chunk - 1)) : 1;
+  g.end_bit = g.position_bits + bit_width(static_cast<uint32_t>(experts) + 1u);
   if (chunks == 1) {
     permute_single_chunk_kernel<<<1, kThreads, 0, stream>>>(g, job.offsets, job.sorted_slots, job.slot_to_row,
                                                            error_flag);
