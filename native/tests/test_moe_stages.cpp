@@ -13,6 +13,7 @@
 #include "core/e4m3.hpp"
 #include "core/error.hpp"
 #include "core/float16.hpp"
+#include "core/moe_layer_stages.hpp"
 #include "core/moe_permutation.hpp"
 #include "cpu/moe_combine.hpp"
 #include "cpu/moe_gather_quantize.hpp"
@@ -294,3 +295,17 @@ TEST(MoeWeightedCombine, AllSlotsOutsideTheSliceGiveZerosAndBadRowsAreRejected) 
   error_of([&] { weighted_combine(y.data(), MC_DTYPE_FP32, 1, 4, &w, one.data(), 1, 1, single.data(), MC_DTYPE_E4M3); },
            MC_STATUS_INVALID_DTYPE);
 }
+
+// The device permutation's scratch: none while every call fits one 2048-slot chunk (decode), otherwise the
+// per-chunk group counts plus the totals, (chunks + 1) * (local_experts + 1) int32 rounded up to 16 bytes.
+TEST(MoePermuteScratch, SizedForTheChunksOfTheCapacity) {
+  EXPECT_EQ(moe_permute_scratch_bytes(0, 8, 32), 0);
+  EXPECT_EQ(moe_permute_scratch_bytes(256, 8, 256), 0);  // 2048 slots: one chunk
+  EXPECT_EQ(moe_permute_tokens_per_chunk(8), 256);
+  EXPECT_EQ(moe_permute_tokens_per_chunk(3), 682);
+  EXPECT_EQ(moe_permute_chunks(257, 8), 2);
+  EXPECT_EQ(moe_permute_scratch_bytes(257, 8, 32), 3 * 33 * 4 + 4);  // 396 -> 400
+  EXPECT_EQ(moe_permute_scratch_bytes(32768, 8, 256), (128 + 1) * 257 * 4 + 12);
+  EXPECT_EQ(moe_permute_scratch_bytes(65536, 8, 4096) % 16, 0);
+}
+

@@ -40,7 +40,27 @@ struct MoePermuteJob {
   int32_t* offsets = nullptr;       // [local_experts + 1]
   int32_t* sorted_slots = nullptr;  // [tokens * top_k]; rows past offsets[local_experts] get -1
   int32_t* slot_to_row = nullptr;   // [tokens * top_k]; -1 for a slot whose expert is not local
+  // Device scratch of at least moe_permute_scratch_bytes(tokens capacity, top_k, local_experts) bytes, 16-byte
+  // aligned, contents irrelevant on entry (the layer's workspace); null when that size is 0. The CPU ignores it.
+  int32_t* scratch = nullptr;
 };
+
+// How a device permutation splits the slots: chunks of whole tokens, at most kMoePermuteChunkSlots slots each, so
+// one thread block sorts one chunk in shared memory. Shared by moe_permute_scratch_bytes and the CUDA kernels so
+// the layer's workspace and the launch always agree.
+inline constexpr int32_t kMoePermuteChunkSlots = 2048;
+inline int32_t moe_permute_tokens_per_chunk(int32_t top_k) {
+  return top_k >= 1 && top_k <= kMoePermuteChunkSlots ? kMoePermuteChunkSlots / top_k : 1;
+}
+inline int64_t moe_permute_chunks(int32_t tokens, int32_t top_k) {
+  const int64_t per_chunk = moe_permute_tokens_per_chunk(top_k);
+  return tokens <= 0 ? 0 : (int64_t{tokens} + per_chunk - 1) / per_chunk;
+}
+
+// Scratch bytes the device permutation needs for up to max_tokens tokens: 0 when every such call fits one chunk
+// (a single thread block does all of it: decode sizes); otherwise per-chunk counts of each local expert plus the
+// non-local group, and the per-group totals: (chunks + 1) * (local_experts + 1) int32, rounded up to 16 bytes.
+int64_t moe_permute_scratch_bytes(int32_t max_tokens, int32_t top_k, int32_t local_experts);
 
 // Gather of each row's token fused with the 1x128 FP8 quantization (cpu/moe_gather_quantize.hpp).
 struct MoeGatherJob {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/moe_layer_stages.hpp"
 #include "core/moe_routing.hpp"
 
 namespace moecutlass {
@@ -47,6 +48,15 @@ int64_t permute_by_expert(const int32_t* ids, int64_t tokens, int32_t top_k, Exp
     }
   }
   return offsets[slice.local_experts];
+}
+
+// The device permutation's scratch (core/moe_layer_stages.hpp): declared with the stage interface because the
+// layer sizes its workspace through it, defined here so CPU-only builds have it too.
+int64_t moe_permute_scratch_bytes(int32_t max_tokens, int32_t top_k, int32_t local_experts) {
+  const int64_t chunks = moe_permute_chunks(max_tokens, top_k);
+  if (chunks <= 1 || local_experts < 1) return 0;
+  const int64_t bytes = (chunks + 1) * (int64_t{local_experts} + 1) * 4;
+  return (bytes + 15) / 16 * 16;
 }
 
 }  // namespace moecutlass

@@ -17,6 +17,7 @@
 #include "cuda/cuda_graph.hpp"
 #include "cuda/cuda_quantize.hpp"
 #include "cuda/grouped_gemm/cuda_grouped_gemm_plan.hpp"
+#include "cuda/moe_layer/cuda_moe_stages.hpp"
 
 namespace moecutlass {
 
@@ -65,6 +66,7 @@ class CudaBackend final : public Backend {
       error_flag_ = static_cast<int32_t*>(flag);
       MC_CUDA_CHECK(cudaMemsetAsync(error_flag_, 0, sizeof(int32_t), stream), this);
       MC_CUDA_CHECK(cudaStreamSynchronize(stream), this);
+      moe_stages_ = make_cuda_moe_stages(device_, error_flag_, this);
     } catch (...) {
       if (error_flag_ != nullptr) cuda_check_noexcept(cudaFree(error_flag_), this);
       throw;
@@ -178,6 +180,8 @@ class CudaBackend final : public Backend {
     return cuda::make_cuda_grouped_gemm_plan(shape, environment);
   }
 
+  MoeLayerStages& moe_stages() override { return *moe_stages_; }
+
   // CUDA graphs (cuda_graph.cu).
   void begin_capture(BackendStream& stream) override { cuda_begin_capture(device_, stream_of(stream), this); }
   std::unique_ptr<BackendGraph> end_capture(BackendStream& stream) override {
@@ -232,6 +236,8 @@ class CudaBackend final : public Backend {
   // The context's MC_DEVICE_ERROR_* word in device memory: kernels that clamp bad expert offsets will raise bits
   // here (the grouped-GEMM kernels, which arrive with the CUDA grouped-GEMM issue).
   int32_t* error_flag_ = nullptr;
+  // The MoE layer's device stages (cuda/moe_layer), which raise MC_DEVICE_ERROR_TOPK_ID_* in error_flag_.
+  std::unique_ptr<MoeLayerStages> moe_stages_;
   std::once_flag gpu_class_once_;
   GpuClass gpu_class_ = GpuClass::Other;
   int32_t multiprocessors_ = 0;

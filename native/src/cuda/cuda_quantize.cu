@@ -17,80 +17,26 @@
 
 #include "core/shapes.hpp"
 #include "cuda/cuda_codecs.cuh"
+#include "cuda/cuda_quantize_chunk.cuh"
 
 namespace moecutlass {
+
+using cuda::Chunk;
+using cuda::kChunkElements;
+using cuda::kChunksPerBlockRow;
+using cuda::kFullWarp;
 
 namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarpsPerBlock = kThreads / 32;
-constexpr int kChunkElements = 8;
-constexpr int kChunksPerBlockRow = MC_SCALE_BLOCK / kChunkElements;                // 16
 constexpr int kTileRowsPerPass = kThreads / kChunksPerBlockRow;                     // 16
 constexpr int kChunksPerThread = MC_SCALE_BLOCK / kTileRowsPerPass;                 // 8
 constexpr int64_t kMaxActivationBlocks = int64_t{1} << 16;
 constexpr int64_t kMaxWeightBlocks = int64_t{1} << 20;  // far below gridDim.x's 2^31 - 1; grid-stride beyond
-constexpr unsigned kFullWarp = 0xFFFFFFFFu;
 
 static_assert(kChunksPerBlockRow == 16, "a half-warp covers one 128-wide scale block");
 static_assert(kChunksPerThread * kTileRowsPerPass == MC_SCALE_BLOCK, "the weight tile covers 128 rows");
-
-// 8 consecutive input elements as raw 32-bit words (fp32: one element per word; bf16/fp16: two, little-endian).
-template <int32_t Dtype>
-struct Chunk {
-  using Codec = cuda::DeviceCodec<Dtype>;
-  using Bits = typename Codec::Bits;
-  static constexpr int kWords = static_cast<int>(sizeof(Bits)) * kChunkElements / 4;
-  static_assert(kWords == 4 || kWords == 8, "fp32, bf16 or fp16 input");
-
-  uint32_t word[kWords];
-
-  __device__ __forceinline__ void clear() {
-#pragma unroll
-    for (int i = 0; i < kWords; ++i) word[i] = 0u;
-  }
-
-  // `source` is 16-byte aligned: the tensor base is (MC_POINTER_ALIGNMENT) and every chunk starts at an element
-  // offset that is a multiple of 8 (of 16 within a row), so its byte offset is a multiple of 16.
-  __device__ __forceinline__ void load(const Bits* source) {
-    const uint4* vectors = reinterpret_cast<const uint4*>(source);
-#pragma unroll
-    for (int i = 0; i < kWords / 4; ++i) {
-      const uint4 v = vectors[i];
-      word[4 * i + 0] = v.x;
-      word[4 * i + 1] = v.y;
-      word[4 * i + 2] = v.z;
-      word[4 * i + 3] = v.w;
-    }
-  }
-
-  __device__ __forceinline__ float value(int j) const {
-    if constexpr (sizeof(Bits) == 4) {
-      return Codec::decode(word[j]);
-    } else {
-      return Codec::decode(static_cast<Bits>(word[j >> 1] >> ((j & 1) * 16)));
-    }
-  }
-
-  // max |x| with fmaxf semantics (a NaN element is ignored), starting from `running`.
-  __device__ __forceinline__ float amax(float running) const {
-#pragma unroll
-    for (int j = 0; j < kChunkElements; ++j) running = fmaxf(running, fabsf(value(j)));
-    return running;
-  }
-
-  // The 8 e4m3 codes, element j in byte j (little-endian), for one 8-byte store.
-  __device__ __forceinline__ uint2 quantize(float scale) const {
-    uint32_t low = 0u;
-    uint32_t high = 0u;
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      low |= static_cast<uint32_t>(cuda::quantize_element(value(j), scale)) << (8 * j);
-      high |= static_cast<uint32_t>(cuda::quantize_element(value(j + 4), scale)) << (8 * j);
-    }
-    return make_uint2(low, high);
-  }
-};
 
 // Task t = row * blocks_per_row + block is the 1x128 scale block whose scale lands in scales[t]; consecutive tasks
 // are consecutive in memory. Warp w takes tasks 2w and 2w + 1 (lanes 0-15 and 16-31), then strides by the grid.
@@ -115,11 +61,8 @@ __global__ void __launch_bounds__(kThreads)
     Chunk<Dtype> chunk;
     chunk.clear();
     if (active) chunk.load(input + offset);
-    float amax = chunk.amax(0.0f);  // inactive lanes contribute 0, which never changes a max of |x| values
-#pragma unroll
-    for (int mask = kChunksPerBlockRow / 2; mask > 0; mask >>= 1) {
-      amax = fmaxf(amax, __shfl_xor_sync(kFullWarp, amax, mask));  // xor < 16 stays inside the half-warp
-    }
+    // Inactive lanes contribute 0, which never changes a max of |x| values.
+    const float amax = cuda::half_warp_amax(chunk.amax(0.0f));
     const float scale = cuda::quantization_scale_device(amax);
     if (active) *reinterpret_cast<uint2*>(output + offset) = chunk.quantize(scale);
     if (task < tasks && half_lane == 0) scales[task] = scale;

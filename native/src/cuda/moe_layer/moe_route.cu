@@ -1,0 +1,152 @@
+// Softmax top-k routing on the device, the same selection and (to fp32 rounding) the same weights as route_topk
+// (core/moe_routing.hpp).
+//
+// One warp per token, 8 tokens per 256-thread block. Selection is k rounds of a warp-wide arg-max under the
+// reference's total order (larger logit first, equal logits to the lower id, NaN after every number, NaNs by id):
+// because the order is total, "not yet taken" is exactly "ranks after the previous round's choice", so no taken-list
+// is kept and each round is a strided scan plus a butterfly reduction, whose result does not depend on the
+// reduction order. Lane j keeps round j's choice, which is why top_k <= 32.
+//
+// Weights follow the reference in double: max over the row (exact, order-free), exp(x - max) in double, the softmax
+// denominator as a fixed-order sum (lane-strided partial sums in ascending expert order, then a butterfly), the
+// renormalisation denominator in choice order exactly as the reference, then one IEEE double division and one
+// rounding to fp32. The device's double exp and the denominator's summation order may differ from the host's in the
+// last double bits only, which moves the fp32 result by at most one ulp and almost never at all.
+#include <cmath>
+#include <cstdint>
+
+#include "core/float16.hpp"
+#include "cuda/moe_layer/moe_stage_kernels.hpp"
+#include "moecutlass/moecutlass.h"
+
+namespace moecutlass {
+namespace cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarpsPerBlock = kThreads / 32;
+constexpr unsigned kFullWarp = 0xFFFFFFFFu;
+
+template <int32_t Dtype>
+__device__ __forceinline__ float load_logit(const void* logits, int64_t index) {
+  if constexpr (Dtype == MC_DTYPE_FP32) {
+    return static_cast<const float*>(logits)[index];
+  } else if constexpr (Dtype == MC_DTYPE_BF16) {
+    return bf16_to_float(static_cast<const uint16_t*>(logits)[index]);
+  } else {
+    return fp16_to_float(static_cast<const uint16_t*>(logits)[index]);
+  }
+}
+
+// The reference's ranks_before: true when expert a (logit xa) ranks before expert b. id -1 is "no candidate" and
+// ranks after everything.
+__device__ __forceinline__ bool ranks_before(float xa, int32_t a, float xb, int32_t b) {
+  if (b < 0) return a >= 0;
+  if (a < 0) return false;
+  const bool nan_a = isnan(xa);
+  const bool nan_b = isnan(xb);
+  if (nan_a != nan_b) return nan_b;
+  if (xa != xb && !nan_a) return xa > xb;
+  return a < b;
+}
+
+template <int32_t Dtype>
+__global__ void __launch_bounds__(kThreads)
+    route_topk_kernel(const void* __restrict__ logits, int32_t tokens, int32_t experts, int32_t top_k,
+                      bool renormalize, int32_t* __restrict__ ids, float* __restrict__ weights) {
+  const int lane = static_cast<int>(threadIdx.x & 31u);
+  const int64_t token = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  if (token >= tokens) return;  // uniform across the warp
+  const int64_t row = token * experts;
+
+  // Selection. prev_* is the previous round's choice (none before round 0).
+  float prev_x = 0.0f;
+  int32_t prev_id = -1;
+  float my_x = 0.0f;      // lane j: the logit of choice j
+  int32_t my_id = -1;     // lane j: choice j
+  for (int32_t j = 0; j < top_k; ++j) {
+    float best_x = 0.0f;
+    int32_t best_id = -1;
+    for (int32_t e = lane; e < experts; e += 32) {
+      const float x = load_logit<Dtype>(logits, row + e);
+      const bool after_prev = prev_id < 0 || ranks_before(prev_x, prev_id, x, e);
+      if (after_prev && ranks_before(x, e, best_x, best_id)) {
+        best_x = x;
+        best_id = e;
+      }
+    }
+#pragma unroll
+    for (int mask = 16; mask > 0; mask >>= 1) {
+      const float other_x = __shfl_xor_sync(kFullWarp, best_x, mask);
+      const int32_t other_id = __shfl_xor_sync(kFullWarp, best_id, mask);
+      if (ranks_before(other_x, other_id, best_x, best_id)) {
+        best_x = other_x;
+        best_id = other_id;
+      }
+    }
+    // top_k <= experts, so every round finds a candidate; all lanes agree on it (a total order has one maximum).
+    prev_x = best_x;
+    prev_id = best_id;
+    if (lane == j) {
+      my_x = best_x;
+      my_id = best_id;
+    }
+  }
+
+  // Softmax in double, max subtracted (exp never overflows). fmax ignores NaN like std::fmax.
+  double max_logit = -INFINITY;
+  for (int32_t e = lane; e < experts; e += 32) {
+    max_logit = fmax(max_logit, static_cast<double>(load_logit<Dtype>(logits, row + e)));
+  }
+#pragma unroll
+  for (int mask = 16; mask > 0; mask >>= 1) max_logit = fmax(max_logit, __shfl_xor_sync(kFullWarp, max_logit, mask));
+
+  double denominator = 0.0;
+  if (!renormalize) {
+    double partial = 0.0;
+    for (int32_t e = lane; e < experts; e += 32) {
+      partial += exp(static_cast<double>(load_logit<Dtype>(logits, row + e)) - max_logit);
+    }
+#pragma unroll
+    for (int mask = 16; mask > 0; mask >>= 1) partial += __shfl_xor_sync(kFullWarp, partial, mask);
+    denominator = partial;
+  }
+  const double p = lane < top_k ? exp(static_cast<double>(my_x) - max_logit) : 0.0;
+  if (renormalize) {
+    // In choice order, as the reference sums the chosen probabilities.
+    for (int32_t j = 0; j < top_k; ++j) denominator += __shfl_sync(kFullWarp, p, j);
+  }
+  if (lane < top_k) {
+    ids[token * top_k + lane] = my_id;
+    weights[token * top_k + lane] = static_cast<float>(p / denominator);
+  }
+}
+
+}  // namespace
+
+cudaError_t launch_moe_route(const MoeRouteJob& job, cudaStream_t stream) {
+  if (job.top_k < 1 || job.top_k > 32 || job.top_k > job.experts) return cudaErrorInvalidValue;
+  if (job.tokens <= 0) return cudaSuccess;
+  const int64_t blocks = (int64_t{job.tokens} + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  const unsigned grid = static_cast<unsigned>(blocks);
+  switch (job.logits_dtype) {
+    case MC_DTYPE_FP32:
+      route_topk_kernel<MC_DTYPE_FP32><<<grid, kThreads, 0, stream>>>(job.logits, job.tokens, job.experts, job.top_k,
+                                                                      job.renormalize, job.ids, job.weights);
+      break;
+    case MC_DTYPE_BF16:
+      route_topk_kernel<MC_DTYPE_BF16><<<grid, kThreads, 0, stream>>>(job.logits, job.tokens, job.experts, job.top_k,
+                                                                      job.renormalize, job.ids, job.weights);
+      break;
+    case MC_DTYPE_FP16:
+      route_topk_kernel<MC_DTYPE_FP16><<<grid, kThreads, 0, stream>>>(job.logits, job.tokens, job.experts, job.top_k,
+                                                                      job.renormalize, job.ids, job.weights);
+      break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace cuda
+}  // namespace moecutlass
