@@ -1,6 +1,7 @@
 #include "core/moe_layer.hpp"
 
 #include "core/error.hpp"
+#include "core/moe_layer_stages.hpp"
 #include "core/shapes.hpp"
 
 namespace moecutlass {
@@ -41,7 +42,8 @@ MoeLayerWorkspaceLayout moe_layer_workspace_layout(const MoeLayerShape& shape) {
   layout.offsets = take(offsets_bytes(shape.local_experts));
   layout.sorted_slots = take(slots * 4);
   layout.slot_to_row = take(slots * 4);
-  layout.permute_scratch = take(0);
+  layout.permute_scratch_bytes = moe_permute_scratch_bytes(shape.max_tokens, shape.top_k, shape.local_experts);
+  layout.permute_scratch = take(layout.permute_scratch_bytes);
   const int64_t a_bytes = std::max(activation_bytes(rows, shape.hidden), activation_bytes(rows, shape.inter));
   const int64_t a_scale_bytes =
       std::max(activation_scale_bytes(rows, shape.hidden), activation_scale_bytes(rows, shape.inter));
@@ -110,6 +112,7 @@ void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stre
   permute.offsets = offsets;
   permute.sorted_slots = part<int32_t>(layout_.sorted_slots);
   permute.slot_to_row = part<int32_t>(layout_.slot_to_row);
+  permute.scratch = layout_.permute_scratch_bytes > 0 ? part<int32_t>(layout_.permute_scratch) : nullptr;
   stages.permute(permute, stream);
   boundary(2);
 

@@ -54,6 +54,7 @@ struct MoeLayerInputs {
 struct MoeLayerWorkspaceLayout {
   int64_t ids = 0, weights = 0;  // routing output (softmax routing only; size 0 otherwise)
   int64_t offsets = 0, sorted_slots = 0, slot_to_row = 0, permute_scratch = 0;
+  int64_t permute_scratch_bytes = 0;  // the device permutation's (0 when every call fits one sorting block)
   int64_t a = 0, a_scales = 0;   // GEMM1's A (rows x H) and then GEMM2's A (rows x I)
   int64_t gemm_out = 0;          // GEMM1's D (rows x 2I bf16) and then GEMM2's D (rows x H bf16)
   int64_t total = 0;
