@@ -36,9 +36,10 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
            " is not MC_DTYPE_BF16 (2) or MC_DTYPE_FP16 (3)");
     }
     if (desc->strategy != MC_STRATEGY_AUTO && desc->strategy != MC_STRATEGY_SINGLE &&
-        desc->strategy != MC_STRATEGY_EXPERT_SPECIALIZED) {
+        desc->strategy != MC_STRATEGY_EXPERT_SPECIALIZED && desc->strategy != MC_STRATEGY_PERSISTENT) {
       fail(MC_STATUS_INVALID_STRATEGY, "desc->strategy = ", desc->strategy,
-           " is not MC_STRATEGY_AUTO (0), MC_STRATEGY_SINGLE (1) or MC_STRATEGY_EXPERT_SPECIALIZED (2)");
+           " is not MC_STRATEGY_AUTO (0), MC_STRATEGY_SINGLE (1), MC_STRATEGY_EXPERT_SPECIALIZED (2) or "
+           "MC_STRATEGY_PERSISTENT (3)");
     }
     require_range(desc->max_rows, 0, MC_MAX_ROWS, "desc->max_rows", "0 .. 2147483647 (MC_MAX_ROWS)");
     ConfigOverride request;

@@ -4,7 +4,8 @@
 // row, B one [E * N, K] TMA tensor entered at expert * N, the scales are addressed by pointer arithmetic, and the
 // tile order comes from core/moe_tile_walk.hpp on the device.
 //
-// Bring-up state: non-swapped cooperative configurations; D is stored straight from the accumulators with each
+// Bring-up state: non-swapped cooperative configurations (core/kernel_registry.hpp kernel_config_persistent), bf16
+// and fp16 output; D is stored straight from the accumulators with each
 // element predicated on the expert's rows and N (no shared-memory staging yet), which is correct for every shape
 // but not yet the fast store path.
 #pragma once
