@@ -17,6 +17,7 @@
 
 using moecutlass::cuda::persistent::launch_moe_persistent;
 using moecutlass::cuda::persistent::moe_persistent_supports;
+using moecutlass::cuda::persistent::prepare_moe_persistent;
 using moecutlass::cuda::persistent::MoePersistentJob;
 
 namespace {
@@ -170,6 +171,7 @@ class CudaPersistent : public ::testing::Test {
     job.min_rows = min_rows;
     job.max_rows = max_rows;
     job.multiprocessors = multiprocessors_;
+    EXPECT_EQ(prepare_moe_persistent(config, output_dtype), cudaSuccess);
     EXPECT_EQ(launch_moe_persistent(job, nullptr), cudaSuccess);
     EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     Persistent out;

@@ -28,6 +28,12 @@ class CudaPersistentPlan final : public GroupedGemmPlanImpl {
       fail(MC_STATUS_UNSUPPORTED, "desc->experts x desc->n = ", static_cast<int64_t>(shape.experts) * shape.n,
            " exceeds 2147483647, the weight rows MC_STRATEGY_PERSISTENT addresses in one tensor map");
     }
+    // Every configuration a run may launch gets its kernel attributes on the plan's device now, not per run.
+    DeviceScope scope(environment.device, environment.backend);
+    for (int32_t i = 0; i < shape.selection.config_count; ++i) {
+      cuda_check(persistent::prepare_moe_persistent(shape.selection.configs[i], shape.output_dtype),
+                 "persistent grouped GEMM kernel attributes", environment.backend);
+    }
   }
 
   GroupedGemmPlanDetails details() const override { return {0}; }

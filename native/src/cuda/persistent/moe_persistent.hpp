@@ -40,7 +40,11 @@ struct MoePersistentJob {
 // Whether a registry configuration has a persistent kernel in this build.
 bool moe_persistent_supports(int32_t config, int32_t output_dtype);
 
-// Encodes the A and B tensor maps for the job's pointers and rows, and launches. rows = 0 launches nothing.
+// Sets the configuration's kernel attributes on the current device; once per device before its first launch there.
+cudaError_t prepare_moe_persistent(int32_t config, int32_t output_dtype);
+
+// Encodes the A and B tensor maps for the job's pointers and rows, and launches (after prepare_moe_persistent on
+// this device). rows = 0 launches nothing.
 cudaError_t launch_moe_persistent(const MoePersistentJob& job, cudaStream_t stream);
 
 }  // namespace moecutlass::cuda::persistent
