@@ -13,6 +13,7 @@
 
 #include "core/kernel_registry.hpp"
 #include "cuda/persistent/moe_persistent.hpp"
+#include "gemm_operands.hpp"
 #include "test_support.hpp"
 
 using moecutlass::cuda::persistent::launch_moe_persistent;
@@ -25,36 +26,12 @@ namespace {
 constexpr uint16_t kCanary = 0x7E01;  // a NaN payload neither kernel produces
 constexpr int32_t kGuardRows = 5;
 
-struct Operands {
-  std::vector<uint8_t> a, b;
-  std::vector<float> a_scales, b_scales;
-  std::vector<int32_t> offsets;
-  int32_t rows = 0;
-};
-
-int32_t blocks(int32_t extent) { return (extent + MC_SCALE_BLOCK - 1) / MC_SCALE_BLOCK; }
+using Operands = mctest::GemmOperands;
 
 Operands make_operands(int32_t n, int32_t k, const std::vector<int32_t>& rows_per_expert, uint64_t seed,
                        int32_t output_dtype = MC_DTYPE_BF16) {
   std::mt19937_64 engine(seed);
-  Operands o;
-  o.offsets.assign(1, 0);
-  for (int32_t r : rows_per_expert) o.offsets.push_back(o.offsets.back() + r);
-  o.rows = o.offsets.back();
-  const auto experts = static_cast<int64_t>(rows_per_expert.size());
-  o.a.resize(static_cast<size_t>(o.rows) * k);
-  o.b.resize(static_cast<size_t>(experts) * n * k);
-  for (auto& v : o.a) v = mctest::random_e4m3(engine);
-  for (auto& v : o.b) v = mctest::random_e4m3(engine);
-  // Distinct power-of-two scales in every 128-row band and 128-column block: a wrong scale index shows.
-  // fp16 tops out at 65504: smaller scales keep full-range e4m3 products summed over K finite.
-  const int bias = output_dtype == MC_DTYPE_FP16 ? -10 : 0;
-  std::uniform_int_distribution<int> exponent(bias - 4, bias + 4);
-  o.a_scales.resize(static_cast<size_t>(o.rows) * blocks(k));
-  for (auto& s : o.a_scales) s = std::ldexp(mctest::random_float(engine, 0.5f, 1.0f), exponent(engine));
-  o.b_scales.resize(static_cast<size_t>(experts) * blocks(n) * blocks(k));
-  for (auto& s : o.b_scales) s = std::ldexp(mctest::random_float(engine, 0.5f, 1.0f), exponent(engine));
-  return o;
+  return mctest::make_gemm_operands(n, k, rows_per_expert, output_dtype, engine);
 }
 
 class CudaPersistent : public ::testing::Test {
