@@ -382,7 +382,8 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
         var o = setup.Operands;
         var p = setup.Problem;
         using var hostA = _cpu.Upload<byte>(p.A);
-        var ex = Assert.Throws<ArgumentException>(() => setup.Plan.Run(p.Rows, hostA, o.AScales, o.B, o.BScales, o.Offsets, o.D));
+        // The facade catches the foreign buffer before the native call: a MoeCutlassArgumentException (an ArgumentException).
+        var ex = Assert.Throws<MoeCutlassArgumentException>(() => setup.Plan.Run(p.Rows, hostA, o.AScales, o.B, o.BScales, o.Offsets, o.D));
         Assert.That(ex!.ParamName, Is.EqualTo("a"));
         setup.AssertStillCorrect();
     }
