@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/float16.hpp"
+#include "gemm_operands.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -22,35 +23,10 @@ struct Problem {
   int32_t forced_config = -1;  // a registry index: every expert runs in that configuration (GPU only)
 };
 
-// Host copies of one problem's operands.
-struct Operands {
-  std::vector<uint8_t> a, b;
-  std::vector<float> a_scales, b_scales;
-  std::vector<int32_t> offsets;
-  int32_t rows = 0;
-};
+using Operands = mctest::GemmOperands;
 
-int32_t blocks(int32_t extent) { return (extent + MC_SCALE_BLOCK - 1) / MC_SCALE_BLOCK; }
-
-// Scales differ by powers of two between 128-row bands and 128-column blocks, so a wrong scale index shows.
 Operands make_operands(const Problem& p, std::mt19937_64& engine) {
-  Operands o;
-  const auto experts = static_cast<int32_t>(p.rows_per_expert.size());
-  o.offsets.assign(1, 0);
-  for (int32_t r : p.rows_per_expert) o.offsets.push_back(o.offsets.back() + r);
-  o.rows = o.offsets.back();
-  o.a.resize(static_cast<size_t>(o.rows) * p.k);
-  o.b.resize(static_cast<size_t>(experts) * p.n * p.k);
-  for (auto& v : o.a) v = mctest::random_e4m3(engine);
-  for (auto& v : o.b) v = mctest::random_e4m3(engine);
-  // fp16 tops out at 65504: full-range e4m3 products summed over K need smaller scales to stay finite.
-  const int bias = p.output_dtype == MC_DTYPE_FP16 ? -10 : 0;
-  std::uniform_int_distribution<int> exponent(bias - 4, bias + 4);
-  o.a_scales.resize(static_cast<size_t>(o.rows) * blocks(p.k));
-  for (auto& s : o.a_scales) s = std::ldexp(mctest::random_float(engine, 0.5f, 1.0f), exponent(engine));
-  o.b_scales.resize(static_cast<size_t>(experts) * blocks(p.n) * blocks(p.k));
-  for (auto& s : o.b_scales) s = std::ldexp(mctest::random_float(engine, 0.5f, 1.0f), exponent(engine));
-  return o;
+  return mctest::make_gemm_operands(p.n, p.k, p.rows_per_expert, p.output_dtype, engine);
 }
 
 class CudaGroupedGemm : public ::testing::Test {

@@ -13,10 +13,12 @@
 
 #include "core/kernel_registry.hpp"
 #include "cuda/persistent/moe_persistent.hpp"
+#include "gemm_operands.hpp"
 #include "test_support.hpp"
 
 using moecutlass::cuda::persistent::launch_moe_persistent;
 using moecutlass::cuda::persistent::moe_persistent_supports;
+using moecutlass::cuda::persistent::prepare_moe_persistent;
 using moecutlass::cuda::persistent::MoePersistentJob;
 
 namespace {
@@ -24,33 +26,12 @@ namespace {
 constexpr uint16_t kCanary = 0x7E01;  // a NaN payload neither kernel produces
 constexpr int32_t kGuardRows = 5;
 
-struct Operands {
-  std::vector<uint8_t> a, b;
-  std::vector<float> a_scales, b_scales;
-  std::vector<int32_t> offsets;
-  int32_t rows = 0;
-};
+using Operands = mctest::GemmOperands;
 
-int32_t blocks(int32_t extent) { return (extent + MC_SCALE_BLOCK - 1) / MC_SCALE_BLOCK; }
-
-Operands make_operands(int32_t n, int32_t k, const std::vector<int32_t>& rows_per_expert, uint64_t seed) {
+Operands make_operands(int32_t n, int32_t k, const std::vector<int32_t>& rows_per_expert, uint64_t seed,
+                       int32_t output_dtype = MC_DTYPE_BF16) {
   std::mt19937_64 engine(seed);
-  Operands o;
-  o.offsets.assign(1, 0);
-  for (int32_t r : rows_per_expert) o.offsets.push_back(o.offsets.back() + r);
-  o.rows = o.offsets.back();
-  const auto experts = static_cast<int64_t>(rows_per_expert.size());
-  o.a.resize(static_cast<size_t>(o.rows) * k);
-  o.b.resize(static_cast<size_t>(experts) * n * k);
-  for (auto& v : o.a) v = mctest::random_e4m3(engine);
-  for (auto& v : o.b) v = mctest::random_e4m3(engine);
-  // Distinct power-of-two scales in every 128-row band and 128-column block: a wrong scale index shows.
-  std::uniform_int_distribution<int> exponent(-4, 4);
-  o.a_scales.resize(static_cast<size_t>(o.rows) * blocks(k));
-  for (auto& s : o.a_scales) s = std::ldexp(mctest::random_float(engine, 0.5f, 1.0f), exponent(engine));
-  o.b_scales.resize(static_cast<size_t>(experts) * blocks(n) * blocks(k));
-  for (auto& s : o.b_scales) s = std::ldexp(mctest::random_float(engine, 0.5f, 1.0f), exponent(engine));
-  return o;
+  return mctest::make_gemm_operands(n, k, rows_per_expert, output_dtype, engine);
 }
 
 class CudaPersistent : public ::testing::Test {
@@ -111,10 +92,10 @@ class CudaPersistent : public ::testing::Test {
 
   // The pointer-array path, single strategy forced to `config`.
   std::vector<uint16_t> run_pointer_array(const Device& in, int32_t experts, int32_t n, int32_t k, int32_t rows,
-                                          int32_t config) {
+                                          int32_t config, int32_t output_dtype) {
     std::vector<uint16_t> d(static_cast<size_t>(rows + kGuardRows) * n, kCanary);
     uint16_t* dd = upload(d);
-    mc_grouped_gemm_desc desc = mctest::gemm_desc(experts, n, k, rows);
+    mc_grouped_gemm_desc desc = mctest::gemm_desc(experts, n, k, rows, output_dtype);
     desc.strategy = MC_STRATEGY_SINGLE;
     desc.config_count = 1;
     desc.configs[0] = config;
@@ -144,7 +125,8 @@ class CudaPersistent : public ::testing::Test {
   };
 
   Persistent run_persistent(const Device& in, int32_t experts, int32_t n, int32_t k, int32_t rows, int32_t config,
-                            int32_t min_rows = 1, int32_t max_rows = MC_MAX_ROWS) {
+                            int32_t min_rows = 1, int32_t max_rows = MC_MAX_ROWS,
+                            int32_t output_dtype = MC_DTYPE_BF16) {
     std::vector<uint16_t> d(static_cast<size_t>(rows + kGuardRows) * n, kCanary);
     uint16_t* dd = upload(d);
     int32_t* flag = upload(std::vector<int32_t>{0});
@@ -161,11 +143,12 @@ class CudaPersistent : public ::testing::Test {
     job.n = n;
     job.k = k;
     job.rows = rows;
-    job.output_dtype = MC_DTYPE_BF16;
+    job.output_dtype = output_dtype;
     job.config = config;
     job.min_rows = min_rows;
     job.max_rows = max_rows;
     job.multiprocessors = multiprocessors_;
+    EXPECT_EQ(prepare_moe_persistent(config, output_dtype), cudaSuccess);
     EXPECT_EQ(launch_moe_persistent(job, nullptr), cudaSuccess);
     EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     Persistent out;
@@ -177,13 +160,15 @@ class CudaPersistent : public ::testing::Test {
   void expect_same_as_pointer_array(int32_t n, int32_t k, const std::vector<int32_t>& rows_per_expert,
                                     const std::string& what) {
     const auto experts = static_cast<int32_t>(rows_per_expert.size());
-    const Operands o = make_operands(n, k, rows_per_expert, 0xFACADE + n + 7 * k + experts);
+    for (int32_t dtype : {MC_DTYPE_BF16, MC_DTYPE_FP16}) {
+    const Operands o = make_operands(n, k, rows_per_expert, 0xFACADE + n + 7 * k + experts, dtype);
     const Device in = upload(o, nullptr);
     for (int32_t config = 0; config < moecutlass::kKernelConfigCount; ++config) {
-      if (!moe_persistent_supports(config, MC_DTYPE_BF16)) continue;
-      const std::string label = what + ", " + moecutlass::kKernelConfigs[config].name;
-      const std::vector<uint16_t> expected = run_pointer_array(in, experts, n, k, o.rows, config);
-      const Persistent got = run_persistent(in, experts, n, k, o.rows, config);
+      if (!moe_persistent_supports(config, dtype)) continue;
+      const std::string label = what + ", " + moecutlass::kKernelConfigs[config].name +
+                                (dtype == MC_DTYPE_BF16 ? ", bf16" : ", fp16");
+      const std::vector<uint16_t> expected = run_pointer_array(in, experts, n, k, o.rows, config, dtype);
+      const Persistent got = run_persistent(in, experts, n, k, o.rows, config, 1, MC_MAX_ROWS, dtype);
       EXPECT_EQ(got.flags, 0) << label;
       ASSERT_EQ(got.d.size(), expected.size());
       int64_t mismatches = 0;
@@ -199,6 +184,7 @@ class CudaPersistent : public ::testing::Test {
       for (int64_t i = static_cast<int64_t>(o.rows) * n; i < static_cast<int64_t>(got.d.size()); ++i) {
         ASSERT_EQ(got.d[i], kCanary) << label << ": guard element " << i << " beyond rows was written";
       }
+    }
     }
   }
 

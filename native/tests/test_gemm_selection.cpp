@@ -338,3 +338,56 @@ TEST(GemmSelectionAbi, ABadListCreatesNoPlan) {
                    "desc->config_count = -1");
   EXPECT_EQ(plan, nullptr);
 }
+
+TEST(GemmSelection, PersistentRunsTheSingleRangesWithItsOwnConfigurations) {
+  // H200 SINGLE at long K: 64x128 pingpong (no persistent kernel) up to 96 rows, then 128x128 and 256x128
+  // cooperative. The persistent path widens the first range's tile to 128x128 and merges it.
+  const PlanSelection plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H200, kLongK, {});
+  ASSERT_EQ(plan.table.single_count, 2);
+  EXPECT_EQ(plan.table.single[0].config, index_of("tile_128x128x128_c1x2_cooperative"));
+  EXPECT_EQ(plan.table.single[0].first_rows, 0);
+  EXPECT_EQ(plan.table.single[0].last_rows, 511);
+  EXPECT_EQ(plan.table.single[1].config, index_of("tile_256x128x128_c2x1_cooperative"));
+  for (int32_t i = 0; i < plan.config_count; ++i) EXPECT_TRUE(kernel_config_persistent(plan.configs[i]));
+  LaunchSet set = select_launches(plan, 32, 32 * 8);
+  EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT);
+  ASSERT_EQ(set.count, 1);
+  EXPECT_EQ(set.launch[0].config, index_of("tile_128x128x128_c1x2_cooperative"));
+  EXPECT_EQ(set.launch[0].first_rows, 1);
+  set = select_launches(plan, 32, 32 * 1024);
+  EXPECT_EQ(set.launch[0].config, index_of("tile_256x128x128_c2x1_cooperative"));
+  for (GpuClass gpu_class : kClasses) {
+    for (int32_t k : kDepths) {
+      const PlanSelection p = select_plan(MC_STRATEGY_PERSISTENT, gpu_class, k, {});
+      for (int32_t i = 0; i < p.table.single_count; ++i) EXPECT_TRUE(kernel_config_persistent(p.table.single[i].config));
+      EXPECT_EQ(p.table.single[p.table.single_count - 1].last_rows, kUnboundedRows);
+    }
+  }
+}
+
+TEST(GemmSelection, PersistentTakesOneForcedConfigurationThatItHas) {
+  auto message = [](const ConfigOverride& request) -> std::string {
+    try {
+      validate_config_override(request, MC_STRATEGY_PERSISTENT);
+    } catch (const Error& error) {
+      return error.what();
+    }
+    return "";
+  };
+  ConfigOverride request;
+  request.count = 1;
+  request.configs[0] = index_of("swap_128x32x128_c2x1_pingpong");
+  request.max_rows[0] = kUnboundedRows;
+  EXPECT_NE(message(request).find("has no persistent kernel"), std::string::npos);
+  request.configs[0] = index_of("tile_256x128x128_c2x1_cooperative");
+  EXPECT_EQ(message(request), "");
+  const PlanSelection plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H100, kLongK, request);
+  const LaunchSet set = select_launches(plan, 8, 8 * 16);
+  EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT);
+  EXPECT_EQ(set.launch[0].config, request.configs[0]);
+  request.count = 2;
+  request.configs[1] = index_of("tile_128x128x128_c1x2_cooperative");
+  request.max_rows[0] = 64;
+  request.max_rows[1] = kUnboundedRows;
+  EXPECT_NE(message(request).find("MC_STRATEGY_PERSISTENT runs one configuration"), std::string::npos);
+}

@@ -42,6 +42,12 @@ public enum GemmStrategy
 
     /// <summary>A configuration per expert, chosen on the device from the expert's row count.</summary>
     ExpertSpecialized = NativeConstants.MC_STRATEGY_EXPERT_SPECIALIZED,
+
+    /// <summary>
+    /// One persistent kernel over the base pointers and the device expert offsets: no per-expert pointer arrays and
+    /// no precompute kernel. Runs the non-swapped cooperative configurations, chosen like <see cref="Single"/>.
+    /// </summary>
+    Persistent = NativeConstants.MC_STRATEGY_PERSISTENT,
 }
 
 /// <summary>Status codes of the native library (<c>MC_STATUS_*</c>), with the same numeric values.</summary>

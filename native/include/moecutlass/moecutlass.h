@@ -83,6 +83,8 @@ typedef int32_t mc_status;
 #define MC_STRATEGY_AUTO 0                /* the library chooses per call */
 #define MC_STRATEGY_SINGLE 1              /* one kernel configuration for every expert */
 #define MC_STRATEGY_EXPERT_SPECIALIZED 2  /* per-expert configuration chosen on the device from its rows */
+#define MC_STRATEGY_PERSISTENT 3          /* one persistent launch over the base pointers and the device offsets: no
+                                             per-expert arrays or precompute (non-swapped cooperative configurations) */
 
 #define MC_COPY_HOST_TO_DEVICE 1
 #define MC_COPY_DEVICE_TO_HOST 2
@@ -212,7 +214,7 @@ typedef struct mc_grouped_gemm_plan_info {
 /* What one run launches (mc_grouped_gemm_plan_resolve): the same answer on every backend. */
 typedef struct mc_grouped_gemm_launch {
   uint32_t struct_size;
-  int32_t strategy;                       /* MC_STRATEGY_SINGLE or MC_STRATEGY_EXPERT_SPECIALIZED */
+  int32_t strategy;                       /* MC_STRATEGY_SINGLE, _EXPERT_SPECIALIZED or _PERSISTENT */
   int32_t config_count;                   /* launched configurations, 1 .. MC_MAX_PLAN_CONFIGS */
   int32_t configs[MC_MAX_PLAN_CONFIGS];   /* registry indices */
   int32_t min_rows[MC_MAX_PLAN_CONFIGS];  /* each takes the experts with min_rows .. max_rows rows */
@@ -370,7 +372,8 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
 MC_API mc_status mc_grouped_gemm_plan_destroy(mc_grouped_gemm_plan plan);
 MC_API mc_status mc_grouped_gemm_plan_get_info(mc_grouped_gemm_plan plan, mc_grouped_gemm_plan_info* info);
 MC_API mc_status mc_grouped_gemm_run(mc_grouped_gemm_plan plan, const mc_grouped_gemm_args* args, mc_stream stream);
-/* What a run of this plan with `rows` rows executes: MC_STRATEGY_SINGLE or MC_STRATEGY_EXPERT_SPECIALIZED
+/* What a run of this plan with `rows` rows executes: MC_STRATEGY_SINGLE, MC_STRATEGY_EXPERT_SPECIALIZED or
+   MC_STRATEGY_PERSISTENT
    (auto decides per call from rows, E, N and K; expert specialization falls back to the single configuration
    once the average rows per expert reaches its widest swapped threshold). rows: 0 .. the plan's max_rows. */
 MC_API mc_status mc_grouped_gemm_plan_resolve_strategy(mc_grouped_gemm_plan plan, int32_t rows, int32_t* strategy);

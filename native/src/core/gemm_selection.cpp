@@ -84,6 +84,31 @@ const RowRange* find_range(const RowRange* ranges, int32_t count, int32_t rows) 
   return count > 0 ? &ranges[count - 1] : nullptr;
 }
 
+// The SINGLE ranges with every configuration the persistent kernel lacks replaced by the next wider one it has (or,
+// past the last, the widest it has), adjacent equal ranges merged: the persistent path's table.
+void keep_persistent_configs(SelectionTable& table) {
+  RowRange merged[kMaxPlanConfigs];
+  int32_t count = 0;
+  for (int32_t i = 0; i < table.single_count; ++i) {
+    int32_t config = table.single[i].config;
+    for (int32_t j = i + 1; j < table.single_count && !kernel_config_persistent(config); ++j) {
+      config = table.single[j].config;
+    }
+    for (int32_t j = i - 1; j >= 0 && !kernel_config_persistent(config); --j) config = table.single[j].config;
+    for (int32_t j = 0; j < kKernelConfigCount && !kernel_config_persistent(config); ++j) config = j;
+    if (!kernel_config_persistent(config)) {
+      fail(MC_STATUS_INTERNAL, "the registry holds no configuration the persistent kernel runs");
+    }
+    if (count > 0 && merged[count - 1].config == config) {
+      merged[count - 1].last_rows = table.single[i].last_rows;
+    } else {
+      merged[count++] = {config, table.single[i].first_rows, table.single[i].last_rows};
+    }
+  }
+  for (int32_t i = 0; i < count; ++i) table.single[i] = merged[i];
+  table.single_count = count;
+}
+
 void add_config(PlanSelection& plan, int32_t config) {
   for (int32_t i = 0; i < plan.config_count; ++i) {
     if (plan.configs[i] == config) return;
@@ -119,9 +144,10 @@ void validate_config_override(const ConfigOverride& request, int32_t strategy) {
          " (MC_MAX_PLAN_CONFIGS)");
   }
   if (request.count == 0) return;
-  if (strategy == MC_STRATEGY_SINGLE && request.count != 1) {
-    fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_count = ", request.count,
-         ": MC_STRATEGY_SINGLE runs one configuration, so it takes exactly 1");
+  if ((strategy == MC_STRATEGY_SINGLE || strategy == MC_STRATEGY_PERSISTENT) && request.count != 1) {
+    fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_count = ", request.count, ": ",
+         strategy == MC_STRATEGY_SINGLE ? "MC_STRATEGY_SINGLE" : "MC_STRATEGY_PERSISTENT",
+         " runs one configuration, so it takes exactly 1");
   }
   for (int32_t i = 0; i < request.count; ++i) {
     const int32_t config = request.configs[i];
@@ -134,6 +160,10 @@ void validate_config_override(const ConfigOverride& request, int32_t strategy) {
         fail(MC_STATUS_INVALID_ARGUMENT, "desc->configs[", i, "] = ", config, " (", kKernelConfigs[config].name,
              ") repeats desc->configs[", j, "]; each configuration may appear once");
       }
+    }
+    if (strategy == MC_STRATEGY_PERSISTENT && !kernel_config_persistent(config)) {
+      fail(MC_STATUS_INVALID_ARGUMENT, "desc->configs[", i, "] = ", config, " (", kKernelConfigs[config].name,
+           ") has no persistent kernel: MC_STRATEGY_PERSISTENT runs the non-swapped cooperative configurations");
     }
     const int32_t max_rows = request.max_rows[i];
     if (max_rows <= 0) {
@@ -171,9 +201,10 @@ PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const
   } else {
     plan.source = gpu_class_name(gpu_class);
     plan.table = selection_table(gpu_class, k);
+    if (strategy == MC_STRATEGY_PERSISTENT) keep_persistent_configs(plan.table);
   }
   for (int32_t i = 0; i < plan.table.single_count; ++i) add_config(plan, plan.table.single[i].config);
-  if (strategy != MC_STRATEGY_SINGLE) {
+  if (strategy != MC_STRATEGY_SINGLE && strategy != MC_STRATEGY_PERSISTENT) {
     for (int32_t i = 0; i < plan.table.specialized_count; ++i) add_config(plan, plan.table.specialized[i].config);
   }
   return plan;
@@ -183,7 +214,8 @@ LaunchSet select_launches(const PlanSelection& plan, int32_t experts, int32_t ro
   const SelectionTable& table = plan.table;
   const int32_t average = experts > 0 ? rows / experts : 0;
   LaunchSet set;
-  const bool may_specialize = plan.strategy != MC_STRATEGY_SINGLE && table.specialized_count > 1;
+  const bool may_specialize = plan.strategy != MC_STRATEGY_SINGLE && plan.strategy != MC_STRATEGY_PERSISTENT &&
+                              table.specialized_count > 1;
   const int32_t widest_first = may_specialize ? table.specialized[table.specialized_count - 1].first_rows : 0;
   if (may_specialize && average < widest_first - 1) {
     set.strategy = MC_STRATEGY_EXPERT_SPECIALIZED;
@@ -195,7 +227,7 @@ LaunchSet select_launches(const PlanSelection& plan, int32_t experts, int32_t ro
     return set;
   }
   const RowRange* single = find_range(table.single, table.single_count, average);
-  set.strategy = MC_STRATEGY_SINGLE;
+  set.strategy = plan.strategy == MC_STRATEGY_PERSISTENT ? MC_STRATEGY_PERSISTENT : MC_STRATEGY_SINGLE;
   set.count = 1;
   set.launch[0] = {single->config, 1, kUnboundedRows};
   set.lead = 0;

@@ -7,6 +7,8 @@
 //
 // The host never knows rows per expert, only rows / E (the average), so a run's choice depends on that:
 //   single: one configuration for every expert, the SINGLE range that holds the average;
+//   persistent: the same, over the SINGLE ranges with each configuration the persistent kernel lacks replaced by
+//     the next wider one it has (kernel_config_persistent);
 //   expert_specialized and auto: every SPECIALIZED range while the average is below the first row of the last
 //     (widest) range minus one; from there on, the single configuration. At or above that average at least as many
 //     experts are expected in the widest bucket as in the narrow ones, and each extra configuration costs a
@@ -81,7 +83,7 @@ struct PlanSelection {
 PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const ConfigOverride& request);
 
 struct LaunchSet {
-  int32_t strategy = MC_STRATEGY_SINGLE;  // what the run executes: single or expert_specialized
+  int32_t strategy = MC_STRATEGY_SINGLE;  // what the run executes: single, expert_specialized or persistent
   int32_t count = 0;
   RowRange launch[kMaxPlanConfigs];  // per-expert row ranges, disjoint, ascending
   int32_t lead = 0;                  // the launch whose range holds the average: it goes first

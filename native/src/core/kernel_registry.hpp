@@ -54,6 +54,13 @@ constexpr int32_t find_kernel_config(std::string_view name) {
   return -1;
 }
 
+// Whether the persistent MoE kernel (cuda/persistent, strategy MC_STRATEGY_PERSISTENT) runs this configuration:
+// the non-swapped cooperative ones (swap-AB and pingpong variants of that kernel are not written yet).
+constexpr bool kernel_config_persistent(int32_t index) {
+  return index >= 0 && index < kKernelConfigCount && !kKernelConfigs[index].swap_ab &&
+         kKernelConfigs[index].schedule == KernelSchedule::Cooperative;
+}
+
 // Whether this library holds the configuration's kernels: every configuration in a CUDA build, none without CUDA
 // (the CPU backend still accepts any configuration and computes the reference result).
 bool kernel_config_compiled(int32_t index);

@@ -14,9 +14,9 @@
 // across the column blocks. A band of all of an expert's row blocks would stream a large expert's activations
 // once per column block; a band of one would stream its weights once per row block.
 //
-// Offsets are not trusted: each expert's rows are clamped into [previous end, rows] exactly as the pointer-array
-// path clamps them (cuda/grouped_gemm/expert_offsets.cu), so a bad offset never makes a tile touch rows outside
-// [0, rows); the caller reports the MC_DEVICE_ERROR_* bits through the context's error flag.
+// Offsets are not trusted: moe_expert_rows clamps each expert's rows into [previous end, rows] (the pointer-array
+// path's precompute, cuda/grouped_gemm/expert_offsets.cu, uses the same function), so a bad offset never makes a
+// tile touch rows outside [0, rows); the caller reports the MC_DEVICE_ERROR_* bits through the error flag.
 #pragma once
 
 #include <cstdint>

@@ -63,9 +63,11 @@ void require_valid_offsets(const int32_t* offsets, int32_t experts, int32_t rows
 }
 
 void require_strategy(int32_t strategy, const char* argument) {
-  if (strategy != MC_STRATEGY_AUTO && strategy != MC_STRATEGY_SINGLE && strategy != MC_STRATEGY_EXPERT_SPECIALIZED) {
+  if (strategy != MC_STRATEGY_AUTO && strategy != MC_STRATEGY_SINGLE && strategy != MC_STRATEGY_EXPERT_SPECIALIZED &&
+      strategy != MC_STRATEGY_PERSISTENT) {
     fail(MC_STATUS_INVALID_STRATEGY, argument, " = ", strategy,
-         " is not MC_STRATEGY_AUTO (0), MC_STRATEGY_SINGLE (1) or MC_STRATEGY_EXPERT_SPECIALIZED (2)");
+         " is not MC_STRATEGY_AUTO (0), MC_STRATEGY_SINGLE (1), MC_STRATEGY_EXPERT_SPECIALIZED (2) or "
+         "MC_STRATEGY_PERSISTENT (3)");
   }
 }
 

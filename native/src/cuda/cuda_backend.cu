@@ -18,6 +18,7 @@
 #include "cuda/cuda_quantize.hpp"
 #include "cuda/grouped_gemm/cuda_grouped_gemm_plan.hpp"
 #include "cuda/moe_layer/cuda_moe_stages.hpp"
+#include "cuda/persistent/cuda_persistent_plan.hpp"
 
 namespace moecutlass {
 
@@ -177,6 +178,7 @@ class CudaBackend final : public Backend {
     environment.device = device_;
     environment.error_flag = error_flag_;
     environment.backend = this;
+    if (shape.strategy == MC_STRATEGY_PERSISTENT) return cuda::make_cuda_persistent_plan(shape, environment);
     return cuda::make_cuda_grouped_gemm_plan(shape, environment);
   }
 

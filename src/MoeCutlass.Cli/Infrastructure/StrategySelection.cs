@@ -3,10 +3,11 @@ namespace MoeCutlass.Cli.Infrastructure;
 /// <summary>Parses <c>--strategy</c> values (repeatable, comma lists allowed) into grouped-GEMM strategies.</summary>
 internal static class StrategySelection
 {
-    public const string OptionValues = "auto, single, expert_specialized, all";
+    public const string OptionValues = "auto, single, expert_specialized, persistent, all";
 
     /// <summary>The order strategies are run and reported in.</summary>
-    public static readonly IReadOnlyList<GemmStrategy> All = [GemmStrategy.Single, GemmStrategy.ExpertSpecialized, GemmStrategy.Auto];
+    public static readonly IReadOnlyList<GemmStrategy> All =
+        [GemmStrategy.Single, GemmStrategy.ExpertSpecialized, GemmStrategy.Persistent, GemmStrategy.Auto];
 
     /// <summary>Strategies selected by <paramref name="values"/>, or <paramref name="defaults"/> when none is given.</summary>
     public static IReadOnlyList<GemmStrategy> Parse(IEnumerable<string>? values, IReadOnlyList<GemmStrategy> defaults)
@@ -30,6 +31,9 @@ internal static class StrategySelection
                 case "expert_specialized" or "expert-specialized" or "es":
                     selected.Add(GemmStrategy.ExpertSpecialized);
                     break;
+                case "persistent":
+                    selected.Add(GemmStrategy.Persistent);
+                    break;
                 default:
                     throw new UsageException($"unknown strategy '{token}' (valid: {OptionValues})");
             }
@@ -44,6 +48,7 @@ internal static class StrategySelection
         GemmStrategy.Auto => "auto",
         GemmStrategy.Single => "single",
         GemmStrategy.ExpertSpecialized => "expert_specialized",
+        GemmStrategy.Persistent => "persistent",
         _ => strategy.ToString().ToLowerInvariant(),
     };
 }

@@ -49,7 +49,7 @@ public sealed class CliEndToEndTests : NativeTestBase
     {
         CliRun run = await CliProcess.RunAsync(_temp.Path, ["bench", "--suite", _suite, "--case", "tiny", "--strategy", "fastest"]);
 
-        AssertUsageError(run, "error: unknown strategy 'fastest' (valid: auto, single, expert_specialized, all)");
+        AssertUsageError(run, "error: unknown strategy 'fastest' (valid: auto, single, expert_specialized, persistent, all)");
     }
 
     [Test]
@@ -178,7 +178,7 @@ public sealed class CliEndToEndTests : NativeTestBase
         using (Assert.EnterMultipleScope())
         {
             Assert.That(run.ExitCode, Is.Zero, run.ToString());
-            Assert.That(run.StandardOutput, Does.Contain("3 passed, 0 failed, 0 error(s) of 3 checks"), run.ToString());
+            Assert.That(run.StandardOutput, Does.Contain("4 passed, 0 failed, 0 error(s) of 4 checks"), run.ToString());
             Assert.That(run.StandardOutput, Does.Not.Contain("FAIL"));
             Assert.That(run.StandardError, Is.Empty, run.ToString());
         }

@@ -11,7 +11,8 @@ public sealed class OptionParsingTests
     [Test]
     public void Strategy_All_IsEveryStrategyInReportOrder()
     {
-        Assert.That(StrategySelection.Parse(["all"], Defaults), Is.EqualTo(new[] { GemmStrategy.Single, GemmStrategy.ExpertSpecialized, GemmStrategy.Auto }));
+        Assert.That(StrategySelection.Parse(["all"], Defaults),
+            Is.EqualTo(new[] { GemmStrategy.Single, GemmStrategy.ExpertSpecialized, GemmStrategy.Persistent, GemmStrategy.Auto }));
     }
 
     [Test]
@@ -38,6 +39,7 @@ public sealed class OptionParsingTests
     [TestCase("expert_specialized", GemmStrategy.ExpertSpecialized)]
     [TestCase("expert-specialized", GemmStrategy.ExpertSpecialized)]
     [TestCase("es", GemmStrategy.ExpertSpecialized)]
+    [TestCase("persistent", GemmStrategy.Persistent)]
     public void Strategy_SingleName(string value, GemmStrategy expected)
     {
         Assert.That(StrategySelection.Parse([value], Defaults), Is.EqualTo(new[] { expected }));
@@ -46,7 +48,7 @@ public sealed class OptionParsingTests
     [Test]
     public void Strategy_AllPlusRepeats_IsStillEachStrategyOnce()
     {
-        Assert.That(StrategySelection.Parse(["single", "all", "auto,all"], Defaults), Has.Count.EqualTo(3).And.Unique);
+        Assert.That(StrategySelection.Parse(["single", "all", "auto,all"], Defaults), Has.Count.EqualTo(4).And.Unique);
     }
 
     [TestCase("fastest")]
@@ -56,7 +58,7 @@ public sealed class OptionParsingTests
     {
         var error = Assert.Throws<UsageException>(() => StrategySelection.Parse([value], Defaults));
 
-        Assert.That(error!.Message, Does.StartWith("unknown strategy '").And.EndWith("' (valid: auto, single, expert_specialized, all)"));
+        Assert.That(error!.Message, Does.StartWith("unknown strategy '").And.EndWith("' (valid: auto, single, expert_specialized, persistent, all)"));
     }
 
     [Test]

@@ -1,5 +1,7 @@
 #include "cuda/grouped_gemm/expert_offsets.hpp"
 
+#include "core/moe_tile_walk.hpp"
+
 #include "moecutlass/moecutlass.h"
 
 namespace moecutlass::cuda {
@@ -7,10 +9,6 @@ namespace moecutlass::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-__device__ __forceinline__ int32_t clamp_offset(int32_t value, int32_t low, int32_t high) {
-  return value < low ? low : (value > high ? high : value);
-}
 
 __global__ void __launch_bounds__(kThreads) expert_offsets_kernel(ExpertOffsetsJob job, ConfigBuckets buckets) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -25,16 +23,11 @@ __global__ void __launch_bounds__(kThreads) expert_offsets_kernel(ExpertOffsetsJ
   int32_t flags = 0;
   const int32_t experts = buckets.bucket[0].arrays.experts;
   for (int32_t e = blockIdx.x * blockDim.x + threadIdx.x; e < experts; e += gridDim.x * blockDim.x) {
-    const int32_t raw_begin = job.offsets[e];
-    const int32_t raw_end = job.offsets[e + 1];
-    // Each offset is judged once: offsets[e + 1] by expert e, offsets[0] by expert 0 as well.
-    if (raw_end < 0 || (e == 0 && raw_begin < 0)) flags |= MC_DEVICE_ERROR_OFFSETS_NEGATIVE;
-    if (raw_end > job.rows || (e == 0 && raw_begin > job.rows)) flags |= MC_DEVICE_ERROR_OFFSETS_BEYOND_ROWS;
-    if (raw_end < raw_begin) flags |= MC_DEVICE_ERROR_OFFSETS_NOT_MONOTONIC;
-    const int32_t begin = clamp_offset(raw_begin, 0, job.rows);
-    const int32_t end = clamp_offset(raw_end, begin, job.rows);
-
-    const int32_t rows = end - begin;
+    // The same clamping and judging as the persistent kernel's walk (core/moe_tile_walk.hpp).
+    const MoeExpertRows expert = moe_expert_rows(job.offsets, e, job.rows);
+    flags |= expert.error_flags;
+    const int32_t begin = expert.begin;
+    const int32_t rows = expert.count;
     const uint8_t* activations = job.a + static_cast<int64_t>(begin) * k;
     const float* activation_scales = job.a_scales + static_cast<int64_t>(begin) * k_blocks;
     const uint8_t* weights = job.b + static_cast<int64_t>(e) * n * k;

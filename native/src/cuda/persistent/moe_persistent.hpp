@@ -4,7 +4,8 @@
 // row, B one [E * N, K] TMA tensor entered at expert * N, the scales are addressed by pointer arithmetic, and the
 // tile order comes from core/moe_tile_walk.hpp on the device.
 //
-// Bring-up state: non-swapped cooperative configurations; D is stored straight from the accumulators with each
+// Bring-up state: non-swapped cooperative configurations (core/kernel_registry.hpp kernel_config_persistent), bf16
+// and fp16 output; D is stored straight from the accumulators with each
 // element predicated on the expert's rows and N (no shared-memory staging yet), which is correct for every shape
 // but not yet the fast store path.
 #pragma once
@@ -39,7 +40,11 @@ struct MoePersistentJob {
 // Whether a registry configuration has a persistent kernel in this build.
 bool moe_persistent_supports(int32_t config, int32_t output_dtype);
 
-// Encodes the A and B tensor maps for the job's pointers and rows, and launches. rows = 0 launches nothing.
+// Sets the configuration's kernel attributes on the current device; once per device before its first launch there.
+cudaError_t prepare_moe_persistent(int32_t config, int32_t output_dtype);
+
+// Encodes the A and B tensor maps for the job's pointers and rows, and launches (after prepare_moe_persistent on
+// this device). rows = 0 launches nothing.
 cudaError_t launch_moe_persistent(const MoePersistentJob& job, cudaStream_t stream);
 
 }  // namespace moecutlass::cuda::persistent

@@ -237,14 +237,19 @@ __global__ void __launch_bounds__(Kernel::kThreads, 1)
   kernel(params, smem);
 }
 
+// The kernel's shared-memory size is a per-device function attribute: set it on the current device before the first
+// launch there (the plan does at creation, on its device), not once per process.
+template <class Kernel>
+cudaError_t prepare_kernel() {
+  return cudaFuncSetAttribute(&moe_persistent_entry<Kernel>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              Kernel::kSharedBytes);
+}
+
 template <class Kernel>
 cudaError_t launch_kernel(const MoePersistentJob& job, cudaStream_t stream) {
   if (job.rows == 0) return cudaSuccess;
   const typename Kernel::Params params = Kernel::make_params(job);
   auto* entry = &moe_persistent_entry<Kernel>;
-  static const cudaError_t attribute =
-      cudaFuncSetAttribute(entry, cudaFuncAttributeMaxDynamicSharedMemorySize, Kernel::kSharedBytes);
-  if (attribute != cudaSuccess) return attribute;
   const int cluster_size = Kernel::kClusterM * Kernel::kClusterN;
   const int clusters = job.multiprocessors / cluster_size;
   cudaLaunchConfig_t config{};
