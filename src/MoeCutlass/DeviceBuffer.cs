@@ -61,8 +61,11 @@ public abstract class DeviceBuffer : IDisposable
     /// </summary>
     public abstract DType? ElementDType { get; }
 
-    /// <summary>Whether the buffer was disposed.</summary>
-    public bool IsDisposed => Handle.IsClosed;
+    private int _disposed;
+
+    /// <summary>Whether the buffer was disposed. (Its memory can outlive that: an <see cref="MoeLayer"/> that reads the
+    /// buffer holds a reference on it until the layer is disposed.)</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0 || Handle.IsClosed;
 
     /// <summary>The owning handle (its value is the pointer).</summary>
     internal BufferHandle Handle { get; }
@@ -80,6 +83,8 @@ public abstract class DeviceBuffer : IDisposable
     {
         if (disposing)
         {
+            // The handle stays open while another object (a layer) holds a reference on it; the buffer is disposed anyway.
+            Volatile.Write(ref _disposed, 1);
             Handle.Dispose();
         }
     }

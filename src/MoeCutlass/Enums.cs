@@ -135,4 +135,43 @@ public enum DeviceErrorFlags
 
     /// <summary>An expert offset was beyond the rows of the call; the device clamped it.</summary>
     OffsetsBeyondRows = NativeConstants.MC_DEVICE_ERROR_OFFSETS_BEYOND_ROWS,
+
+    /// <summary>
+    /// An MoE layer's precomputed top-k id was outside 0 .. TotalExperts-1; the device skipped that slot (it contributed
+    /// nothing). The CPU backend rejects such ids instead (<see cref="MoeStatus.InvalidArgument"/>).
+    /// </summary>
+    TopKIdOutOfRange = NativeConstants.MC_DEVICE_ERROR_TOPK_ID_OUT_OF_RANGE,
+
+    /// <summary>
+    /// An MoE layer's precomputed top-k ids repeated an expert within one token; the device added that expert once per
+    /// slot. The CPU backend rejects such ids instead (<see cref="MoeStatus.InvalidArgument"/>).
+    /// </summary>
+    TopKIdDuplicate = NativeConstants.MC_DEVICE_ERROR_TOPK_ID_DUPLICATE,
+}
+
+/// <summary>
+/// How an <see cref="MoeLayer"/> chooses each token's experts (<c>MC_ROUTING_*</c>; ONNX Runtime's com.microsoft.MoE
+/// routes from logits like <see cref="SoftmaxTopK"/>).
+/// </summary>
+public enum MoeRoutingMode
+{
+    /// <summary>
+    /// From router logits [tokens, TotalExperts]: the TopK largest logits (ties to the lower expert id), weighted by the
+    /// softmax over all logits, or over the chosen TopK with <see cref="MoeLayerOptions.NormalizeRoutingWeights"/>.
+    /// Called with <see cref="MoeLayer.Forward"/>.
+    /// </summary>
+    SoftmaxTopK = NativeConstants.MC_ROUTING_SOFTMAX_TOPK,
+
+    /// <summary>
+    /// The caller routes: top-k expert ids (int32) and weights (fp32) [tokens, TopK], used as given. Called with
+    /// <see cref="MoeLayer.ForwardPrecomputed"/>.
+    /// </summary>
+    Precomputed = NativeConstants.MC_ROUTING_PRECOMPUTED,
+}
+
+/// <summary>The activation between an <see cref="MoeLayer"/>'s two GEMMs (<c>MC_ACTIVATION_*</c>; ONNX Runtime's <c>activation_type</c>).</summary>
+public enum MoeActivation
+{
+    /// <summary>GEMM1's rows are [gate | up] (2 * Intermediate columns); h = silu(gate) * up (SwiGLU: Mixtral, DeepSeek, Qwen).</summary>
+    SiluAndMul = NativeConstants.MC_ACTIVATION_SILU_AND_MUL,
 }

@@ -4,7 +4,7 @@ namespace MoeCutlass;
 
 /// <summary>
 /// The stable event ids of everything MoeCutlass logs, for filtering. Categories: <c>MoeCutlass.MoeCutlassLibrary</c>,
-/// <c>MoeCutlass.MoeContext</c>, <c>MoeCutlass.GroupedGemmPlan</c>, <c>MoeCutlass.MoeGraph</c>.
+/// <c>MoeCutlass.MoeContext</c>, <c>MoeCutlass.GroupedGemmPlan</c>, <c>MoeCutlass.MoeLayer</c>, <c>MoeCutlass.MoeGraph</c>.
 /// </summary>
 public static class MoeCutlassLogEvents
 {
@@ -29,10 +29,16 @@ public static class MoeCutlassLogEvents
     /// <summary>An <see cref="GemmStrategy.Auto"/> plan chose what one run executes (Debug).</summary>
     public const int AutoStrategyChosen = 1202;
 
+    /// <summary>An MoE layer was created (shape, routing, dtypes, strategy, both GEMMs' kernels, workspace). Information.</summary>
+    public const int MoeLayerCreated = 1250;
+
+    /// <summary>An MoE layer was disposed. Debug.</summary>
+    public const int MoeLayerDestroyed = 1251;
+
     /// <summary>The CPU reference backend was asked for a large problem. Warning.</summary>
     public const int CpuBackendLargeProblem = 1300;
 
-    /// <summary>A device error flag (clamped expert offsets) was found set. Warning.</summary>
+    /// <summary>A device error flag (clamped expert offsets, skipped or repeated top-k ids) was found set. Warning.</summary>
     public const int DeviceErrorFlagsSet = 1301;
 
     /// <summary>A stream's capture ended in an executable CUDA graph (backend, device). Debug.</summary>
@@ -71,12 +77,22 @@ internal static partial class Log
         Message = "Auto grouped GEMM E={Experts} N={N} K={K}: run of {Rows} rows executes {Launch}")]
     public static partial void AutoStrategyChosen(ILogger logger, int experts, int n, int k, int rows, string launch);
 
+    [LoggerMessage(EventId = MoeCutlassLogEvents.MoeLayerCreated, EventName = "MoeLayerCreated", Level = LogLevel.Information,
+        Message = "Created MoE layer experts {FirstExpert}..{LastExpert} of {TotalExperts} top-{TopK} H={Hidden} I={Intermediate} routing {Routing} input {InputDType} output {OutputDType} max tokens {MaxTokens} strategy {Strategy} on {Backend}: GEMM1 kernels [{Gemm1Kernels}], GEMM2 kernels [{Gemm2Kernels}], workspace {WorkspaceBytes} bytes")]
+    public static partial void MoeLayerCreated(ILogger logger, int firstExpert, int lastExpert, int totalExperts, int topK, int hidden,
+        int intermediate, MoeRoutingMode routing, DType inputDType, DType outputDType, int maxTokens, GemmStrategy strategy, Backend backend,
+        string gemm1Kernels, string gemm2Kernels, long workspaceBytes);
+
+    [LoggerMessage(EventId = MoeCutlassLogEvents.MoeLayerDestroyed, EventName = "MoeLayerDestroyed", Level = LogLevel.Debug,
+        Message = "Disposed MoE layer experts {FirstExpert}..{LastExpert} of {TotalExperts} H={Hidden} I={Intermediate}")]
+    public static partial void MoeLayerDestroyed(ILogger logger, int firstExpert, int lastExpert, int totalExperts, int hidden, int intermediate);
+
     [LoggerMessage(EventId = MoeCutlassLogEvents.CpuBackendLargeProblem, EventName = "CpuBackendLargeProblem", Level = LogLevel.Warning,
         Message = "The CPU reference backend was asked for a grouped GEMM of up to {GigaFlop:F1} GFLOP per run (max rows {MaxRows}, N={N}, K={K}); it is a slow double-precision reference, use a CUDA context for real workloads")]
     public static partial void CpuBackendLargeProblem(ILogger logger, double gigaFlop, int maxRows, int n, int k);
 
     [LoggerMessage(EventId = MoeCutlassLogEvents.DeviceErrorFlagsSet, EventName = "DeviceErrorFlagsSet", Level = LogLevel.Warning,
-        Message = "Device error flags set on {Backend} context device {Device}: {Flags}; bad expert offsets were clamped on the device")]
+        Message = "Device error flags set on {Backend} context device {Device}: {Flags}; the device clamped bad expert offsets or skipped bad top-k ids")]
     public static partial void DeviceErrorFlagsSet(ILogger logger, Backend backend, int device, DeviceErrorFlags flags);
 
     [LoggerMessage(EventId = MoeCutlassLogEvents.GraphCaptured, EventName = "GraphCaptured", Level = LogLevel.Debug,

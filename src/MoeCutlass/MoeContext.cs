@@ -327,6 +327,219 @@ public sealed class MoeContext : IDisposable
         }
     }
 
+    /// <summary>
+    /// Creates an MoE layer over FP8 expert weights already in this context's memory (quantized by
+    /// <see cref="QuantizeWeights"/> or loaded pre-quantized): validates the options and the buffer sizes, creates the two
+    /// grouped-GEMM plans and allocates the workspace for <see cref="MoeLayerOptions.MaxTokens"/>.
+    /// </summary>
+    /// <param name="options">Shape, routing, dtypes, strategy and capacity.</param>
+    /// <param name="w13">e4m3 [E, 2I, H] (<see cref="DeviceBuffer{T}"/> of <see cref="byte"/>): per expert, rows 0 .. I-1 are
+    /// the gate projection and rows I .. 2I-1 the up projection (E = <see cref="MoeLayerOptions.LocalExperts"/>).</param>
+    /// <param name="w13Scales">fp32 [E, ceil(2I/128), ceil(H/128)].</param>
+    /// <param name="w2">e4m3 [E, H, I].</param>
+    /// <param name="w2Scales">fp32 [E, ceil(H/128), ceil(I/128)].</param>
+    /// <returns>The layer. It references the four buffers (it does not copy them) and holds a reference on each, so a
+    /// Dispose of a buffer by the caller, or its finalization, cannot free the memory while the layer lives: the memory is
+    /// freed once both the buffer and the layer are disposed. Do not change their contents while the layer is used.</returns>
+    /// <exception cref="ArgumentNullException">A buffer is null.</exception>
+    /// <exception cref="MoeCutlassArgumentException">A buffer has the wrong element type (<see cref="MoeStatus.InvalidDtype"/>)
+    /// or belongs to another context (ParamName names it), or the library rejected the options (ParamName <c>options</c>,
+    /// the message names the property) or a buffer's size (<see cref="MoeStatus.BufferTooSmall"/>, ParamName names it).</exception>
+    public unsafe MoeLayer CreateMoeLayer(MoeLayerOptions options, DeviceBuffer w13, DeviceBuffer w13Scales, DeviceBuffer w2, DeviceBuffer w2Scales)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var typedW13 = CheckWeight<byte>(w13);
+        var typedW13Scales = CheckWeight<float>(w13Scales);
+        var typedW2 = CheckWeight<byte>(w2);
+        var typedW2Scales = CheckWeight<float>(w2Scales);
+        return CreateMoeLayerCore(options, typedW13, typedW13Scales, typedW2, typedW2Scales, ownsWeights: false);
+    }
+
+    /// <summary>
+    /// Creates an MoE layer from host weights in full precision: uploads them, quantizes them to e4m3 with 128x128 block
+    /// scales (<see cref="QuantizeWeights"/>) into buffers the layer owns (disposed with it), and waits for that to finish.
+    /// </summary>
+    /// <param name="options">Shape, routing, dtypes, strategy and capacity.</param>
+    /// <param name="w13">[E, 2I, H] row-major, per expert the gate rows then the up rows (E = <see cref="MoeLayerOptions.LocalExperts"/>).</param>
+    /// <param name="w2">[E, H, I] row-major.</param>
+    /// <param name="stream">The stream to quantize on; null = the context's default stream. The method returns once the
+    /// quantization is complete.</param>
+    /// <returns>The layer, owning its FP8 weights (<see cref="MoeLayer.OwnsWeights"/>).</returns>
+    /// <exception cref="MoeCutlassArgumentException">The library rejected the options (ParamName <c>options</c>), or a span's
+    /// length is not the options' element count (<see cref="MoeStatus.InvalidArgument"/>, ParamName <c>w13</c> or <c>w2</c>).</exception>
+    public MoeLayer CreateMoeLayerFromHost(MoeLayerOptions options, ReadOnlySpan<float> w13, ReadOnlySpan<float> w2, MoeStream? stream = null) =>
+        CreateMoeLayerFromHostCore(options, w13, w2, stream);
+
+    /// <inheritdoc cref="CreateMoeLayerFromHost(MoeLayerOptions, ReadOnlySpan{float}, ReadOnlySpan{float}, MoeStream?)"/>
+    public MoeLayer CreateMoeLayerFromHost(MoeLayerOptions options, ReadOnlySpan<Half> w13, ReadOnlySpan<Half> w2, MoeStream? stream = null) =>
+        CreateMoeLayerFromHostCore(options, w13, w2, stream);
+
+    /// <inheritdoc cref="CreateMoeLayerFromHost(MoeLayerOptions, ReadOnlySpan{float}, ReadOnlySpan{float}, MoeStream?)"/>
+    public MoeLayer CreateMoeLayerFromHost(MoeLayerOptions options, ReadOnlySpan<BFloat16> w13, ReadOnlySpan<BFloat16> w2, MoeStream? stream = null) =>
+        CreateMoeLayerFromHostCore(options, w13, w2, stream);
+
+    private MoeLayer CreateMoeLayerFromHostCore<T>(MoeLayerOptions options, ReadOnlySpan<T> w13, ReadOnlySpan<T> w2, MoeStream? stream)
+        where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        // The FP8 buffers first and the layer over them (the library validates the options before anything is quantized,
+        // so a bad option is reported as such), then the weights are quantized into them: the layer reads them only when
+        // it runs.
+        var owned = new DeviceBuffer[4];
+        MoeLayer? layer = null;
+        try
+        {
+            var q13 = Allocate<byte>(Math.Max(0, options.W13Elements));
+            owned[0] = q13;
+            var s13 = Allocate<float>(Math.Max(0, options.W13ScaleElements));
+            owned[1] = s13;
+            var q2 = Allocate<byte>(Math.Max(0, options.W2Elements));
+            owned[2] = q2;
+            var s2 = Allocate<float>(Math.Max(0, options.W2ScaleElements));
+            owned[3] = s2;
+            layer = CreateMoeLayerCore(options, q13, s13, q2, s2, ownsWeights: true);
+            CheckHostWeights(w13.Length, options.W13Elements, nameof(w13), "E x 2I x H",
+                $"{options.LocalExperts} x {2L * options.Intermediate} x {options.Hidden}");
+            CheckHostWeights(w2.Length, options.W2Elements, nameof(w2), "E x H x I",
+                $"{options.LocalExperts} x {options.Hidden} x {options.Intermediate}");
+            // One staging buffer at a time: the peak is the larger of the two full-precision tensors.
+            using (DeviceBuffer<T> staging = Upload(w13))
+            {
+                QuantizeWeights(staging, options.LocalExperts, 2 * options.Intermediate, options.Hidden, q13, s13, stream);
+                WaitFor(stream);
+            }
+
+            using (DeviceBuffer<T> staging = Upload(w2))
+            {
+                QuantizeWeights(staging, options.LocalExperts, options.Hidden, options.Intermediate, q2, s2, stream);
+                WaitFor(stream);
+            }
+
+            return layer;
+        }
+        catch
+        {
+            if (layer is not null)
+            {
+                layer.Dispose(); // disposes the owned buffers too
+            }
+            else
+            {
+                foreach (DeviceBuffer? buffer in owned)
+                {
+                    buffer?.Dispose();
+                }
+            }
+
+            throw;
+        }
+    }
+
+    private void WaitFor(MoeStream? stream)
+    {
+        if (stream is null)
+        {
+            Synchronize();
+        }
+        else
+        {
+            stream.Synchronize();
+        }
+    }
+
+    private static void CheckHostWeights(int length, long expected, string name, string shape, string values)
+    {
+        if (length != expected)
+        {
+            throw new MoeCutlassArgumentException(
+                $"{name} has {length} elements, but the layer's weights are {shape} = {values} = {expected}.", MoeStatus.InvalidArgument,
+                string.Empty, name);
+        }
+    }
+
+    private DeviceBuffer<T> CheckWeight<T>(DeviceBuffer buffer, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(buffer))] string? name = null)
+        where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(buffer, name);
+        if (buffer is not DeviceBuffer<T> typed)
+        {
+            string role = typeof(T) == typeof(byte) ? "e4m3 weights" : "fp32 block scales";
+            throw new MoeCutlassArgumentException(
+                $"{name} must be a DeviceBuffer<{DeviceBuffer.TypeName(typeof(T))}> ({role}), not a {buffer.TypeDisplayName}.",
+                MoeStatus.InvalidDtype, string.Empty, name);
+        }
+
+        if (!ReferenceEquals(buffer.Context, this))
+        {
+            throw new MoeCutlassArgumentException($"{name} belongs to another context ({buffer.Context}), not to {this}.",
+                MoeStatus.InvalidArgument, string.Empty, name);
+        }
+
+        return typed;
+    }
+
+    private unsafe MoeLayer CreateMoeLayerCore(MoeLayerOptions options, DeviceBuffer<byte> w13, DeviceBuffer<float> w13Scales,
+        DeviceBuffer<byte> w2, DeviceBuffer<float> w2Scales, bool ownsWeights)
+    {
+        using var context = Lease();
+        using var w13Lease = w13.Lease();
+        using var w13ScalesLease = w13Scales.Lease();
+        using var w2Lease = w2.Lease();
+        using var w2ScalesLease = w2Scales.Lease();
+        var desc = new mc_moe_layer_desc
+        {
+            struct_size = (uint)sizeof(mc_moe_layer_desc),
+            total_experts = options.TotalExperts,
+            first_expert = options.FirstExpert,
+            local_experts = options.LocalExperts,
+            top_k = options.TopK,
+            hidden = options.Hidden,
+            inter = options.Intermediate,
+            routing = (int)options.Routing,
+            normalize_routing_weights = options.NormalizeRoutingWeights ? 1 : 0,
+            activation = (int)options.Activation,
+            input_dtype = (int)options.InputDType,
+            logits_dtype = (int)options.LogitsDType,
+            output_dtype = (int)options.OutputDType,
+            max_tokens = options.MaxTokens,
+            strategy = (int)options.Strategy,
+        };
+        var weights = new mc_moe_layer_weights
+        {
+            struct_size = (uint)sizeof(mc_moe_layer_weights),
+            w13 = (void*)w13Lease.Raw,
+            w13_scales = (float*)w13ScalesLease.Raw,
+            w2 = (void*)w2Lease.Raw,
+            w2_scales = (float*)w2ScalesLease.Raw,
+        };
+        nint raw = 0;
+        NativeStatus.Check(NativeMethods.mc_moe_layer_create(context.Raw, &desc, &weights, &raw), ParameterMap.MoeLayerCreate);
+        MoeLayerHandle handle;
+        try
+        {
+            handle = new MoeLayerHandle(_handle, raw, [w13.Handle, w13Scales.Handle, w2.Handle, w2Scales.Handle]);
+        }
+        catch
+        {
+            NativeMethods.mc_moe_layer_destroy(raw);
+            throw;
+        }
+
+        try
+        {
+            mc_moe_layer_info info = default;
+            info.struct_size = (uint)sizeof(mc_moe_layer_info);
+            NativeStatus.Check(NativeMethods.mc_moe_layer_get_info(raw, &info));
+            return new MoeLayer(this, handle, options, w13, w13Scales, w2, w2Scales, ownsWeights, info);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Waits until all work enqueued on this context (every stream) has completed. To wait without blocking a
     /// thread, await <see cref="MoeStream.SynchronizeAsync"/> of the streams the work was enqueued on.</summary>
     public void Synchronize()

@@ -161,6 +161,103 @@ public sealed class RoutingResult
 public static class MoeRouting
 {
     /// <summary>
+    /// The router of an <see cref="MoeLayer"/> with <see cref="MoeRoutingMode.SoftmaxTopK"/>, on the host: for every token
+    /// the <paramref name="topK"/> largest logits (ties to the lower expert id, NaN after every number), weighted by the
+    /// softmax over all logits (computed in double, the largest logit subtracted), or over the chosen ones with
+    /// <paramref name="normalizeRoutingWeights"/>. The same arithmetic as the library's router, so its ids and weights
+    /// given to a <see cref="MoeRoutingMode.Precomputed"/> layer reproduce a routing layer.
+    /// </summary>
+    /// <param name="logits">[tokens, experts] row-major.</param>
+    /// <param name="experts">Logit columns, at least 1.</param>
+    /// <param name="topK">Experts per token, 1 .. experts.</param>
+    /// <param name="normalizeRoutingWeights">Whether the weights are the softmax over the chosen logits only (they sum to 1).</param>
+    /// <param name="topkIds">[tokens, topK]: the chosen expert ids, best first.</param>
+    /// <param name="topkWeights">[tokens, topK]: their weights.</param>
+    /// <exception cref="ArgumentOutOfRangeException">experts or topK is out of range.</exception>
+    /// <exception cref="ArgumentException">A span's length does not match.</exception>
+    public static void SoftmaxTopK(ReadOnlySpan<float> logits, int experts, int topK, bool normalizeRoutingWeights, Span<int> topkIds,
+        Span<float> topkWeights)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(experts);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(topK);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(topK, experts);
+        if (logits.Length % experts != 0)
+        {
+            throw new ArgumentException($"The logits have {logits.Length} entries, not a multiple of experts = {experts}.", nameof(logits));
+        }
+
+        int tokens = logits.Length / experts;
+        if (topkIds.Length != (long)tokens * topK)
+        {
+            throw new ArgumentException($"Expected {(long)tokens * topK} elements (tokens x topK = {tokens} x {topK}), got {topkIds.Length}.", nameof(topkIds));
+        }
+
+        if (topkWeights.Length != topkIds.Length)
+        {
+            throw new ArgumentException($"Expected {topkIds.Length} elements (tokens x topK = {tokens} x {topK}), got {topkWeights.Length}.", nameof(topkWeights));
+        }
+
+        var p = new double[experts];
+        var chosen = new int[topK];
+        for (int t = 0; t < tokens; t++)
+        {
+            ReadOnlySpan<float> x = logits.Slice(t * experts, experts);
+            for (int j = 0; j < topK; j++)
+            {
+                int best = -1;
+                for (int e = 0; e < experts; e++)
+                {
+                    if (Array.IndexOf(chosen, e, 0, j) < 0 && (best < 0 || RanksBefore(x[e], e, x[best], best)))
+                    {
+                        best = e;
+                    }
+                }
+
+                chosen[j] = best;
+            }
+
+            double max = double.NegativeInfinity;
+            for (int e = 0; e < experts; e++)
+            {
+                max = MaxIgnoringNaN(max, x[e]);
+            }
+
+            double sum = 0;
+            for (int e = 0; e < experts; e++)
+            {
+                sum += p[e] = Math.Exp(x[e] - max);
+            }
+
+            double chosenSum = 0;
+            for (int j = 0; j < topK; j++)
+            {
+                chosenSum += p[chosen[j]];
+            }
+
+            double denominator = normalizeRoutingWeights ? chosenSum : sum;
+            for (int j = 0; j < topK; j++)
+            {
+                topkIds[t * topK + j] = chosen[j];
+                topkWeights[t * topK + j] = (float)(p[chosen[j]] / denominator);
+            }
+        }
+    }
+
+    /// <summary>Larger logit first, ties to the lower id, NaN after every number.</summary>
+    private static bool RanksBefore(float xa, int a, float xb, int b)
+    {
+        if (float.IsNaN(xa) != float.IsNaN(xb))
+        {
+            return float.IsNaN(xb);
+        }
+
+        return xa != xb && !float.IsNaN(xa) ? xa > xb : a < b;
+    }
+
+    /// <summary>C's fmax: the other operand when one is NaN.</summary>
+    private static double MaxIgnoringNaN(double a, double b) => double.IsNaN(a) ? b : double.IsNaN(b) ? a : Math.Max(a, b);
+
+    /// <summary>
     /// Sorts the top-k expert choices of every token by expert (a stable counting sort).
     /// </summary>
     /// <param name="topkExpertIds">[tokens, topK] row-major expert ids, each in 0 .. experts-1, distinct within a token.</param>

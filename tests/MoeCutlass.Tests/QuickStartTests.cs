@@ -4,13 +4,15 @@ using System.Text.RegularExpressions;
 namespace MoeCutlass.Tests;
 
 /// <summary>
-/// The README's quick start is tests/QuickStart/Program.cs: it is built with the solution and run here on the CPU
-/// backend, and the README's code block must be that file's text, so the two cannot drift apart.
+/// The README's quick starts are tests/QuickStart/Program.cs (a grouped GEMM) and tests/QuickStartMoeLayer/Program.cs
+/// (an MoE layer): each is built with the solution and run here on the CPU backend, and the README's code block after
+/// its marker must be that file's text, so the two cannot drift apart.
 /// </summary>
 [TestFixture]
 public sealed partial class QuickStartTests
 {
     private const string Marker = "<!-- quick-start: tests/QuickStart/Program.cs -->";
+    private const string MoeLayerMarker = "<!-- quick-start: tests/QuickStartMoeLayer/Program.cs -->";
 
     [Test]
     public void Readme_QuickStartBlock_IsTheQuickStartProgram()
@@ -23,6 +25,33 @@ public sealed partial class QuickStartTests
 
         Assert.That(block.Success, Is.True, $"README.md has no ```csharp block right after {Marker}");
         Assert.That(block.Groups["code"].Value, Is.EqualTo(program), "README.md's quick start differs from tests/QuickStart/Program.cs");
+    }
+
+    [Test]
+    public void Readme_MoeLayerBlock_IsTheMoeLayerQuickStartProgram()
+    {
+        string root = Root();
+        string readme = Normalize(File.ReadAllText(Path.Combine(root, "README.md")));
+        string program = Normalize(File.ReadAllText(Path.Combine(root, "tests", "QuickStartMoeLayer", "Program.cs")));
+
+        Match block = MoeLayerBlock().Match(readme);
+
+        Assert.That(block.Success, Is.True, $"README.md has no ```csharp block right after {MoeLayerMarker}");
+        Assert.That(block.Groups["code"].Value, Is.EqualTo(program), "README.md's MoE layer quick start differs from tests/QuickStartMoeLayer/Program.cs");
+    }
+
+    [Test]
+    public async Task MoeLayerQuickStartProgram_RunsOnTheCpuBackend_AndPrintsWhatTheReadmeSays()
+    {
+        (int exitCode, string output, string error) = await RunProgram("QuickStartMoeLayer");
+        string readme = File.ReadAllText(Path.Combine(Root(), "README.md"));
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(exitCode, Is.Zero, error);
+            Assert.That(output.TrimEnd(), Does.StartWith("y[0, 0..3] = "));
+            Assert.That(readme, Does.Contain($"It prints `{output.TrimEnd()}`"));
+        }
     }
 
     [Test]
@@ -74,6 +103,31 @@ public sealed partial class QuickStartTests
 
     [GeneratedRegex(@"<!-- quick-start: tests/QuickStart/Program\.cs -->\n```csharp\n(?<code>.*?)```\n", RegexOptions.Singleline)]
     private static partial Regex QuickStartBlock();
+
+    [GeneratedRegex(@"<!-- quick-start: tests/QuickStartMoeLayer/Program\.cs -->\n```csharp\n(?<code>.*?)```\n", RegexOptions.Singleline)]
+    private static partial Regex MoeLayerBlock();
+
+    /// <summary>Runs a quick-start program built by the solution beside the tests (artifacts/bin/NAME/configuration/NAME.dll).</summary>
+    private static async Task<(int ExitCode, string Output, string Error)> RunProgram(string name)
+    {
+        string testOutput = Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory);
+        string dll = Path.GetFullPath(Path.Combine(testOutput, "..", "..", name, Path.GetFileName(testOutput), name + ".dll"));
+        Assert.That(File.Exists(dll), Is.True, $"the quick start program was not built ({dll})");
+
+        var start = new ProcessStartInfo(DotnetHost())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        using var process = Process.Start(start)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
 
     private static string Normalize(string text) => text.Replace("\r\n", "\n", StringComparison.Ordinal);
 

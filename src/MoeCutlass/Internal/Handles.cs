@@ -85,6 +85,58 @@ internal sealed class PlanHandle(ContextHandle context, nint plan) : ContextChil
     protected override int Free(nint context, nint raw) => NativeMethods.mc_grouped_gemm_plan_destroy(raw);
 }
 
+/// <summary>
+/// Owns an <c>mc_moe_layer</c> and a reference on each weight buffer it reads: the buffers' memory is freed only after
+/// the layer is destroyed, whatever the order of Dispose calls or finalizers (a caller's Dispose of a weight buffer marks
+/// the buffer disposed but its memory stays allocated while the layer lives).
+/// </summary>
+internal sealed class MoeLayerHandle(ContextHandle context, nint layer, BufferHandle[] weights) : ContextChildHandle(context, layer)
+{
+    // A field initializer runs before the base constructor: a closed weight buffer throws before the context is referenced.
+    private readonly BufferHandle[] _weights = AddRefAll(weights);
+
+    protected override int Free(nint context, nint raw)
+    {
+        try
+        {
+            return NativeMethods.mc_moe_layer_destroy(raw);
+        }
+        finally
+        {
+            foreach (BufferHandle weight in _weights)
+            {
+                weight.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>References every handle (throws ObjectDisposedException for a closed one, having released the others).</summary>
+    private static BufferHandle[] AddRefAll(BufferHandle[] handles)
+    {
+        int added = 0;
+        try
+        {
+            foreach (BufferHandle handle in handles)
+            {
+                bool ok = false;
+                handle.DangerousAddRef(ref ok);
+                added++;
+            }
+        }
+        catch
+        {
+            for (int i = 0; i < added; i++)
+            {
+                handles[i].DangerousRelease();
+            }
+
+            throw;
+        }
+
+        return [.. handles];
+    }
+}
+
 /// <summary>Owns an <c>mc_graph</c> (an executable CUDA graph).</summary>
 internal sealed class GraphHandle(ContextHandle context, nint graph) : ContextChildHandle(context, graph)
 {

@@ -101,4 +101,36 @@ internal sealed class ParameterMap
         ("dst_dtype", "destinationType", "destinationType"),
         ("count", "count", "count"),
         ("stream", "stream", "stream"));
+
+    /// <summary><see cref="MoeContext.CreateMoeLayer"/> and <see cref="MoeContext.CreateMoeLayerFromHost(MoeLayerOptions, ReadOnlySpan{float}, ReadOnlySpan{float}, MoeStream?)"/>.</summary>
+    public static readonly ParameterMap MoeLayerCreate = new(
+        ("desc->total_experts", "options.TotalExperts", "options"),
+        ("desc->first_expert", "options.FirstExpert", "options"),
+        ("desc->local_experts", "options.LocalExperts", "options"),
+        ("desc->top_k", "options.TopK", "options"),
+        ("desc->hidden", "options.Hidden", "options"),
+        ("desc->inter", "options.Intermediate", "options"),
+        ("2 * desc->inter", "2 * options.Intermediate", "options"),
+        ("desc->routing", "options.Routing", "options"),
+        ("desc->normalize_routing_weights", "options.NormalizeRoutingWeights", "options"),
+        ("desc->activation", "options.Activation", "options"),
+        ("desc->input_dtype", "options.InputDType", "options"),
+        ("desc->logits_dtype", "options.LogitsDType", "options"),
+        ("desc->output_dtype", "options.OutputDType", "options"),
+        ("desc->max_tokens", "options.MaxTokens", "options"),
+        ("desc->strategy", "options.Strategy", "options"),
+        ("weights->w13", "w13", "w13"),
+        ("weights->w13_scales", "w13Scales", "w13Scales"),
+        ("weights->w2", "w2", "w2"),
+        ("weights->w2_scales", "w2Scales", "w2Scales"));
+
+    /// <summary><see cref="MoeLayer.Forward"/> and <see cref="MoeLayer.ForwardPrecomputed"/>.</summary>
+    public static readonly ParameterMap MoeLayerForward = new(
+        ("args->tokens", "tokens", "tokens"),
+        ("args->hidden", "hidden", "hidden"),
+        ("args->router_logits", "routerLogits", "routerLogits"),
+        ("args->topk_ids", "topkIds", "topkIds"),
+        ("args->topk_weights", "topkWeights", "topkWeights"),
+        ("args->output", "output", "output"),
+        ("stream", "stream", "stream"));
 }
