@@ -59,6 +59,11 @@ struct GroupedGemmShape {
 // memory is host-accessible; a device backend must clamp them on the device.
 struct GroupedGemmOperands {
   int32_t rows = 0;
+  // The row count the configuration selection assumes, when the caller knows better than `rows` (which bounds A and
+  // D): the MoE layer passes the capacity tokens * top_k as rows, but an expert-parallel slice expects only its share
+  // of it. -1: select by rows.
+  int32_t selection_rows = -1;
+  int32_t rows_for_selection() const { return selection_rows >= 0 ? selection_rows : rows; }
   const uint8_t* a = nullptr;
   const float* a_scales = nullptr;
   const uint8_t* b = nullptr;

@@ -82,6 +82,10 @@ void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stre
   // The GEMMs get the capacity as their row count: the actual count (offsets[E]) is only known on the device, and a
   // grouped GEMM touches only the rows its offsets give each expert.
   const int32_t capacity = tokens * k;
+  // What the selection should assume instead: an expert-parallel slice expects its share of the slots (uniform
+  // routing); the whole layer gets them all.
+  const int32_t expected_rows = static_cast<int32_t>(
+      (static_cast<int64_t>(capacity) * shape_.local_experts + shape_.total_experts - 1) / shape_.total_experts);
 
   const int32_t* ids = inputs.ids;
   const float* weights = inputs.weights;
@@ -132,6 +136,7 @@ void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stre
 
   GroupedGemmOperands gemm1;
   gemm1.rows = capacity;
+  gemm1.selection_rows = expected_rows;
   gemm1.a = gather.out;
   gemm1.a_scales = gather.scales;
   gemm1.b = weights_.w13;
@@ -153,6 +158,7 @@ void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stre
 
   GroupedGemmOperands gemm2;
   gemm2.rows = capacity;
+  gemm2.selection_rows = expected_rows;
   gemm2.a = activation.out;
   gemm2.a_scales = activation.scales;
   gemm2.b = weights_.w2;

@@ -120,7 +120,7 @@ class CudaGroupedGemmPlan final : public GroupedGemmPlanImpl {
   void run(const GroupedGemmOperands& operands, BackendStream& stream) override {
     auto cuda_stream = static_cast<cudaStream_t>(stream.native_handle());
     DeviceScope scope(environment_.device, environment_.backend);
-    const LaunchSet set = select_launches(shape_.selection, shape_.experts, operands.rows);
+    const LaunchSet set = select_launches(shape_.selection, shape_.experts, operands.rows_for_selection());
 
     ConfigBuckets buckets;
     LaunchList list;

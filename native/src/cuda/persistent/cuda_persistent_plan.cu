@@ -39,7 +39,7 @@ class CudaPersistentPlan final : public GroupedGemmPlanImpl {
   GroupedGemmPlanDetails details() const override { return {0}; }
 
   void run(const GroupedGemmOperands& operands, BackendStream& stream) override {
-    const LaunchSet set = select_launches(shape_.selection, shape_.experts, operands.rows);
+    const LaunchSet set = select_launches(shape_.selection, shape_.experts, operands.rows_for_selection());
     persistent::MoePersistentJob job;
     job.a = operands.a;
     job.a_scales = operands.a_scales;
