@@ -168,7 +168,7 @@ internal sealed class LayerBenchRunner(MoeContext context, BenchSettings setting
         return result with
         {
             Overhead = layer is not null && result.GemmsMedianUs > 0 ? Math.Round(layer.Value / result.GemmsMedianUs.Value, 4) : null,
-            WeightTbps = tbps is null ? null : Math.Round(tbps.Value, 4),
+            WeightTbps = tbps is null ? null : Math.Round(tbps.Value, 6),
             BandwidthPercent = tbps is not null && ceilings is not null ? Math.Round(tbps.Value * 1e3 / ceilings.MemoryGbps * 100, 2) : null,
         };
     }
