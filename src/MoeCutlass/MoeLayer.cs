@@ -305,8 +305,81 @@ public sealed class MoeLayer : IDisposable
         Run(tokens, hidden, null, topkIds, topkWeights, output, stream);
     }
 
+    /// <summary>The events a timed forward call records (<see cref="ForwardTimed"/>): one before the first stage and one after
+    /// each of the <see cref="MoeLayerStageEvents.StageNames"/> seven stages.</summary>
+    public const int StageEventCount = NativeConstants.MC_MOE_LAYER_STAGE_EVENTS;
+
+    /// <summary>
+    /// <see cref="Forward"/>, with <paramref name="events"/> recorded on <paramref name="stream"/> at the stage boundaries:
+    /// event 0 before the first stage, then after routing, the permutation, the gather + quantize, GEMM1, SiLU-and-mul +
+    /// quantize, GEMM2 and the combine (7). Once the work completed, <see cref="MoeEvent.ElapsedMilliseconds"/> of
+    /// consecutive events gives each stage's time (<see cref="MoeLayerStageEvents.StageMilliseconds"/>). The output is the
+    /// same as <see cref="Forward"/>'s; recording costs a few microseconds of host time per event.
+    /// </summary>
+    /// <param name="tokens">As for <see cref="Forward"/>.</param>
+    /// <param name="hidden">As for <see cref="Forward"/>.</param>
+    /// <param name="routerLogits">As for <see cref="Forward"/>.</param>
+    /// <param name="output">As for <see cref="Forward"/>.</param>
+    /// <param name="events">Exactly <see cref="StageEventCount"/> events of the layer's context, e.g. a <see cref="MoeLayerStageEvents"/>.</param>
+    /// <param name="stream">The stream to enqueue on; null = the context's default stream.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="events"/>, one of its events or a buffer is null.</exception>
+    /// <exception cref="MoeCutlassArgumentException">ParamName <c>events</c>: not <see cref="StageEventCount"/> events, or an
+    /// event of another context; otherwise as for <see cref="Forward"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The layer, a buffer, an event or the stream was disposed.</exception>
+    public void ForwardTimed(int tokens, DeviceBuffer hidden, DeviceBuffer routerLogits, DeviceBuffer output, IReadOnlyList<MoeEvent> events,
+        MoeStream? stream = null)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        CheckEvents(events);
+        if (Options.Routing != MoeRoutingMode.SoftmaxTopK)
+        {
+            throw new MoeCutlassArgumentException(
+                $"routerLogits: this layer takes precomputed routing (Routing = {Options.Routing}); call ForwardPrecomputedTimed with topkIds and topkWeights.",
+                MoeStatus.InvalidArgument, string.Empty, nameof(routerLogits));
+        }
+
+        bool sized = tokens >= 0 && tokens <= Options.MaxTokens;
+        CheckOperand(hidden, Options.InputDType, sized ? Options.HiddenElements(tokens) : 0, nameof(hidden), tokens);
+        CheckOperand(routerLogits, Options.LogitsDType, sized ? Options.LogitElements(tokens) : 0, nameof(routerLogits), tokens);
+        CheckOperand(output, Options.OutputDType, sized ? Options.OutputElements(tokens) : 0, nameof(output), tokens);
+        Run(tokens, hidden, routerLogits, null, null, output, stream, events);
+    }
+
+    /// <summary><see cref="ForwardPrecomputed"/>, with <paramref name="events"/> recorded at the stage boundaries as
+    /// <see cref="ForwardTimed"/> records them (the routing stage is empty: event 1 follows event 0 at once).</summary>
+    /// <param name="tokens">As for <see cref="ForwardPrecomputed"/>.</param>
+    /// <param name="hidden">As for <see cref="ForwardPrecomputed"/>.</param>
+    /// <param name="topkIds">As for <see cref="ForwardPrecomputed"/>.</param>
+    /// <param name="topkWeights">As for <see cref="ForwardPrecomputed"/>.</param>
+    /// <param name="output">As for <see cref="ForwardPrecomputed"/>.</param>
+    /// <param name="events">Exactly <see cref="StageEventCount"/> events of the layer's context.</param>
+    /// <param name="stream">The stream to enqueue on; null = the context's default stream.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="events"/>, one of its events or a buffer is null.</exception>
+    /// <exception cref="MoeCutlassArgumentException">ParamName <c>events</c>: not <see cref="StageEventCount"/> events, or an
+    /// event of another context; otherwise as for <see cref="ForwardPrecomputed"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The layer, a buffer, an event or the stream was disposed.</exception>
+    public void ForwardPrecomputedTimed(int tokens, DeviceBuffer hidden, DeviceBuffer topkIds, DeviceBuffer topkWeights, DeviceBuffer output,
+        IReadOnlyList<MoeEvent> events, MoeStream? stream = null)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        CheckEvents(events);
+        if (Options.Routing != MoeRoutingMode.Precomputed)
+        {
+            throw new MoeCutlassArgumentException(
+                $"topkIds: this layer routes from router logits (Routing = {Options.Routing}); call ForwardTimed with routerLogits.",
+                MoeStatus.InvalidArgument, string.Empty, nameof(topkIds));
+        }
+
+        bool sized = tokens >= 0 && tokens <= Options.MaxTokens;
+        CheckOperand(hidden, Options.InputDType, sized ? Options.HiddenElements(tokens) : 0, nameof(hidden), tokens);
+        CheckOperand(topkIds, null, sized ? Options.TopKElements(tokens) : 0, nameof(topkIds), tokens);
+        CheckOperand(topkWeights, DType.Float32, sized ? Options.TopKElements(tokens) : 0, nameof(topkWeights), tokens);
+        CheckOperand(output, Options.OutputDType, sized ? Options.OutputElements(tokens) : 0, nameof(output), tokens);
+        Run(tokens, hidden, null, topkIds, topkWeights, output, stream, events);
+    }
+
     private unsafe void Run(int tokens, DeviceBuffer hidden, DeviceBuffer? logits, DeviceBuffer? ids, DeviceBuffer? weights, DeviceBuffer output,
-        MoeStream? stream)
+        MoeStream? stream, IReadOnlyList<MoeEvent>? events = null)
     {
         using var layer = new HandleLease(Handle);
         using var hiddenLease = hidden.Lease();
@@ -330,7 +403,60 @@ public sealed class MoeLayer : IDisposable
             topk_weights = (float*)weightsLease.Raw,
             output = (void*)outputLease.Raw,
         };
-        NativeStatus.Check(NativeMethods.mc_moe_layer_forward(layer.Raw, &args, streamLease.Raw), ParameterMap.MoeLayerForward);
+        if (events is null)
+        {
+            NativeStatus.Check(NativeMethods.mc_moe_layer_forward(layer.Raw, &args, streamLease.Raw), ParameterMap.MoeLayerForward);
+            return;
+        }
+
+        // HandleLease is a ref struct, so the eight event references are taken and released by hand.
+        nint* raw = stackalloc nint[StageEventCount];
+        bool[] added = new bool[StageEventCount];
+        try
+        {
+            for (int i = 0; i < StageEventCount; i++)
+            {
+                events[i].Handle.DangerousAddRef(ref added[i]);
+                raw[i] = events[i].Handle.DangerousGetHandle();
+            }
+
+            NativeStatus.Check(NativeMethods.mc_moe_layer_forward_timed(layer.Raw, &args, streamLease.Raw, raw, StageEventCount),
+                ParameterMap.MoeLayerForward);
+        }
+        finally
+        {
+            for (int i = 0; i < StageEventCount; i++)
+            {
+                if (added[i])
+                {
+                    events[i].Handle.DangerousRelease();
+                }
+            }
+        }
+    }
+
+    /// <summary>Checks a timed call's events before any native call: count, null entries, disposal and context.</summary>
+    private void CheckEvents(IReadOnlyList<MoeEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        if (events.Count != StageEventCount)
+        {
+            throw new MoeCutlassArgumentException(
+                $"events must hold exactly {StageEventCount} events (one per stage boundary), not {events.Count}.", MoeStatus.InvalidArgument,
+                string.Empty, nameof(events));
+        }
+
+        for (int i = 0; i < StageEventCount; i++)
+        {
+            MoeEvent e = events[i] ?? throw new ArgumentNullException(nameof(events), $"events[{i}] is null.");
+            ObjectDisposedException.ThrowIf(e.IsDisposed, e);
+            if (!ReferenceEquals(e.Context, Context))
+            {
+                throw new MoeCutlassArgumentException(
+                    $"events[{i}] belongs to another context ({e.Context}), not to the layer's {Context}.", MoeStatus.InvalidArgument,
+                    string.Empty, nameof(events));
+            }
+        }
     }
 
     /// <summary>Frees the layer and its workspace, releases its references on the weight buffers and disposes the weight

@@ -248,7 +248,7 @@ internal sealed class BenchRunner
         Describe(shape, label) with { Error = error };
 
     /// <summary>Captures the work <paramref name="enqueue"/> puts on <paramref name="stream"/>; ends the capture whatever happens.</summary>
-    private static MoeGraph Capture(MoeStream stream, Action enqueue)
+    internal static MoeGraph Capture(MoeStream stream, Action enqueue)
     {
         stream.BeginCapture();
         try
@@ -277,7 +277,7 @@ internal sealed class BenchRunner
     /// <paramref name="enqueue"/>, each between its own pair of events, enqueued back to back in batches.
     /// Returns the per-iteration device times and host times of the call, in µs.
     /// </summary>
-    private static (double[] Device, double[] Host) TimeIterations(MoeStream stream, EventPairs events, int iterations, Action enqueue)
+    internal static (double[] Device, double[] Host) TimeIterations(MoeStream stream, EventPairs events, int iterations, Action enqueue)
     {
         double[] deviceUs = new double[iterations];
         double[] hostUs = new double[iterations];

@@ -64,14 +64,20 @@ internal static class BenchCommand
             HelpName = "DIR",
         };
 
-        var command = new Command("bench", "Benchmark the grouped GEMM on the shape suite")
+        var layer = new Option<bool>("--layer")
         {
-            suite, cases, strategies, backend, device, cpuThreads, iterations, warmup, graph, noGraph, dtype, seed, json, csv, configs, plot,
+            Description = "Time the whole MoE layer on the suite's \"layers\" cases (--case names layer cases then): layer vs its two GEMMs "
+                + "alone, weight-stream TB/s and per-stage times",
+        };
+
+        var command = new Command("bench", "Benchmark the grouped GEMM (or with --layer the whole MoE layer) on the shape suite")
+        {
+            suite, cases, strategies, backend, device, cpuThreads, iterations, warmup, graph, noGraph, dtype, seed, json, csv, configs, plot, layer,
         };
 
         command.SetAction(parseResult => CommandEnvironment.Run(
             parseResult.GetValue(CommonOptions.Verbose),
-            environment => Execute(environment, new BenchRequest(
+            environment => (parseResult.GetValue(layer) ? (Func<CommandEnvironment, BenchRequest, int>)ExecuteLayers : Execute)(environment, new BenchRequest(
                 SuitePath: parseResult.GetValue(suite),
                 Cases: parseResult.GetValue(cases),
                 Strategies: StrategySelection.Parse(parseResult.GetValue(strategies), DefaultStrategies),
@@ -89,6 +95,9 @@ internal static class BenchCommand
                 Configs: OptionLists.Split(parseResult.GetValue(configs)).Distinct().ToArray()))));
         return command;
     }
+
+    private static int ExecuteLayers(CommandEnvironment environment, BenchRequest request) =>
+        LayerBench.Execute(environment, request, new BenchSettingsDefaults(CudaDefaultIterations, CudaDefaultWarmup, CpuDefaultIterations, CpuDefaultWarmup));
 
     private static int Execute(CommandEnvironment environment, BenchRequest request)
     {
@@ -325,7 +334,7 @@ internal static class BenchCommand
         graph && noGraph ? throw new UsageException("--graph and --no-graph contradict each other; give one of them") : !noGraph;
 
     /// <summary>The parsed command line of <c>bench</c>.</summary>
-    private sealed record BenchRequest(
+    internal sealed record BenchRequest(
         string? SuitePath,
         string[]? Cases,
         IReadOnlyList<GemmStrategy> Strategies,

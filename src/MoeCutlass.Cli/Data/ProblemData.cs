@@ -247,7 +247,7 @@ internal sealed class ProblemData : IDisposable
     /// Generates a [rows, cols] bf16 matrix chunk by chunk on the host (rows in parallel) and copies each
     /// chunk into <paramref name="target"/>.
     /// </summary>
-    private static void UploadGenerated(
+    internal static void UploadGenerated(
         DeviceBuffer<BFloat16> target,
         long rows,
         int cols,

@@ -12,11 +12,12 @@ internal sealed class BenchSuite
     /// <summary>The ABI's limit on experts (MC_MAX_EXPERTS).</summary>
     private const int MaxExperts = 4096;
 
-    private BenchSuite(string path, string? description, IReadOnlyList<BenchCase> cases)
+    private BenchSuite(string path, string? description, IReadOnlyList<BenchCase> cases, IReadOnlyList<LayerCase> layers)
     {
         Path = path;
         Description = description;
         Cases = cases;
+        Layers = layers;
     }
 
     /// <summary>Absolute path of the file the suite came from.</summary>
@@ -26,6 +27,9 @@ internal sealed class BenchSuite
 
     /// <summary>Cases in file order.</summary>
     public IReadOnlyList<BenchCase> Cases { get; }
+
+    /// <summary>Whole-MoE-layer cases (<c>bench --layer</c>) in file order; empty when the file has no "layers".</summary>
+    public IReadOnlyList<LayerCase> Layers { get; }
 
     /// <summary>Reads and validates a suite file; every problem is a one-line <see cref="UsageException"/>.</summary>
     public static BenchSuite Load(string path)
@@ -56,6 +60,18 @@ internal sealed class BenchSuite
             throw new UsageException($"suite file {fullPath} has no cases");
         }
 
+        var layers = new List<LayerCase>();
+        foreach ((SuiteLayerJson raw, int i) in (document.Layers ?? []).Select((l, i) => (l, i)))
+        {
+            LayerCase layer = LayerCase.Validate(raw, i, fullPath);
+            if (layers.Any(l => l.Name == layer.Name))
+            {
+                throw new UsageException($"suite file {fullPath}: layer name '{layer.Name}' appears more than once");
+            }
+
+            layers.Add(layer);
+        }
+
         var cases = new List<BenchCase>(rawCases.Count);
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < rawCases.Count; i++)
@@ -69,7 +85,7 @@ internal sealed class BenchSuite
             cases.Add(validated);
         }
 
-        return new BenchSuite(fullPath, document.Description, cases);
+        return new BenchSuite(fullPath, document.Description, cases, layers);
     }
 
     /// <summary>
@@ -101,6 +117,28 @@ internal sealed class BenchSuite
         }
 
         return selected;
+    }
+
+    /// <summary>
+    /// The layer cases named by <paramref name="requested"/> (as <see cref="Select"/> does for GEMM cases); all of them
+    /// when nothing is requested. A suite without layers, or an unknown name, is a usage error.
+    /// </summary>
+    public IReadOnlyList<LayerCase> SelectLayers(IEnumerable<string>? requested)
+    {
+        if (Layers.Count == 0)
+        {
+            throw new UsageException($"--layer: suite file {Path} has no \"layers\" list");
+        }
+
+        string[] names = OptionLists.Split(requested).Distinct().ToArray();
+        if (names.Length == 0)
+        {
+            return Layers;
+        }
+
+        return names.Select(name => Layers.FirstOrDefault(l => l.Name == name)
+            ?? throw new UsageException($"--case: unknown layer case '{name}'; valid layer cases: {string.Join(", ", Layers.Select(l => l.Name))}"))
+            .ToList();
     }
 
     private static BenchCase Validate(SuiteCaseJson raw, int index, Dictionary<string, SuiteModelJson>? models, string path)

@@ -13,6 +13,8 @@ internal sealed class SuiteDocument
     public Dictionary<string, SuiteModelJson>? Models { get; set; }
 
     public List<SuiteCaseJson>? Cases { get; set; }
+
+    public List<SuiteLayerJson>? Layers { get; set; }
 }
 
 /// <summary>A model's MoE dimensions (informational; cases carry their own E, N, K).</summary>
@@ -45,6 +47,32 @@ internal sealed class SuiteCaseJson
     public long Rows { get; set; }
 
     public int[]? RowsPerExpert { get; set; }
+
+    public string? Note { get; set; }
+}
+
+/// <summary>One whole-MoE-layer case (<c>bench --layer</c>) as written in the file.</summary>
+internal sealed class SuiteLayerJson
+{
+    public string? Name { get; set; }
+
+    public string? Model { get; set; }
+
+    public int Experts { get; set; }
+
+    public int FirstExpert { get; set; }
+
+    public int RouterExperts { get; set; }
+
+    public int Hidden { get; set; }
+
+    public int Intermediate { get; set; }
+
+    public int Topk { get; set; }
+
+    public int Tokens { get; set; }
+
+    public string? Router { get; set; }
 
     public string? Note { get; set; }
 }

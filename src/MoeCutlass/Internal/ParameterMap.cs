@@ -132,5 +132,7 @@ internal sealed class ParameterMap
         ("args->topk_ids", "topkIds", "topkIds"),
         ("args->topk_weights", "topkWeights", "topkWeights"),
         ("args->output", "output", "output"),
-        ("stream", "stream", "stream"));
+        ("stream", "stream", "stream"),
+        ("event_count", "events.Count", "events"),
+        ("events", "events", "events"));
 }
