@@ -16,7 +16,7 @@ namespace MoeCutlass.Cli.Data;
 internal sealed class LayerRouting
 {
     /// <summary>The Zipf exponent s of the "zipf" router bias.</summary>
-    public const double ZipfExponent = 1.2;
+    public const double ZipfExponent = 1.0;
 
     private LayerRouting(float[] logits, int[] rowsPerExpert)
     {

@@ -211,4 +211,32 @@ public sealed class BenchSuiteTests
         SuiteFiles.CaseJson("alpha", 1, 128, 128, [1]),
         SuiteFiles.CaseJson("beta", 2, 128, 128, [1, 2]),
         SuiteFiles.CaseJson("gamma", 3, 128, 128, [1, 2, 3]))));
+
+    [Test]
+    public void AdversarialSuite_LoadsWithTheThreeDistributionsOfIssue12_PerShape()
+    {
+        // bench/adversarial-suite.json (tools/adversarial_suite.py): one expert holding every row, every other expert
+        // empty, and a Zipf skew, over four shapes of the main suite.
+        BenchSuite suite = BenchSuite.Load(ChartFileChecks.Fixture("../adversarial-suite.json"));
+
+        Assert.That(suite.Cases, Has.Count.EqualTo(12));
+        foreach (BenchCase c in suite.Cases)
+        {
+            int busy = c.RowsPerExpert.Count(r => r > 0);
+            int total = c.RowsPerExpert.Sum();
+            if (c.Name.Contains("-onehot", StringComparison.Ordinal))
+            {
+                Assert.That(busy, Is.EqualTo(1), c.Name);
+            }
+            else if (c.Name.Contains("-halfempty", StringComparison.Ordinal))
+            {
+                Assert.That(busy, Is.EqualTo(c.Experts / 2), c.Name);
+            }
+            else
+            {
+                Assert.That(c.Name, Does.Contain("-zipf"));
+                Assert.That(c.RowsPerExpert.Max(), Is.GreaterThan(4 * total / c.Experts), c.Name + ": skewed");
+            }
+        }
+    }
 }

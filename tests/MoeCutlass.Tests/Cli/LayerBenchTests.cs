@@ -59,7 +59,7 @@ public sealed class LayerBenchTests : NativeTestBase
             // m-a and m-b share model m's set (generated for m-a with 4 experts, m-b reads the first 2); n-a has its own.
             Assert.That(layer.GetProperty("weight_generations").GetInt32(), Is.EqualTo(2));
             Assert.That(layer.GetProperty("bandwidth_gbps").ValueKind, Is.EqualTo(JsonValueKind.Null), "no bandwidth on the CPU");
-            Assert.That(layer.GetProperty("zipf_exponent").GetDouble(), Is.EqualTo(1.2));
+            Assert.That(layer.GetProperty("zipf_exponent").GetDouble(), Is.EqualTo(LayerRouting.ZipfExponent));
             Assert.That(results.Select(r => $"{r.GetProperty("case").GetString()}/{r.GetProperty("strategy").GetString()}"),
                 Is.EqualTo(new[] { "m-a/single", "m-a/expert_specialized", "m-b/single", "m-b/expert_specialized", "n-a/single", "n-a/expert_specialized" }));
             Assert.That(results.Select(r => r.GetProperty("weights_generated").GetBoolean()), Is.EqualTo(new[] { true, false, false, false, true, false }));
@@ -194,7 +194,7 @@ public sealed class LayerBenchTests : NativeTestBase
     {
         float[] bias = LayerRouting.ZipfBias(8, 7);
 
-        Assert.That(bias.Select(b => Math.Round(-b / 1.2, 4)).Order(),
+        Assert.That(bias.Select(b => Math.Round(-b / LayerRouting.ZipfExponent, 4)).Order(),
             Is.EqualTo(Enumerable.Range(1, 8).Select(r => Math.Round(Math.Log(r), 4))));
     }
 
