@@ -149,6 +149,14 @@ class CudaPersistent : public ::testing::Test {
     job.max_rows = max_rows;
     job.multiprocessors = multiprocessors_;
     EXPECT_EQ(prepare_moe_persistent(config, output_dtype), cudaSuccess);
+    // The grid the plan launches: no more clusters than the device holds at once.
+    int32_t clusters = 0;
+    EXPECT_EQ(moecutlass::cuda::persistent::moe_persistent_max_clusters(config, output_dtype, &clusters), cudaSuccess);
+    const int32_t cluster_size =
+        moecutlass::kKernelConfigs[config].cluster_m * moecutlass::kKernelConfigs[config].cluster_n;
+    EXPECT_GT(clusters, 0);
+    EXPECT_LE(clusters, multiprocessors_ / cluster_size);
+    job.max_clusters = clusters;
     EXPECT_EQ(launch_moe_persistent(job, nullptr), cudaSuccess);
     EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     Persistent out;

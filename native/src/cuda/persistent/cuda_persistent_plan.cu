@@ -1,10 +1,12 @@
 #include "cuda/persistent/cuda_persistent_plan.hpp"
 
+#include <array>
 #include <cstdint>
 #include <cstdlib>
 
 #include "core/error.hpp"
 #include "core/gemm_selection.hpp"
+#include "core/kernel_registry.hpp"
 #include "core/tuning_settings.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/persistent/moe_persistent.hpp"
@@ -31,8 +33,11 @@ class CudaPersistentPlan final : public GroupedGemmPlanImpl {
     // Every configuration a run may launch gets its kernel attributes on the plan's device now, not per run.
     DeviceScope scope(environment.device, environment.backend);
     for (int32_t i = 0; i < shape.selection.config_count; ++i) {
-      cuda_check(persistent::prepare_moe_persistent(shape.selection.configs[i], shape.output_dtype),
+      const int32_t config = shape.selection.configs[i];
+      cuda_check(persistent::prepare_moe_persistent(config, shape.output_dtype),
                  "persistent grouped GEMM kernel attributes", environment.backend);
+      cuda_check(persistent::moe_persistent_max_clusters(config, shape.output_dtype, &max_clusters_[config]),
+                 "persistent grouped GEMM cluster occupancy", environment.backend);
     }
   }
 
@@ -57,6 +62,7 @@ class CudaPersistentPlan final : public GroupedGemmPlanImpl {
     job.min_rows = set.launch[0].first_rows;
     job.max_rows = set.launch[0].last_rows;
     job.multiprocessors = environment_.multiprocessors;
+    job.max_clusters = max_clusters_[job.config];
     job.programmatic = programmatic_;
     DeviceScope scope(environment_.device, environment_.backend);
     cuda_check(persistent::launch_moe_persistent(job, static_cast<cudaStream_t>(stream.native_handle())),
@@ -67,6 +73,8 @@ class CudaPersistentPlan final : public GroupedGemmPlanImpl {
   GroupedGemmShape shape_;
   CudaPlanEnvironment environment_;
   bool programmatic_ = true;
+  // Per registry index: the clusters the device holds at once (the persistent grid never exceeds it).
+  std::array<int32_t, kKernelConfigCount> max_clusters_{};
 };
 
 }  // namespace

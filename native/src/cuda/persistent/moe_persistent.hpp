@@ -34,6 +34,7 @@ struct MoePersistentJob {
   int32_t min_rows = 1;
   int32_t max_rows = 2147483647;
   int32_t multiprocessors = 0;        // the persistent grid: one CTA per SM
+  int32_t max_clusters = 0;           // at most this many clusters (moe_persistent_max_clusters); 0 = no limit
   bool programmatic = false;          // launched after the previous kernel's trigger (PDL)
 };
 
@@ -42,6 +43,10 @@ bool moe_persistent_supports(int32_t config, int32_t output_dtype);
 
 // Sets the configuration's kernel attributes on the current device; once per device before its first launch there.
 cudaError_t prepare_moe_persistent(int32_t config, int32_t output_dtype);
+
+// The number of the configuration's clusters the current device holds at once (cudaOccupancyMaxActiveClusters with
+// the kernel's shared memory); after prepare_moe_persistent on this device.
+cudaError_t moe_persistent_max_clusters(int32_t config, int32_t output_dtype, int32_t* clusters);
 
 // Encodes the A and B tensor maps for the job's pointers and rows, and launches (after prepare_moe_persistent on
 // this device). rows = 0 launches nothing.

@@ -245,13 +245,35 @@ cudaError_t prepare_kernel() {
                               Kernel::kSharedBytes);
 }
 
+// How many of the kernel's clusters the device can hold at once, with its real shared memory (after prepare_kernel).
+// A persistent grid larger than that would leave clusters waiting for others to finish their whole share of tiles.
+template <class Kernel>
+cudaError_t max_active_clusters(int32_t* clusters) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(Kernel::kClusterM, Kernel::kClusterN, 1);
+  config.blockDim = dim3(Kernel::kThreads, 1, 1);
+  config.dynamicSmemBytes = Kernel::kSharedBytes;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeClusterDimension;
+  attribute.val.clusterDim.x = Kernel::kClusterM;
+  attribute.val.clusterDim.y = Kernel::kClusterN;
+  attribute.val.clusterDim.z = 1;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  int count = 0;
+  const cudaError_t result = cudaOccupancyMaxActiveClusters(&count, &moe_persistent_entry<Kernel>, &config);
+  *clusters = count;
+  return result;
+}
+
 template <class Kernel>
 cudaError_t launch_kernel(const MoePersistentJob& job, cudaStream_t stream) {
   if (job.rows == 0) return cudaSuccess;
   const typename Kernel::Params params = Kernel::make_params(job);
   auto* entry = &moe_persistent_entry<Kernel>;
   const int cluster_size = Kernel::kClusterM * Kernel::kClusterN;
-  const int clusters = job.multiprocessors / cluster_size;
+  int clusters = job.multiprocessors / cluster_size;
+  if (job.max_clusters > 0 && job.max_clusters < clusters) clusters = job.max_clusters;
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(static_cast<unsigned>(Kernel::kClusterM * clusters), Kernel::kClusterN, 1);
   config.blockDim = dim3(Kernel::kThreads, 1, 1);

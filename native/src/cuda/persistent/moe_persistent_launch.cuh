@@ -39,6 +39,16 @@ cudaError_t MC_PERSISTENT_PREPARE(int32_t config) {
   });
 }
 
+cudaError_t MC_PERSISTENT_MAX_CLUSTERS(int32_t config, int32_t* clusters) {
+  return with_config(config, [&](auto index) -> cudaError_t {
+    if constexpr (kernel_config_persistent(decltype(index)::value)) {
+      return max_active_clusters<Kernel<decltype(index)::value>>(clusters);
+    } else {
+      return cudaErrorNotSupported;
+    }
+  });
+}
+
 cudaError_t MC_PERSISTENT_LAUNCH(const MoePersistentJob& job, cudaStream_t stream) {
   return with_config(job.config, [&](auto index) -> cudaError_t {
     if constexpr (kernel_config_persistent(decltype(index)::value)) {
