@@ -218,12 +218,36 @@ struct MoePersistentKernel {
     auto thread_mma = tiled_mma.get_thread_slice(mma_thread_idx);
     Tensor coordinates = thread_mma.partition_C(make_identity_tensor(take<0, 2>(TileShape{})));
     ElementD* d = params.d + static_cast<int64_t>(cta.row_begin) * params.n + cta.column_begin;
+    static_assert(size(decltype(coordinates){}) % 2 == 0, "GMMA fragments come in column pairs");
+    // A GMMA accumulator fragment holds each row's columns in adjacent pairs (i, i + 1): store a pair as one 32-bit
+    // word where both lie inside the tile (N % 8 == 0 and even tile columns keep the word aligned), else element by
+    // element. Halves the store instructions of the predicated path.
     CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < size(accumulators); ++i) {
+    for (int i = 0; i < size(accumulators); i += 2) {
       const int row = get<0>(coordinates(i));
       const int column = get<1>(coordinates(i));
-      if (row < cta.row_count && column < cta.column_count) {
-        d[static_cast<int64_t>(row) * params.n + column] = ElementD(accumulators(i));
+      const bool pair = get<0>(coordinates(i + 1)) == row && get<1>(coordinates(i + 1)) == column + 1 &&
+                        (column & 1) == 0;
+      if (pair) {
+        if (row >= cta.row_count || column >= cta.column_count) continue;
+        ElementD* out = d + static_cast<int64_t>(row) * params.n + column;
+        if (column + 1 < cta.column_count) {
+          const ElementD values[2] = {ElementD(accumulators(i)), ElementD(accumulators(i + 1))};
+          uint32_t word;
+          memcpy(&word, values, sizeof word);
+          *reinterpret_cast<uint32_t*>(out) = word;
+        } else {
+          *out = ElementD(accumulators(i));
+        }
+      } else {
+        CUTLASS_PRAGMA_UNROLL
+        for (int j = 0; j < 2; ++j) {
+          const int r = get<0>(coordinates(i + j));
+          const int c = get<1>(coordinates(i + j));
+          if (r < cta.row_count && c < cta.column_count) {
+            d[static_cast<int64_t>(r) * params.n + c] = ElementD(accumulators(i + j));
+          }
+        }
       }
     }
   }
