@@ -33,14 +33,20 @@ internal static class VerifyCommand
             Description = "Run reduced cases on CUDA too (as the CPU backend always does); the full cases make the CPU reference slow",
         };
 
-        var command = new Command("verify", "Check a backend's grouped GEMM against a double-precision reference on suite cases")
+        var layer = new Option<bool>("--layer")
         {
-            suite, cases, strategies, backend, device, cpuThreads, dtype, scale, seed,
+            Description = "Check the whole MoE layer on the suite's \"layers\" cases (--case names layer cases then), scaled down, against the "
+                + "CPU layer on the same FP8 weights and inputs; also that two forward calls give the same bits",
+        };
+
+        var command = new Command("verify", "Check a backend's grouped GEMM (or with --layer the whole MoE layer) against a reference on suite cases")
+        {
+            suite, cases, strategies, backend, device, cpuThreads, dtype, scale, seed, layer,
         };
 
         command.SetAction(parseResult => CommandEnvironment.Run(
             parseResult.GetValue(CommonOptions.Verbose),
-            environment => Execute(environment, new VerifyRequest(
+            environment => (parseResult.GetValue(layer) ? (Func<CommandEnvironment, VerifyRequest, int>)LayerVerify.Execute : Execute)(environment, new VerifyRequest(
                 SuitePath: parseResult.GetValue(suite),
                 Cases: parseResult.GetValue(cases),
                 Strategies: StrategySelection.Parse(parseResult.GetValue(strategies), StrategySelection.All),
@@ -255,7 +261,7 @@ internal static class VerifyCommand
     private sealed record VerifyRow(ProblemShape Shape, GemmStrategy Strategy, Comparison? Comparison, bool? Passed);
 
     /// <summary>The parsed command line of <c>verify</c>.</summary>
-    private sealed record VerifyRequest(
+    internal sealed record VerifyRequest(
         string? SuitePath,
         string[]? Cases,
         IReadOnlyList<GemmStrategy> Strategies,

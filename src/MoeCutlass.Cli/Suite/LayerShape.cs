@@ -25,10 +25,13 @@ internal sealed record LayerShape(
     /// <summary>Most tokens of a CPU run.</summary>
     public const int CpuMaxTokens = 64;
 
+    /// <summary>What <see cref="Scale"/> does, for report headers.</summary>
+    public static string ScaleDescription =>
+        $"layer cases scaled to at most {CpuMaxExperts} local experts (router experts and first expert by the same "
+        + $"factor, top-k at most the router experts), H and I at most {CpuMaxWidth}, {CpuMaxTokens} tokens";
+
     /// <summary>The CPU bench header's description of <see cref="Scale"/>.</summary>
-    public static string CpuNote =>
-        $"CPU reference backend: layer cases scaled to at most {CpuMaxExperts} local experts (router experts and first expert by the same "
-        + $"factor, top-k at most the router experts), H and I at most {CpuMaxWidth}, {CpuMaxTokens} tokens; times are CPU times, not GPU performance";
+    public static string CpuNote => $"CPU reference backend: {ScaleDescription}; times are CPU times, not GPU performance";
 
     /// <summary>The case as it is (CUDA).</summary>
     public static LayerShape Full(LayerCase c) =>

@@ -22,11 +22,11 @@ public sealed class LayerBenchTests : NativeTestBase
     public void TearDown() => _temp.Dispose();
 
     /// <summary>A GEMM case (the suite needs one) and the given layer objects.</summary>
-    private static string LayerSuite(params string[] layers) =>
+    internal static string LayerSuite(params string[] layers) =>
         "{\"description\": \"layers\", \"cases\": [" + SuiteFiles.CaseJson("gemm", 2, 128, 128, [3, 5])
         + "], \"layers\": [" + string.Join(", ", layers) + "]}";
 
-    private static string LayerJson(string name, string model, int experts, int routerExperts, int hidden, int intermediate, int topk, int tokens,
+    internal static string LayerJson(string name, string model, int experts, int routerExperts, int hidden, int intermediate, int topk, int tokens,
         string router = "uniform", int firstExpert = 0) =>
         $"{{\"name\": \"{name}\", \"model\": \"{model}\", \"experts\": {experts}, \"first_expert\": {firstExpert}, \"router_experts\": {routerExperts}, "
         + $"\"hidden\": {hidden}, \"intermediate\": {intermediate}, \"topk\": {topk}, \"tokens\": {tokens}, \"router\": \"{router}\", \"note\": \"t\"}}";

@@ -1,4 +1,5 @@
 using System.Globalization;
+using MoeCutlass.Cli.Verify;
 
 namespace MoeCutlass.Tests.Gpu;
 
@@ -19,13 +20,13 @@ namespace MoeCutlass.Tests.Gpu;
 /// zero by cancellation). Hence: over all outputs the relative RMS error must stay below 2^-5 (flips are rare and
 /// unbiased: typically ~2^-9), and each element within 2^-3 of its token row's largest magnitude plus two output ulps
 /// (the worst case of one block's scale moving: half a step, 2^-4, of that block's share of the row, doubled for the
-/// final bf16/fp16 roundings of both sides). A wrong expert, weight or gate/up order is off by the row's magnitude.</para>
+/// final bf16/fp16 roundings of both sides). A wrong expert, weight or gate/up order is off by the row's magnitude.
+/// The rule lives in <see cref="LayerTolerance"/>, which <c>moecutlass verify --layer</c> applies too.</para>
 /// </remarks>
 [TestFixture, Category("Gpu"), NonParallelizable]
 public sealed class CudaMoeLayerTests : NativeTestBase
 {
-    private const double RmsLimit = 1.0 / 32;
-    private const double RowFraction = 1.0 / 8;
+    private const double RmsLimit = LayerTolerance.RmsLimit;
 
     private MoeContext _cuda = null!;
     private MoeContext _cpu = null!;
@@ -81,13 +82,14 @@ public sealed class CudaMoeLayerTests : NativeTestBase
         double[] expected = Run(_cpu, cpuLayer, problem, out _);
         double[] got = Run(_cuda, cudaLayer, problem, out ushort[] bits);
 
-        double rms = MoeLayerTests.RelativeRms(got, expected);
-        string? worst = CheckRows(got, expected, options.Hidden, options.OutputDType);
-        TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"relative RMS difference {rms:G3}"));
+        LayerComparison comparison = LayerTolerance.Compare(got, expected, options.Hidden, options.OutputDType);
+        TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"relative RMS difference {comparison.RelativeRms:G3}, worst element ratio {comparison.WorstRatio:G3}: {comparison.WorstElement}"));
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(rms, Is.LessThan(RmsLimit));
-            Assert.That(worst, Is.Null);
+            Assert.That(comparison.NonFinite, Is.Zero);
+            Assert.That(comparison.RelativeRms, Is.LessThan(RmsLimit));
+            Assert.That(comparison.WorstRatio, Is.LessThanOrEqualTo(1), comparison.WorstElement);
             Assert.That(_cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None));
         }
 
@@ -240,32 +242,5 @@ public sealed class CudaMoeLayerTests : NativeTestBase
         layer.Forward(problem.Tokens, hidden, logits, output);
         bits = MoeLayerTests.ReadBits(output);
         return MoeLayerTests.ReadDoubles(output);
-    }
-
-    /// <summary>Null when every element is within the row bound (see the class remarks), else the first that is not.</summary>
-    private static string? CheckRows(double[] got, double[] expected, int hidden, DType outputDType)
-    {
-        for (int row = 0; row < got.Length / hidden; row++)
-        {
-            double rowMax = 0;
-            for (int c = 0; c < hidden; c++)
-            {
-                rowMax = Math.Max(rowMax, Math.Abs(expected[row * hidden + c]));
-            }
-
-            for (int c = 0; c < hidden; c++)
-            {
-                int i = row * hidden + c;
-                double ulp = outputDType == DType.Float16 ? Numerics.UlpHalf(expected[i]) : Numerics.UlpBFloat16(expected[i]);
-                double bound = RowFraction * rowMax + 2 * ulp;
-                if (!(Math.Abs(got[i] - expected[i]) <= bound))
-                {
-                    return string.Create(CultureInfo.InvariantCulture,
-                        $"token {row} column {c}: CUDA {got[i]} vs CPU {expected[i]} (row max {rowMax}, bound {bound})");
-                }
-            }
-        }
-
-        return null;
     }
 }
