@@ -24,6 +24,18 @@ internal static class ChartStyle
         MarkerShape.FilledTriangleDown, MarkerShape.OpenCircle, MarkerShape.OpenSquare, MarkerShape.OpenTriangleUp,
     ];
 
+    /// <summary>
+    /// Whether SkiaSharp finds any font on this machine. Without one (a bare server or container image without a font
+    /// package) every chart is still written, but its titles, labels and legends are empty.
+    /// </summary>
+    public static bool FontsAvailable => SkiaSharp.SKFontManager.Default.FontFamilyCount > 0;
+
+    /// <summary>What <c>plot</c> and <c>bench --plot</c> print when <see cref="FontsAvailable"/> is false.</summary>
+    public const string NoFontsWarning =
+        "no fonts found on this machine (fontconfig lists none): the charts are drawn without any text. Install a font " +
+        "package (e.g. fonts-dejavu-core) and draw them again, or copy the result files to a machine that has fonts " +
+        "and run `moecutlass plot` there";
+
     public static Color StrategyColor(int index) => Palette.GetColor(index);
 
     public static MarkerShape StrategyMarker(int index) => Markers[index % Markers.Length];

@@ -83,6 +83,11 @@ internal static class PlotCommand
         {
             console.WriteLine($"note: {note}");
         }
+
+        if (!ChartStyle.FontsAvailable)
+        {
+            console.WriteLine($"warning: {ChartStyle.NoFontsWarning}");
+        }
     }
 
     /// <summary>The full path of an output directory; an existing file there is a usage error. Nothing is created yet.</summary>

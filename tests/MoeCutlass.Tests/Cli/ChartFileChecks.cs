@@ -23,6 +23,18 @@ internal static class ChartFileChecks
         throw new FileNotFoundException($"bench/results/{name} not found above {AppContext.BaseDirectory}");
     }
 
+    /// <summary>
+    /// Ignores the calling test (with the reason) on a machine without fonts, where every chart is drawn without text
+    /// and <c>plot</c> warns so (the GPU machine has none): the tests that read text or size from a chart need fonts.
+    /// </summary>
+    public static void RequireFonts()
+    {
+        if (!MoeCutlass.Cli.Charts.ChartStyle.FontsAvailable)
+        {
+            Assert.Ignore("no fonts on this machine: charts are drawn without text (plot prints a warning)");
+        }
+    }
+
     /// <summary>PNG signature, the IHDR size, and more bytes than an empty canvas of that size would take.</summary>
     public static void AssertPng(string path, int width, int height)
     {

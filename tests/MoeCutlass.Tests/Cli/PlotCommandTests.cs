@@ -90,6 +90,7 @@ public sealed class PlotCommandTests : NativeTestBase
     [Test]
     public async Task Bench_Plot_DrawsTheRunsCharts_ThroughTheSameLoader()
     {
+        ChartFileChecks.RequireFonts();
         string suite = _temp.Write("suite.json", SuiteFiles.SmallSuite());
         string output = _temp.Combine("charts");
 

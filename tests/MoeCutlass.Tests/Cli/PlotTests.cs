@@ -26,6 +26,7 @@ public sealed class PlotTests
     [Test]
     public void NewRun_WithPeer_DrawsRooflineBaselineAndDeepGemmCharts_NamingEveryCase()
     {
+        ChartFileChecks.RequireFonts();
         PlotRun run = ResultFileLoader.Load(ChartFileChecks.Fixture(NewRun), "RESULTS");
         PeerTimes peer = PeerTimes.Load(ChartFileChecks.Fixture(Peers), "--peer");
 
@@ -62,6 +63,7 @@ public sealed class PlotTests
     [Test]
     public void OldRun_LabelsItsRecordedCeilings_AsTheFileRecordedThem()
     {
+        ChartFileChecks.RequireFonts();
         PlotRun run = ResultFileLoader.Load(ChartFileChecks.Fixture(OldRun), "RESULTS");
 
         IReadOnlyList<PlannedChart> charts = ChartSet.Plan([run], new ChartOptions("single", true, null), new List<string>());
@@ -88,6 +90,7 @@ public sealed class PlotTests
     [Test]
     public void RunWithoutCeilings_DrawsNoCeilings_AndSaysSoInTheTitle()
     {
+        ChartFileChecks.RequireFonts();
         string json = File.ReadAllText(ChartFileChecks.Fixture(NewRun));
         int start = json.IndexOf("\"roofline\": {", StringComparison.Ordinal);
         int end = json.IndexOf('}', start);
