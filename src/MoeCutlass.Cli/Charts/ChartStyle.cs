@@ -28,7 +28,25 @@ internal static class ChartStyle
     /// Whether SkiaSharp finds any font on this machine. Without one (a bare server or container image without a font
     /// package) every chart is still written, but its titles, labels and legends are empty.
     /// </summary>
-    public static bool FontsAvailable => SkiaSharp.SKFontManager.Default.FontFamilyCount > 0;
+    public static bool FontsAvailable { get; } = CanDrawText();
+
+    /// <summary>
+    /// Whether the face the charts ask for (or SkiaSharp's fallback for it) has glyphs for plain Latin text. Counting
+    /// font families is not enough: the GPU machine reports families and still draws every label empty.
+    /// </summary>
+    private static bool CanDrawText()
+    {
+        // The matched face is ours to dispose; SkiaSharp's default face is a shared instance.
+        using SkiaSharp.SKTypeface? matched = SkiaSharp.SKFontManager.Default.MatchFamily(FontName);
+        SkiaSharp.SKTypeface? typeface = matched ?? SkiaSharp.SKTypeface.Default;
+        if (typeface is null || typeface.GlyphCount == 0)
+        {
+            return false;
+        }
+
+        using var font = new SkiaSharp.SKFont(typeface, 12);
+        return font.GetGlyphs("Ag").All(glyph => glyph != 0) && font.MeasureText("Ag") > 0;
+    }
 
     /// <summary>What <c>plot</c> and <c>bench --plot</c> print when <see cref="FontsAvailable"/> is false.</summary>
     public const string NoFontsWarning =
