@@ -252,18 +252,7 @@ public sealed class MoeLayer : IDisposable
     public void Forward(int tokens, DeviceBuffer hidden, DeviceBuffer routerLogits, DeviceBuffer output, MoeStream? stream = null)
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        if (Options.Routing != MoeRoutingMode.SoftmaxTopK)
-        {
-            throw new MoeCutlassArgumentException(
-                $"routerLogits: this layer takes precomputed routing (Routing = {Options.Routing}); call ForwardPrecomputed with topkIds and topkWeights.",
-                MoeStatus.InvalidArgument, string.Empty, nameof(routerLogits));
-        }
-
-        bool sized = tokens >= 0 && tokens <= Options.MaxTokens;
-        CheckOperand(hidden, Options.InputDType, sized ? Options.HiddenElements(tokens) : 0, nameof(hidden), tokens);
-        CheckOperand(routerLogits, Options.LogitsDType, sized ? Options.LogitElements(tokens) : 0, nameof(routerLogits), tokens);
-        CheckOperand(output, Options.OutputDType, sized ? Options.OutputElements(tokens) : 0, nameof(output), tokens);
-        Run(tokens, hidden, routerLogits, null, null, output, stream);
+        RunSoftmax(tokens, hidden, routerLogits, output, stream, null, nameof(ForwardPrecomputed));
     }
 
     /// <summary>
@@ -290,19 +279,7 @@ public sealed class MoeLayer : IDisposable
         MoeStream? stream = null)
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        if (Options.Routing != MoeRoutingMode.Precomputed)
-        {
-            throw new MoeCutlassArgumentException(
-                $"topkIds: this layer routes from router logits (Routing = {Options.Routing}); call Forward with routerLogits.",
-                MoeStatus.InvalidArgument, string.Empty, nameof(topkIds));
-        }
-
-        bool sized = tokens >= 0 && tokens <= Options.MaxTokens;
-        CheckOperand(hidden, Options.InputDType, sized ? Options.HiddenElements(tokens) : 0, nameof(hidden), tokens);
-        CheckOperand(topkIds, null, sized ? Options.TopKElements(tokens) : 0, nameof(topkIds), tokens);
-        CheckOperand(topkWeights, DType.Float32, sized ? Options.TopKElements(tokens) : 0, nameof(topkWeights), tokens);
-        CheckOperand(output, Options.OutputDType, sized ? Options.OutputElements(tokens) : 0, nameof(output), tokens);
-        Run(tokens, hidden, null, topkIds, topkWeights, output, stream);
+        RunPrecomputed(tokens, hidden, topkIds, topkWeights, output, stream, null, nameof(Forward));
     }
 
     /// <summary>The events a timed forward call records (<see cref="ForwardTimed"/>): one before the first stage and one after
@@ -331,18 +308,7 @@ public sealed class MoeLayer : IDisposable
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
         CheckEvents(events);
-        if (Options.Routing != MoeRoutingMode.SoftmaxTopK)
-        {
-            throw new MoeCutlassArgumentException(
-                $"routerLogits: this layer takes precomputed routing (Routing = {Options.Routing}); call ForwardPrecomputedTimed with topkIds and topkWeights.",
-                MoeStatus.InvalidArgument, string.Empty, nameof(routerLogits));
-        }
-
-        bool sized = tokens >= 0 && tokens <= Options.MaxTokens;
-        CheckOperand(hidden, Options.InputDType, sized ? Options.HiddenElements(tokens) : 0, nameof(hidden), tokens);
-        CheckOperand(routerLogits, Options.LogitsDType, sized ? Options.LogitElements(tokens) : 0, nameof(routerLogits), tokens);
-        CheckOperand(output, Options.OutputDType, sized ? Options.OutputElements(tokens) : 0, nameof(output), tokens);
-        Run(tokens, hidden, routerLogits, null, null, output, stream, events);
+        RunSoftmax(tokens, hidden, routerLogits, output, stream, events, nameof(ForwardPrecomputedTimed));
     }
 
     /// <summary><see cref="ForwardPrecomputed"/>, with <paramref name="events"/> recorded at the stage boundaries as
@@ -363,10 +329,37 @@ public sealed class MoeLayer : IDisposable
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
         CheckEvents(events);
+        RunPrecomputed(tokens, hidden, topkIds, topkWeights, output, stream, events, nameof(ForwardTimed));
+    }
+
+    /// <summary>The checks and run of a softmax-routed forward call (<see cref="Forward"/>, <see cref="ForwardTimed"/>);
+    /// <paramref name="precomputedMethod"/> is the method a precomputed layer should have been called with.</summary>
+    private void RunSoftmax(int tokens, DeviceBuffer hidden, DeviceBuffer routerLogits, DeviceBuffer output, MoeStream? stream,
+        IReadOnlyList<MoeEvent>? events, string precomputedMethod)
+    {
+        if (Options.Routing != MoeRoutingMode.SoftmaxTopK)
+        {
+            throw new MoeCutlassArgumentException(
+                $"routerLogits: this layer takes precomputed routing (Routing = {Options.Routing}); call {precomputedMethod} with topkIds and topkWeights.",
+                MoeStatus.InvalidArgument, string.Empty, nameof(routerLogits));
+        }
+
+        bool sized = tokens >= 0 && tokens <= Options.MaxTokens;
+        CheckOperand(hidden, Options.InputDType, sized ? Options.HiddenElements(tokens) : 0, nameof(hidden), tokens);
+        CheckOperand(routerLogits, Options.LogitsDType, sized ? Options.LogitElements(tokens) : 0, nameof(routerLogits), tokens);
+        CheckOperand(output, Options.OutputDType, sized ? Options.OutputElements(tokens) : 0, nameof(output), tokens);
+        Run(tokens, hidden, routerLogits, null, null, output, stream, events);
+    }
+
+    /// <summary>The checks and run of a precomputed-routing forward call (<see cref="ForwardPrecomputed"/>,
+    /// <see cref="ForwardPrecomputedTimed"/>); <paramref name="softmaxMethod"/> is the method a softmax-routed layer takes.</summary>
+    private void RunPrecomputed(int tokens, DeviceBuffer hidden, DeviceBuffer topkIds, DeviceBuffer topkWeights, DeviceBuffer output,
+        MoeStream? stream, IReadOnlyList<MoeEvent>? events, string softmaxMethod)
+    {
         if (Options.Routing != MoeRoutingMode.Precomputed)
         {
             throw new MoeCutlassArgumentException(
-                $"topkIds: this layer routes from router logits (Routing = {Options.Routing}); call ForwardTimed with routerLogits.",
+                $"topkIds: this layer routes from router logits (Routing = {Options.Routing}); call {softmaxMethod} with routerLogits.",
                 MoeStatus.InvalidArgument, string.Empty, nameof(topkIds));
         }
 

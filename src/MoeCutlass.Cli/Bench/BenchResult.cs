@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using System.Text.Json.Serialization;
+using MoeCutlass.Cli.Infrastructure;
 
 namespace MoeCutlass.Cli.Bench;
 
@@ -174,6 +176,33 @@ internal sealed record BenchRunMetadata
 
     /// <summary>Set when cases were reduced for the CPU reference backend.</summary>
     public string? Note { get; init; }
+
+    /// <summary>
+    /// The metadata of a bench run on <paramref name="context"/> (the GEMM suite and <c>bench --layer</c> write the same
+    /// block): the machine, the loaded library and the timing settings.
+    /// </summary>
+    public static BenchRunMetadata Of(DateTimeOffset started, MoeContext context, bool cuda, BenchSettings settings, ulong seed,
+        string suitePath, bool graphMode, bool graphRequested, RooflineCeilings? ceilings, string? note) => new()
+    {
+        TimestampUtc = started,
+        Machine = Environment.MachineName,
+        Os = RuntimeInformation.OSDescription,
+        Runtime = RuntimeInformation.FrameworkDescription,
+        ToolVersion = Infrastructure.ToolVersion.Text,
+        LibraryVersion = MoeCutlassLibrary.BuildInfo.Version,
+        LibraryGitCommit = MoeCutlassLibrary.BuildInfo.GitCommit,
+        LibraryAbiVersion = MoeCutlassLibrary.BuildInfo.AbiVersion,
+        LibraryPath = RecordedPath.Of(MoeCutlassLibrary.LoadedPath),
+        Backend = cuda ? "cuda" : "cpu",
+        Device = BackendSelection.DeviceName(context),
+        Iterations = settings.Iterations,
+        Warmup = settings.Warmup,
+        Seed = seed,
+        Suite = RecordedPath.Of(suitePath),
+        GraphMode = graphMode ? "on" : graphRequested ? "unavailable" : "off",
+        Roofline = ceilings,
+        Note = note,
+    };
 }
 
 /// <summary>The JSON result file: metadata plus one record per (case, strategy).</summary>

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using MoeCutlass.Cli.Bench;
 using MoeCutlass.Cli.Charts;
@@ -196,27 +195,8 @@ internal static class BenchCommand
 
         if (request.JsonPath is not null || request.PlotDirectory is not null)
         {
-            var metadata = new BenchRunMetadata
-            {
-                TimestampUtc = started,
-                Machine = Environment.MachineName,
-                Os = RuntimeInformation.OSDescription,
-                Runtime = RuntimeInformation.FrameworkDescription,
-                ToolVersion = ToolVersion.Text,
-                LibraryVersion = MoeCutlassLibrary.BuildInfo.Version,
-                LibraryGitCommit = MoeCutlassLibrary.BuildInfo.GitCommit,
-                LibraryAbiVersion = MoeCutlassLibrary.BuildInfo.AbiVersion,
-                LibraryPath = RecordedPath.Of(MoeCutlassLibrary.LoadedPath),
-                Backend = cuda ? "cuda" : "cpu",
-                Device = BackendSelection.DeviceName(context),
-                Iterations = settings.Iterations,
-                Warmup = settings.Warmup,
-                Seed = request.Seed,
-                Suite = RecordedPath.Of(suite.Path),
-                GraphMode = graphMode ? "on" : request.Graph ? "unavailable" : "off",
-                Roofline = ceilings,
-                Note = cpuNote,
-            };
+            var metadata = BenchRunMetadata.Of(started, context, cuda, settings, request.Seed, suite.Path, graphMode, request.Graph,
+                ceilings, cpuNote);
             var report = new BenchReport(metadata, final);
             if (request.JsonPath is not null)
             {

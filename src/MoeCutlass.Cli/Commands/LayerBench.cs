@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using MoeCutlass.Cli.Bench;
 using MoeCutlass.Cli.Data;
 using MoeCutlass.Cli.Infrastructure;
@@ -99,27 +98,8 @@ internal static class LayerBench
 
         if (request.JsonPath is not null)
         {
-            var metadata = new BenchRunMetadata
-            {
-                TimestampUtc = started,
-                Machine = Environment.MachineName,
-                Os = RuntimeInformation.OSDescription,
-                Runtime = RuntimeInformation.FrameworkDescription,
-                ToolVersion = ToolVersion.Text,
-                LibraryVersion = MoeCutlassLibrary.BuildInfo.Version,
-                LibraryGitCommit = MoeCutlassLibrary.BuildInfo.GitCommit,
-                LibraryAbiVersion = MoeCutlassLibrary.BuildInfo.AbiVersion,
-                LibraryPath = RecordedPath.Of(MoeCutlassLibrary.LoadedPath),
-                Backend = cuda ? "cuda" : "cpu",
-                Device = BackendSelection.DeviceName(context),
-                Iterations = settings.Iterations,
-                Warmup = settings.Warmup,
-                Seed = request.Seed,
-                Suite = RecordedPath.Of(suite.Path),
-                GraphMode = graphMode ? "on" : request.Graph ? "unavailable" : "off",
-                Roofline = ceilings,
-                Note = cpuNote,
-            };
+            var metadata = BenchRunMetadata.Of(started, context, cuda, settings, request.Seed, suite.Path, graphMode, request.Graph,
+                ceilings, cpuNote);
             var info = new LayerRunInfo(cache.Generations, ceilings?.MemoryGbps, ceilings?.Source, LayerRouting.ZipfExponent);
             LayerResultWriter.Write(request.JsonPath, new LayerReport(metadata, info, final));
             console.WriteLine($"wrote {request.JsonPath}");
