@@ -134,20 +134,26 @@ void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stre
   stages.gather_quantize(gather, stream);
   boundary(3);
 
-  GroupedGemmOperands gemm1;
-  gemm1.rows = capacity;
-  gemm1.selection_rows = expected_rows;
-  gemm1.a = gather.out;
-  gemm1.a_scales = gather.scales;
-  gemm1.b = weights_.w13;
-  gemm1.b_scales = weights_.w13_scales;
-  gemm1.expert_offsets = offsets;
-  gemm1.d = part<void>(layout_.gemm_out);
-  gemm1_->run(gemm1, stream);
+  // Both GEMMs write the one bf16 buffer: GEMM1's output is dead once activated, so GEMM2 reuses it (in stream order).
+  void* gemm_out = part<void>(layout_.gemm_out);
+  auto run_gemm = [&](GroupedGemmPlanImpl& plan, const uint8_t* a, const float* a_scales, const uint8_t* b,
+                      const float* b_scales) {
+    GroupedGemmOperands gemm;
+    gemm.rows = capacity;
+    gemm.selection_rows = expected_rows;
+    gemm.a = a;
+    gemm.a_scales = a_scales;
+    gemm.b = b;
+    gemm.b_scales = b_scales;
+    gemm.expert_offsets = offsets;
+    gemm.d = gemm_out;
+    plan.run(gemm, stream);
+  };
+  run_gemm(*gemm1_, gather.out, gather.scales, weights_.w13, weights_.w13_scales);
   boundary(4);
 
   MoeActivationJob activation;
-  activation.gemm1_out = gemm1.d;
+  activation.gemm1_out = gemm_out;
   activation.offsets = offsets;
   activation.local_experts = shape_.local_experts;
   activation.inter = shape_.inter;
@@ -156,20 +162,11 @@ void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stre
   stages.activate_quantize(activation, stream);
   boundary(5);
 
-  GroupedGemmOperands gemm2;
-  gemm2.rows = capacity;
-  gemm2.selection_rows = expected_rows;
-  gemm2.a = activation.out;
-  gemm2.a_scales = activation.scales;
-  gemm2.b = weights_.w2;
-  gemm2.b_scales = weights_.w2_scales;
-  gemm2.expert_offsets = offsets;
-  gemm2.d = part<void>(layout_.gemm_out);  // GEMM1's output has been activated: reuse it
-  gemm2_->run(gemm2, stream);
+  run_gemm(*gemm2_, activation.out, activation.scales, weights_.w2, weights_.w2_scales);
   boundary(6);
 
   MoeCombineJob combine;
-  combine.gemm2_out = gemm2.d;
+  combine.gemm2_out = gemm_out;
   combine.hidden_size = shape_.hidden;
   combine.weights = weights;
   combine.slot_to_row = permute.slot_to_row;
