@@ -15,29 +15,23 @@ public sealed partial class QuickStartTests
     private const string MoeLayerMarker = "<!-- quick-start: tests/QuickStartMoeLayer/Program.cs -->";
 
     [Test]
-    public void Readme_QuickStartBlock_IsTheQuickStartProgram()
-    {
-        string root = Root();
-        string readme = Normalize(File.ReadAllText(Path.Combine(root, "README.md")));
-        string program = Normalize(File.ReadAllText(Path.Combine(root, "tests", "QuickStart", "Program.cs")));
-
-        Match block = QuickStartBlock().Match(readme);
-
-        Assert.That(block.Success, Is.True, $"README.md has no ```csharp block right after {Marker}");
-        Assert.That(block.Groups["code"].Value, Is.EqualTo(program), "README.md's quick start differs from tests/QuickStart/Program.cs");
-    }
+    public void Readme_QuickStartBlock_IsTheQuickStartProgram() => AssertReadmeBlockIsProgram(QuickStartBlock(), Marker, "QuickStart");
 
     [Test]
-    public void Readme_MoeLayerBlock_IsTheMoeLayerQuickStartProgram()
+    public void Readme_MoeLayerBlock_IsTheMoeLayerQuickStartProgram() =>
+        AssertReadmeBlockIsProgram(MoeLayerBlock(), MoeLayerMarker, "QuickStartMoeLayer");
+
+    /// <summary>The ```csharp block that <paramref name="block"/> finds after <paramref name="marker"/> is tests/<paramref name="project"/>/Program.cs.</summary>
+    private static void AssertReadmeBlockIsProgram(Regex block, string marker, string project)
     {
         string root = Root();
         string readme = Normalize(File.ReadAllText(Path.Combine(root, "README.md")));
-        string program = Normalize(File.ReadAllText(Path.Combine(root, "tests", "QuickStartMoeLayer", "Program.cs")));
+        string program = Normalize(File.ReadAllText(Path.Combine(root, "tests", project, "Program.cs")));
 
-        Match block = MoeLayerBlock().Match(readme);
+        Match match = block.Match(readme);
 
-        Assert.That(block.Success, Is.True, $"README.md has no ```csharp block right after {MoeLayerMarker}");
-        Assert.That(block.Groups["code"].Value, Is.EqualTo(program), "README.md's MoE layer quick start differs from tests/QuickStartMoeLayer/Program.cs");
+        Assert.That(match.Success, Is.True, $"README.md has no ```csharp block right after {marker}");
+        Assert.That(match.Groups["code"].Value, Is.EqualTo(program), $"README.md's block after {marker} differs from tests/{project}/Program.cs");
     }
 
     [Test]
