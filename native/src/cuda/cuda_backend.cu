@@ -179,7 +179,11 @@ class CudaBackend final : public Backend {
     environment.error_flag = error_flag_;
     environment.backend = this;
     if (shape.strategy == MC_STRATEGY_PERSISTENT) return cuda::make_cuda_persistent_plan(shape, environment);
-    return cuda::make_cuda_grouped_gemm_plan(shape, environment);
+    auto pointer_array = cuda::make_cuda_grouped_gemm_plan(shape, environment);
+    if (shape.strategy == MC_STRATEGY_AUTO && shape.selection.table.auto_persistent_count > 0) {
+      return cuda::make_cuda_auto_plan(shape, environment, std::move(pointer_array));
+    }
+    return pointer_array;
   }
 
   MoeLayerStages& moe_stages() override { return *moe_stages_; }
