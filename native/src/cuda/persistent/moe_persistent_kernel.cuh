@@ -6,7 +6,10 @@
 // Warp roles (384 threads): warp group 0 loads (warp 0: A and B tiles by TMA; warp 1: the scales by cp.async), warp
 // groups 1 and 2 compute and store. Cooperative configurations split each tile between the two MMA warp groups;
 // pingpong ones give each warp group every other tile of the CTA's sequence, so one group's store overlaps the
-// other's main loop (no order barrier: the two groups consume disjoint pipeline stages, in sequence order). Every
+// other's main loop. The two groups take turns through an order barrier, as in CUTLASS's pingpong kernels, and that
+// is needed for correctness, not only speed: the second group's tile starts k_tiles pipeline positions ahead, and
+// once k_tiles reaches the stage count a stage's full barrier would show the parity of the position one lap later
+// as already complete. Taking turns keeps each group within one lap of the loads. Every
 // role walks the same tile sequence with its own MoeTileWalker over the device offsets, so no scheduler warp or
 // scheduler pipeline is needed.
 //
@@ -68,9 +71,13 @@ struct MoePersistentKernel {
   static_assert(kMmaThreads == (kCooperative ? 2 : 1) * cutlass::NumThreadsPerWarpGroup,
                 "cooperative tiles take both MMA warp groups, pingpong tiles one");
 
+  // Pingpong turns: main loop, then store, alternating between the two MMA warp groups.
+  using OrderBarrier = cutlass::OrderedSequenceBarrier<2, 2>;
+
   struct SharedStorage {
     typename Mainloop::TensorStorage tensors;
     alignas(16) typename MainloopPipeline::SharedStorage pipeline;
+    alignas(16) typename OrderBarrier::SharedStorage order;
   };
   static constexpr int kSharedBytes = static_cast<int>(sizeof(SharedStorage));
 
@@ -186,6 +193,11 @@ struct MoePersistentKernel {
     pipeline_params.num_producers = Mainloop::NumProducerThreadEvents;
     pipeline_params.transaction_bytes = params.mainloop.tma_transaction_bytes;
     MainloopPipeline pipeline(shared.pipeline, pipeline_params, ClusterShape{});
+    // Constructed by every thread (warp 0 initialises it); only the pingpong MMA groups use it.
+    typename OrderBarrier::Params order_params;
+    order_params.group_id = static_cast<uint32_t>(warp_group > 0 ? warp_group - 1 : 0);
+    order_params.group_size = cutlass::NumThreadsPerWarpGroup;
+    OrderBarrier order(shared.order, order_params);
 
     // The pipeline's barriers must be initialised in every CTA of the cluster before any of them is used.
     if constexpr (kClusterM * kClusterN > 1) {
@@ -247,10 +259,14 @@ struct MoePersistentKernel {
         const MoeClusterTile tile = walker.at(linear);
         if (!tile.valid) break;
         Tensor accumulators = partition_fragment_C(tiled_mma, take<0, 2>(TileShape{}));
+        if constexpr (!kCooperative) order.wait();
         mainloop.mma(pipeline, read_state, accumulators, k_tiles, mma_thread_idx, shared.tensors, params.mainloop);
+        if constexpr (!kCooperative) order.arrive();
         mainloop.mma_tail(pipeline, read_state, k_tiles);
         read_state.advance(kTileGroups * k_tiles);
+        if constexpr (!kCooperative) order.wait();
         store(params, tile, tiled_mma, accumulators, cta_m, cta_n, mma_thread_idx);
+        if constexpr (!kCooperative) order.arrive();
       }
       cutlass::arch::launch_dependent_grids();
     }
