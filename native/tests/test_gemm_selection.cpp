@@ -351,23 +351,34 @@ TEST(GemmSelectionAbi, ABadListCreatesNoPlan) {
 }
 
 TEST(GemmSelection, PersistentRunsItsOwnTableInOneLaunch) {
-  // H200: swapped tiles at decode averages, then the SINGLE choice (kernel_configs.def, PERSISTENT rows).
-  const PlanSelection plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H200, kLongK, {});
-  ASSERT_EQ(plan.table.persistent_count, 4);
-  EXPECT_EQ(plan.config_count, 4);
-  const std::pair<int32_t, const char*> expected[] = {{1, "swap_128x32x128_c2x1_pingpong"},
-                                                      {24, "swap_128x32x128_c2x1_pingpong"},
-                                                      {25, "swap_128x64x128_c2x1_pingpong"},
-                                                      {49, "tile_128x128x128_c1x2_cooperative"},
-                                                      {511, "tile_128x128x128_c1x2_cooperative"},
-                                                      {512, "tile_256x128x128_c2x1_cooperative"}};
-  for (const auto& [average, name] : expected) {
-    const LaunchSet set = select_launches(plan, 32, 32 * average);
-    EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT) << average;
-    ASSERT_EQ(set.count, 1) << average;
-    EXPECT_EQ(set.launch[0].config, index_of(name)) << average;
+  // H200 (kernel_configs.def, PERSISTENT rows): swapped tiles up to mid averages, then 128x128; K decides where.
+  struct Expected {
+    int32_t k;
+    int32_t average;
+    const char* name;
+  };
+  const Expected expected[] = {{7168, 1, "swap_128x32x128_c2x1_pingpong"},
+                               {7168, 16, "swap_128x32x128_c2x1_pingpong"},
+                               {7168, 17, "swap_128x64x128_c2x1_pingpong"},
+                               {7168, 191, "swap_128x64x128_c2x1_pingpong"},
+                               {7168, 192, "tile_128x128x128_c1x2_cooperative"},
+                               {7168, 4096, "tile_128x128x128_c1x2_cooperative"},
+                               {2048, 8, "swap_128x32x128_c2x1_pingpong"},
+                               {2048, 9, "swap_128x64x128_c2x1_pingpong"},
+                               {256, 1, "swap_128x64x128_c2x1_pingpong"},
+                               {256, 40, "swap_128x64x128_c2x1_pingpong"},
+                               {256, 41, "tile_128x128x128_c1x2_cooperative"}};
+  for (const Expected& e : expected) {
+    const PlanSelection plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H200, e.k, {});
+    const LaunchSet set = select_launches(plan, 32, 32 * e.average);
+    EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT) << e.k << " " << e.average;
+    ASSERT_EQ(set.count, 1);
+    EXPECT_EQ(set.launch[0].config, index_of(e.name)) << "K " << e.k << ", " << e.average << " rows per expert";
     EXPECT_EQ(set.launch[0].first_rows, 1);
     EXPECT_EQ(set.launch[0].last_rows, kUnboundedRows);
+    bool prepared = false;
+    for (int32_t i = 0; i < plan.config_count; ++i) prepared |= plan.configs[i] == set.launch[0].config;
+    EXPECT_TRUE(prepared);
   }
   // A class without PERSISTENT rows runs its SINGLE choice in the persistent kernel.
   const PlanSelection h100 = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H100, kLongK, {});
@@ -410,6 +421,22 @@ TEST(GemmSelection, PersistentRunsACallersListAsSpecializationInsideTheKernel) {
     EXPECT_EQ(set.launch[1].last_rows, kUnboundedRows);
     EXPECT_EQ(set.lead, average <= 64 ? 0 : 1);
   }
+}
+
+TEST(GemmSelection, AutoRunsThePersistentKernelWhereTheH200Measured) {
+  // kernel_configs.def MC_AUTO_PERSISTENT: decode averages with K >= 4096, mid averages with K >= 8192.
+  EXPECT_EQ(select_launches(select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 7168, {}), 32, 32 * 8).strategy,
+            MC_STRATEGY_PERSISTENT);
+  EXPECT_NE(select_launches(select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 7168, {}), 32, 32 * 9).strategy,
+            MC_STRATEGY_PERSISTENT);
+  EXPECT_NE(select_launches(select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 2048, {}), 32, 32 * 8).strategy,
+            MC_STRATEGY_PERSISTENT);
+  EXPECT_EQ(select_launches(select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 14336, {}), 8, 8 * 256).strategy,
+            MC_STRATEGY_PERSISTENT);
+  EXPECT_NE(select_launches(select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 7168, {}), 8, 8 * 256).strategy,
+            MC_STRATEGY_PERSISTENT);
+  EXPECT_NE(select_launches(select_plan(MC_STRATEGY_AUTO, GpuClass::H100, 14336, {}), 8, 8 * 256).strategy,
+            MC_STRATEGY_PERSISTENT);
 }
 
 TEST(GemmSelection, AutoRunsThePersistentKernelOnlyWhereTheClassSaysSo) {
