@@ -423,22 +423,6 @@ TEST(GemmSelection, PersistentRunsACallersListAsSpecializationInsideTheKernel) {
   }
 }
 
-TEST(GemmSelection, AutoRunsThePersistentKernelWhereTheH200Measured) {
-  // kernel_configs.def MC_AUTO_PERSISTENT: decode averages with K >= 4096, mid averages with K >= 8192.
-  EXPECT_EQ(select_launches(select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 7168, {}), 32, 32 * 8).strategy,
-            MC_STRATEGY_PERSISTENT);
-  EXPECT_NE(select_launches(select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 7168, {}), 32, 32 * 9).strategy,
-            MC_STRATEGY_PERSISTENT);
-  EXPECT_NE(select_launches(select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 2048, {}), 32, 32 * 8).strategy,
-            MC_STRATEGY_PERSISTENT);
-  EXPECT_EQ(select_launches(select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 14336, {}), 8, 8 * 256).strategy,
-            MC_STRATEGY_PERSISTENT);
-  EXPECT_NE(select_launches(select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 7168, {}), 8, 8 * 256).strategy,
-            MC_STRATEGY_PERSISTENT);
-  EXPECT_NE(select_launches(select_plan(MC_STRATEGY_AUTO, GpuClass::H100, 14336, {}), 8, 8 * 256).strategy,
-            MC_STRATEGY_PERSISTENT);
-}
-
 TEST(GemmSelection, AutoRunsThePersistentKernelOnlyWhereTheClassSaysSo) {
   for (GpuClass gpu_class : kClasses) {
     for (int32_t k : kDepths) {
