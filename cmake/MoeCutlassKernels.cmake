@@ -1,12 +1,15 @@
-# Generates the CUDA translation units of the kernel-configuration registry: one per MC_KERNEL_CONFIG line of
-# native/src/core/kernel_configs.def and output dtype, from native/src/cuda/grouped_gemm/sm90_grouped_instance.cu.in.
+# Generates the CUDA translation units of the kernel-configuration registry: two per MC_KERNEL_CONFIG line of
+# native/src/core/kernel_configs.def and output dtype, the pointer-array kernel from
+# native/src/cuda/grouped_gemm/sm90_grouped_instance.cu.in and the persistent one from
+# native/src/cuda/persistent/moe_persistent_instance.cu.in.
 # The registry line is the only place a configuration is written down; the index is its position among the lines.
 function(moecutlass_generate_kernel_units out_var)
   set(_def "${PROJECT_SOURCE_DIR}/native/src/core/kernel_configs.def")
   set(_template "${PROJECT_SOURCE_DIR}/native/src/cuda/grouped_gemm/sm90_grouped_instance.cu.in")
+  set(_persistent_template "${PROJECT_SOURCE_DIR}/native/src/cuda/persistent/moe_persistent_instance.cu.in")
   set(_dir "${CMAKE_CURRENT_BINARY_DIR}/generated/kernels")
   # Re-run the configure step when the registry or the template changes.
-  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_def}" "${_template}")
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_def}" "${_template}" "${_persistent_template}")
   file(STRINGS "${_def}" _lines REGEX "^MC_KERNEL_CONFIG\\(")
   set(_units "")
   set(_index 0)
@@ -25,11 +28,13 @@ function(moecutlass_generate_kernel_units out_var)
       endif()
       set(_unit "${_dir}/sm90_grouped_${MC_CONFIG_INDEX}_${MC_CONFIG_NAME}_${_dtype}.cu")
       configure_file("${_template}" "${_unit}" @ONLY)
-      list(APPEND _units "${_unit}")
+      set(_persistent_unit "${_dir}/moe_persistent_${MC_CONFIG_INDEX}_${MC_CONFIG_NAME}_${_dtype}.cu")
+      configure_file("${_persistent_template}" "${_persistent_unit}" @ONLY)
+      list(APPEND _units "${_unit}" "${_persistent_unit}")
     endforeach()
     math(EXPR _index "${_index} + 1")
   endforeach()
   list(LENGTH _lines _count)
-  message(STATUS "MoeCutlass: ${_count} kernel configurations in the registry, ${_index} x 2 generated CUDA units")
+  message(STATUS "MoeCutlass: ${_count} kernel configurations in the registry, ${_index} x 2 x 2 generated CUDA units")
   set(${out_var} "${_units}" PARENT_SCOPE)
 endfunction()

@@ -203,12 +203,14 @@ class CudaPersistent : public ::testing::Test {
 
 }  // namespace
 
-TEST_F(CudaPersistent, SomeConfigurationIsSupported) {
-  bool any = false;
+TEST_F(CudaPersistent, EveryConfigurationIsSupported) {
+  // Cooperative and pingpong, swapped and not: the tests below compare each against the pointer-array kernel.
   for (int32_t config = 0; config < moecutlass::kKernelConfigCount; ++config) {
-    any = any || moe_persistent_supports(config, MC_DTYPE_BF16);
+    EXPECT_TRUE(moe_persistent_supports(config, MC_DTYPE_BF16)) << moecutlass::kKernelConfigs[config].name;
+    EXPECT_TRUE(moe_persistent_supports(config, MC_DTYPE_FP16)) << moecutlass::kKernelConfigs[config].name;
   }
-  EXPECT_TRUE(any);
+  EXPECT_FALSE(moe_persistent_supports(moecutlass::kKernelConfigCount, MC_DTYPE_BF16));
+  EXPECT_FALSE(moe_persistent_supports(0, MC_DTYPE_E4M3));
 }
 
 TEST_F(CudaPersistent, RaggedExpertsMatchThePointerArrayPathBitForBit) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/gemm_selection.hpp"
@@ -82,6 +83,16 @@ TEST(GemmSelection, EveryClassTablePartitionsTheRowsAtEveryDepth) {
       EXPECT_FALSE(kKernelConfigs[table.single[i].config].swap_ab) << name << ": the single path takes every expert";
     }
     EXPECT_EQ(table.single[table.single_count - 1].last_rows, kUnboundedRows) << name;
+    ASSERT_GE(table.persistent_count, 1) << name;
+    next = 0;
+    for (int32_t i = 0; i < table.persistent_count; ++i) {
+      EXPECT_EQ(table.persistent[i].first_rows, next) << name << " persistent range " << i;
+      next = int64_t{table.persistent[i].last_rows} + 1;
+    }
+    EXPECT_EQ(table.persistent[table.persistent_count - 1].last_rows, kUnboundedRows) << name;
+    for (int32_t i = 0; i < table.auto_persistent_count; ++i) {
+      EXPECT_LE(table.auto_persistent[i].first_rows, table.auto_persistent[i].last_rows) << name;
+    }
   }
 }
 
@@ -339,55 +350,113 @@ TEST(GemmSelectionAbi, ABadListCreatesNoPlan) {
   EXPECT_EQ(plan, nullptr);
 }
 
-TEST(GemmSelection, PersistentRunsTheSingleRangesWithItsOwnConfigurations) {
-  // H200 SINGLE at long K: 64x128 pingpong (no persistent kernel) up to 96 rows, then 128x128 and 256x128
-  // cooperative. The persistent path widens the first range's tile to 128x128 and merges it.
-  const PlanSelection plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H200, kLongK, {});
-  ASSERT_EQ(plan.table.single_count, 2);
-  EXPECT_EQ(plan.table.single[0].config, index_of("tile_128x128x128_c1x2_cooperative"));
-  EXPECT_EQ(plan.table.single[0].first_rows, 0);
-  EXPECT_EQ(plan.table.single[0].last_rows, 511);
-  EXPECT_EQ(plan.table.single[1].config, index_of("tile_256x128x128_c2x1_cooperative"));
-  for (int32_t i = 0; i < plan.config_count; ++i) EXPECT_TRUE(kernel_config_persistent(plan.configs[i]));
-  LaunchSet set = select_launches(plan, 32, 32 * 8);
-  EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT);
-  ASSERT_EQ(set.count, 1);
-  EXPECT_EQ(set.launch[0].config, index_of("tile_128x128x128_c1x2_cooperative"));
-  EXPECT_EQ(set.launch[0].first_rows, 1);
-  set = select_launches(plan, 32, 32 * 1024);
-  EXPECT_EQ(set.launch[0].config, index_of("tile_256x128x128_c2x1_cooperative"));
-  for (GpuClass gpu_class : kClasses) {
-    for (int32_t k : kDepths) {
-      const PlanSelection p = select_plan(MC_STRATEGY_PERSISTENT, gpu_class, k, {});
-      for (int32_t i = 0; i < p.table.single_count; ++i) EXPECT_TRUE(kernel_config_persistent(p.table.single[i].config));
-      EXPECT_EQ(p.table.single[p.table.single_count - 1].last_rows, kUnboundedRows);
-    }
+TEST(GemmSelection, PersistentRunsItsOwnTableInOneLaunch) {
+  // H200 (kernel_configs.def, PERSISTENT rows): swapped tiles up to mid averages, then 128x128; K decides where.
+  struct Expected {
+    int32_t k;
+    int32_t average;
+    const char* name;
+  };
+  const Expected expected[] = {{7168, 1, "swap_128x32x128_c2x1_pingpong"},
+                               {7168, 16, "swap_128x32x128_c2x1_pingpong"},
+                               {7168, 17, "swap_128x64x128_c2x1_pingpong"},
+                               {7168, 191, "swap_128x64x128_c2x1_pingpong"},
+                               {7168, 192, "tile_128x128x128_c1x2_cooperative"},
+                               {7168, 4096, "tile_128x128x128_c1x2_cooperative"},
+                               {2048, 8, "swap_128x32x128_c2x1_pingpong"},
+                               {2048, 9, "swap_128x64x128_c2x1_pingpong"},
+                               {256, 1, "swap_128x64x128_c2x1_pingpong"},
+                               {256, 40, "swap_128x64x128_c2x1_pingpong"},
+                               {256, 41, "tile_128x128x128_c1x2_cooperative"}};
+  for (const Expected& e : expected) {
+    const PlanSelection plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H200, e.k, {});
+    const LaunchSet set = select_launches(plan, 32, 32 * e.average);
+    EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT) << e.k << " " << e.average;
+    ASSERT_EQ(set.count, 1);
+    EXPECT_EQ(set.launch[0].config, index_of(e.name)) << "K " << e.k << ", " << e.average << " rows per expert";
+    EXPECT_EQ(set.launch[0].first_rows, 1);
+    EXPECT_EQ(set.launch[0].last_rows, kUnboundedRows);
+    bool prepared = false;
+    for (int32_t i = 0; i < plan.config_count; ++i) prepared |= plan.configs[i] == set.launch[0].config;
+    EXPECT_TRUE(prepared);
+  }
+  // A class without PERSISTENT rows runs its SINGLE choice in the persistent kernel.
+  const PlanSelection h100 = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H100, kLongK, {});
+  const PlanSelection h100_single = select_plan(MC_STRATEGY_SINGLE, GpuClass::H100, kLongK, {});
+  for (int32_t average : {0, 8, 64, 4096}) {
+    const LaunchSet set = select_launches(h100, 8, 8 * average);
+    EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT);
+    EXPECT_EQ(set.launch[0].config, select_launches(h100_single, 8, 8 * average).launch[0].config);
   }
 }
 
-TEST(GemmSelection, PersistentTakesOneForcedConfigurationThatItHas) {
-  auto message = [](const ConfigOverride& request) -> std::string {
-    try {
-      validate_config_override(request, MC_STRATEGY_PERSISTENT);
-    } catch (const Error& error) {
-      return error.what();
-    }
-    return "";
-  };
+TEST(GemmSelection, PersistentRunsACallersListAsSpecializationInsideTheKernel) {
   ConfigOverride request;
   request.count = 1;
   request.configs[0] = index_of("swap_128x32x128_c2x1_pingpong");
   request.max_rows[0] = kUnboundedRows;
-  EXPECT_NE(message(request).find("has no persistent kernel"), std::string::npos);
-  request.configs[0] = index_of("tile_256x128x128_c2x1_cooperative");
-  EXPECT_EQ(message(request), "");
-  const PlanSelection plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H100, kLongK, request);
-  const LaunchSet set = select_launches(plan, 8, 8 * 16);
+  EXPECT_NO_THROW(validate_config_override(request, MC_STRATEGY_PERSISTENT));
+  PlanSelection plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H100, kLongK, request);
+  LaunchSet set = select_launches(plan, 8, 8 * 300);
   EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT);
+  ASSERT_EQ(set.count, 1);
   EXPECT_EQ(set.launch[0].config, request.configs[0]);
+
   request.count = 2;
   request.configs[1] = index_of("tile_128x128x128_c1x2_cooperative");
   request.max_rows[0] = 64;
   request.max_rows[1] = kUnboundedRows;
-  EXPECT_NE(message(request).find("MC_STRATEGY_PERSISTENT runs one configuration"), std::string::npos);
+  EXPECT_NO_THROW(validate_config_override(request, MC_STRATEGY_PERSISTENT));
+  plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H200, kLongK, request);
+  EXPECT_EQ(plan.config_count, 2);
+  for (int32_t average : {1, 16, 200}) {
+    set = select_launches(plan, 8, 8 * average);
+    EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT);
+    ASSERT_EQ(set.count, 2);
+    EXPECT_EQ(set.launch[0].config, request.configs[0]);
+    EXPECT_EQ(set.launch[0].first_rows, 1);
+    EXPECT_EQ(set.launch[0].last_rows, 64);
+    EXPECT_EQ(set.launch[1].config, request.configs[1]);
+    EXPECT_EQ(set.launch[1].first_rows, 65);
+    EXPECT_EQ(set.launch[1].last_rows, kUnboundedRows);
+    EXPECT_EQ(set.lead, average <= 64 ? 0 : 1);
+  }
+}
+
+TEST(GemmSelection, AutoRunsThePersistentKernelOnlyWhereTheClassSaysSo) {
+  for (GpuClass gpu_class : kClasses) {
+    for (int32_t k : kDepths) {
+      const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, gpu_class, k, {});
+      const PlanSelection specialized = select_plan(MC_STRATEGY_EXPERT_SPECIALIZED, gpu_class, k, {});
+      for (int32_t average : {0, 1, 8, 16, 24, 36, 48, 64, 96, 128, 256, 511, 512, 1024, 4096}) {
+        const LaunchSet set = select_launches(plan, 16, 16 * average);
+        const bool listed = [&] {
+          for (int32_t i = 0; i < plan.table.auto_persistent_count; ++i) {
+            if (average >= plan.table.auto_persistent[i].first_rows &&
+                average <= plan.table.auto_persistent[i].last_rows) {
+              return true;
+            }
+          }
+          return false;
+        }();
+        if (listed) {
+          EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT) << average;
+          ASSERT_EQ(set.count, 1);
+          EXPECT_EQ(set.launch[0].config,
+                    select_launches(select_plan(MC_STRATEGY_PERSISTENT, gpu_class, k, {}), 16, 16 * average)
+                        .launch[0]
+                        .config);
+          bool prepared = false;
+          for (int32_t i = 0; i < plan.config_count; ++i) prepared |= plan.configs[i] == set.launch[0].config;
+          EXPECT_TRUE(prepared) << "auto must prepare the persistent configuration it launches";
+        } else {
+          // Exactly what expert_specialized would run (auto's behaviour without persistent rows).
+          const LaunchSet other = select_launches(specialized, 16, 16 * average);
+          EXPECT_EQ(set.strategy, other.strategy) << average;
+          ASSERT_EQ(set.count, other.count);
+          for (int32_t i = 0; i < set.count; ++i) EXPECT_EQ(set.launch[i].config, other.launch[i].config);
+        }
+      }
+    }
+  }
 }

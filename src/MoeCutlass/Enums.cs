@@ -45,7 +45,9 @@ public enum GemmStrategy
 
     /// <summary>
     /// One persistent kernel over the base pointers and the device expert offsets: no per-expert pointer arrays and
-    /// no precompute kernel. Runs the non-swapped cooperative configurations, chosen like <see cref="Single"/>.
+    /// no precompute kernel. Runs every configuration (swap-AB included), chosen per call from the average rows per
+    /// expert by the GPU class's persistent table; a forced list of several configurations runs expert specialization
+    /// inside it (one launch per configuration, each walking only its experts).
     /// </summary>
     Persistent = NativeConstants.MC_STRATEGY_PERSISTENT,
 }

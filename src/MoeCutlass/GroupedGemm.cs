@@ -23,7 +23,8 @@ public sealed record GroupedGemmOptions(int Experts, int N, int K, DType OutputD
     /// measurement: registry names (<see cref="MoeCutlassLibrary.KernelConfigurations"/>), narrowest first, each with
     /// the largest rows per expert it takes; the last takes every larger expert (<see cref="ConfigurationRange.Unbounded"/>).
     /// One entry forces that configuration for every expert of every call. <see cref="GemmStrategy.Single"/> takes
-    /// exactly one. Null (the default): the library selects.
+    /// exactly one; with <see cref="GemmStrategy.Persistent"/> several run expert specialization inside the persistent
+    /// kernel (one launch per configuration). Null (the default): the library selects.
     /// </summary>
     public IReadOnlyList<ConfigurationRange>? Configurations { get; init; }
 

@@ -84,7 +84,7 @@ typedef int32_t mc_status;
 #define MC_STRATEGY_SINGLE 1              /* one kernel configuration for every expert */
 #define MC_STRATEGY_EXPERT_SPECIALIZED 2  /* per-expert configuration chosen on the device from its rows */
 #define MC_STRATEGY_PERSISTENT 3          /* one persistent launch over the base pointers and the device offsets: no
-                                             per-expert arrays or precompute (non-swapped cooperative configurations) */
+                                             per-expert arrays or precompute (every configuration, swap-AB included) */
 
 #define MC_COPY_HOST_TO_DEVICE 1
 #define MC_COPY_DEVICE_TO_HOST 2
@@ -193,7 +193,9 @@ typedef struct mc_grouped_gemm_desc {
      (the first from 1), so config_max_rows increases and its last entry is MC_MAX_ROWS. A configuration that
      should take no expert is simply not listed. MC_STRATEGY_SINGLE takes exactly one, which then serves every
      call; with several, expert specialization buckets experts by these ranges and the last one serves the calls
-     whose average rows per expert reach its first row minus one. Entries past config_count are ignored. */
+     whose average rows per expert reach its first row minus one (MC_STRATEGY_PERSISTENT: every call runs one
+     persistent launch per listed configuration, each over its range's experts). Entries past config_count are
+     ignored. */
   int32_t config_count;
   int32_t configs[MC_MAX_PLAN_CONFIGS];
   int32_t config_max_rows[MC_MAX_PLAN_CONFIGS];

@@ -8,7 +8,7 @@ namespace moecutlass {
 
 namespace {
 
-enum class Path { Specialized, Single };
+enum class Path { Specialized, Single, Persistent, AutoPersistent };
 
 struct RangeRow {
   GpuClass gpu_class;
@@ -24,14 +24,18 @@ constexpr GpuClass kClass_H200 = GpuClass::H200;
 constexpr GpuClass kClass_OTHER = GpuClass::Other;
 constexpr Path kPath_SPECIALIZED = Path::Specialized;
 constexpr Path kPath_SINGLE = Path::Single;
+constexpr Path kPath_PERSISTENT = Path::Persistent;
 
 constexpr RangeRow kRangeRows[] = {
 #define MC_KERNEL_CONFIG(name, tm, tn, tk, cm, cn, schedule, swap)
 #define MC_KERNEL_RANGE(gpu_class, path, name, first, last, min_k) \
   {kClass_##gpu_class, kPath_##path, registry_detail::kIndex_##name, first, last, min_k},
+#define MC_AUTO_PERSISTENT(gpu_class, first, last, min_k) \
+  {kClass_##gpu_class, Path::AutoPersistent, -1, first, last, min_k},
 #include "core/kernel_configs.def"
 #undef MC_KERNEL_CONFIG
 #undef MC_KERNEL_RANGE
+#undef MC_AUTO_PERSISTENT
 };
 
 struct ClassRow {
@@ -68,11 +72,28 @@ SelectionTable build_table(GpuClass gpu_class, int32_t k) {
   SelectionTable table;
   for (const RangeRow& row : kRangeRows) {
     if (row.gpu_class != gpu_class || row.min_k > k) continue;
-    if (row.path == Path::Specialized) {
-      append_range(table.specialized, table.specialized_count, row);
-    } else {
-      append_range(table.single, table.single_count, row);
+    switch (row.path) {
+      case Path::Specialized:
+        append_range(table.specialized, table.specialized_count, row);
+        break;
+      case Path::Single:
+        append_range(table.single, table.single_count, row);
+        break;
+      case Path::Persistent:
+        append_range(table.persistent, table.persistent_count, row);
+        break;
+      case Path::AutoPersistent:
+        // Not a partition: auto's persistent ranges may leave gaps (there auto runs as before).
+        if (table.auto_persistent_count < kMaxPlanConfigs) {
+          table.auto_persistent[table.auto_persistent_count++] = {-1, row.first_rows, row.last_rows};
+        }
+        break;
     }
+  }
+  // A class without PERSISTENT rows runs the persistent kernel with its SINGLE choice.
+  if (table.persistent_count == 0) {
+    std::copy(table.single, table.single + table.single_count, table.persistent);
+    table.persistent_count = table.single_count;
   }
   return table;
 }
@@ -84,29 +105,11 @@ const RowRange* find_range(const RowRange* ranges, int32_t count, int32_t rows) 
   return count > 0 ? &ranges[count - 1] : nullptr;
 }
 
-// The SINGLE ranges with every configuration the persistent kernel lacks replaced by the next wider one it has (or,
-// past the last, the widest it has), adjacent equal ranges merged: the persistent path's table.
-void keep_persistent_configs(SelectionTable& table) {
-  RowRange merged[kMaxPlanConfigs];
-  int32_t count = 0;
-  for (int32_t i = 0; i < table.single_count; ++i) {
-    int32_t config = table.single[i].config;
-    for (int32_t j = i + 1; j < table.single_count && !kernel_config_persistent(config); ++j) {
-      config = table.single[j].config;
-    }
-    for (int32_t j = i - 1; j >= 0 && !kernel_config_persistent(config); --j) config = table.single[j].config;
-    for (int32_t j = 0; j < kKernelConfigCount && !kernel_config_persistent(config); ++j) config = j;
-    if (!kernel_config_persistent(config)) {
-      fail(MC_STATUS_INTERNAL, "the registry holds no configuration the persistent kernel runs");
-    }
-    if (count > 0 && merged[count - 1].config == config) {
-      merged[count - 1].last_rows = table.single[i].last_rows;
-    } else {
-      merged[count++] = {config, table.single[i].first_rows, table.single[i].last_rows};
-    }
+bool find_exact(const RowRange* ranges, int32_t count, int32_t rows) {
+  for (int32_t i = 0; i < count; ++i) {
+    if (rows >= ranges[i].first_rows && rows <= ranges[i].last_rows) return true;
   }
-  for (int32_t i = 0; i < count; ++i) table.single[i] = merged[i];
-  table.single_count = count;
+  return false;
 }
 
 void add_config(PlanSelection& plan, int32_t config) {
@@ -144,10 +147,9 @@ void validate_config_override(const ConfigOverride& request, int32_t strategy) {
          " (MC_MAX_PLAN_CONFIGS)");
   }
   if (request.count == 0) return;
-  if ((strategy == MC_STRATEGY_SINGLE || strategy == MC_STRATEGY_PERSISTENT) && request.count != 1) {
-    fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_count = ", request.count, ": ",
-         strategy == MC_STRATEGY_SINGLE ? "MC_STRATEGY_SINGLE" : "MC_STRATEGY_PERSISTENT",
-         " runs one configuration, so it takes exactly 1");
+  if (strategy == MC_STRATEGY_SINGLE && request.count != 1) {
+    fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_count = ", request.count,
+         ": MC_STRATEGY_SINGLE runs one configuration, so it takes exactly 1");
   }
   for (int32_t i = 0; i < request.count; ++i) {
     const int32_t config = request.configs[i];
@@ -160,10 +162,6 @@ void validate_config_override(const ConfigOverride& request, int32_t strategy) {
         fail(MC_STATUS_INVALID_ARGUMENT, "desc->configs[", i, "] = ", config, " (", kKernelConfigs[config].name,
              ") repeats desc->configs[", j, "]; each configuration may appear once");
       }
-    }
-    if (strategy == MC_STRATEGY_PERSISTENT && !kernel_config_persistent(config)) {
-      fail(MC_STATUS_INVALID_ARGUMENT, "desc->configs[", i, "] = ", config, " (", kKernelConfigs[config].name,
-           ") has no persistent kernel: MC_STRATEGY_PERSISTENT runs the non-swapped cooperative configurations");
     }
     const int32_t max_rows = request.max_rows[i];
     if (max_rows <= 0) {
@@ -188,6 +186,7 @@ PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const
   plan.strategy = strategy;
   if (request.count > 0) {
     plan.source = "mc_grouped_gemm_desc.configs";
+    plan.forced = true;
     SelectionTable& table = plan.table;
     int32_t first = 1;
     for (int32_t i = 0; i < request.count; ++i) {
@@ -195,17 +194,25 @@ PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const
       if (request.max_rows[i] < kUnboundedRows) first = request.max_rows[i] + 1;
     }
     table.specialized_count = request.count;
-    // The widest listed configuration serves the single path.
+    // The widest listed configuration serves the single and persistent paths.
     table.single[0] = {request.configs[request.count - 1], 0, kUnboundedRows};
     table.single_count = 1;
+    table.persistent[0] = table.single[0];
+    table.persistent_count = 1;
   } else {
     plan.source = gpu_class_name(gpu_class);
     plan.table = selection_table(gpu_class, k);
-    if (strategy == MC_STRATEGY_PERSISTENT) keep_persistent_configs(plan.table);
   }
-  for (int32_t i = 0; i < plan.table.single_count; ++i) add_config(plan, plan.table.single[i].config);
-  if (strategy != MC_STRATEGY_SINGLE && strategy != MC_STRATEGY_PERSISTENT) {
-    for (int32_t i = 0; i < plan.table.specialized_count; ++i) add_config(plan, plan.table.specialized[i].config);
+  const SelectionTable& table = plan.table;
+  const bool persistent_only = strategy == MC_STRATEGY_PERSISTENT && request.count <= 1;
+  if (strategy != MC_STRATEGY_PERSISTENT) {
+    for (int32_t i = 0; i < table.single_count; ++i) add_config(plan, table.single[i].config);
+  }
+  if (strategy != MC_STRATEGY_SINGLE && !persistent_only) {
+    for (int32_t i = 0; i < table.specialized_count; ++i) add_config(plan, table.specialized[i].config);
+  }
+  if (strategy == MC_STRATEGY_PERSISTENT || (strategy == MC_STRATEGY_AUTO && table.auto_persistent_count > 0)) {
+    for (int32_t i = 0; i < table.persistent_count; ++i) add_config(plan, table.persistent[i].config);
   }
   return plan;
 }
@@ -214,8 +221,27 @@ LaunchSet select_launches(const PlanSelection& plan, int32_t experts, int32_t ro
   const SelectionTable& table = plan.table;
   const int32_t average = experts > 0 ? rows / experts : 0;
   LaunchSet set;
-  const bool may_specialize = plan.strategy != MC_STRATEGY_SINGLE && plan.strategy != MC_STRATEGY_PERSISTENT &&
-                              table.specialized_count > 1;
+  if (plan.strategy == MC_STRATEGY_PERSISTENT && plan.forced && table.specialized_count > 1) {
+    // A caller's list of several configurations: expert specialization inside the persistent kernel, one launch
+    // per configuration, each walking only the experts in its range.
+    set.strategy = MC_STRATEGY_PERSISTENT;
+    set.count = table.specialized_count;
+    for (int32_t i = 0; i < set.count; ++i) {
+      set.launch[i] = table.specialized[i];
+      if (average >= set.launch[i].first_rows && average <= set.launch[i].last_rows) set.lead = i;
+    }
+    return set;
+  }
+  const bool auto_persistent =
+      plan.strategy == MC_STRATEGY_AUTO && find_exact(table.auto_persistent, table.auto_persistent_count, average);
+  if (plan.strategy == MC_STRATEGY_PERSISTENT || auto_persistent) {
+    const RowRange* persistent = find_range(table.persistent, table.persistent_count, average);
+    set.strategy = MC_STRATEGY_PERSISTENT;
+    set.count = 1;
+    set.launch[0] = {persistent->config, 1, kUnboundedRows};
+    return set;
+  }
+  const bool may_specialize = plan.strategy != MC_STRATEGY_SINGLE && table.specialized_count > 1;
   const int32_t widest_first = may_specialize ? table.specialized[table.specialized_count - 1].first_rows : 0;
   if (may_specialize && average < widest_first - 1) {
     set.strategy = MC_STRATEGY_EXPERT_SPECIALIZED;
@@ -227,7 +253,7 @@ LaunchSet select_launches(const PlanSelection& plan, int32_t experts, int32_t ro
     return set;
   }
   const RowRange* single = find_range(table.single, table.single_count, average);
-  set.strategy = plan.strategy == MC_STRATEGY_PERSISTENT ? MC_STRATEGY_PERSISTENT : MC_STRATEGY_SINGLE;
+  set.strategy = MC_STRATEGY_SINGLE;
   set.count = 1;
   set.launch[0] = {single->config, 1, kUnboundedRows};
   set.lead = 0;

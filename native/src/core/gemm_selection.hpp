@@ -7,13 +7,15 @@
 //
 // The host never knows rows per expert, only rows / E (the average), so a run's choice depends on that:
 //   single: one configuration for every expert, the SINGLE range that holds the average;
-//   persistent: the same, over the SINGLE ranges with each configuration the persistent kernel lacks replaced by
-//     the next wider one it has (kernel_config_persistent);
+//   persistent: one launch of the persistent MoE kernel with the PERSISTENT range that holds the average (a class
+//     without PERSISTENT rows uses its SINGLE ones); a caller's list of several configurations runs expert
+//     specialization inside it instead: one persistent launch per configuration, each walking only its experts;
 //   expert_specialized and auto: every SPECIALIZED range while the average is below the first row of the last
 //     (widest) range minus one; from there on, the single configuration. At or above that average at least as many
 //     experts are expected in the widest bucket as in the narrow ones, and each extra configuration costs a
 //     persistent launch and its own tail (H100 suite: ds-tp8-down-e256-t2048, 40-89 rows per expert, ran at 0.973x
-//     of single with all three configurations). auto exists so that callers need not know that crossover.
+//     of single with all three configurations). auto exists so that callers need not know that crossover; it runs
+//     the persistent kernel instead where the class's MC_AUTO_PERSISTENT rows hold the average (and K).
 #pragma once
 
 #include <cstdint>
@@ -52,6 +54,12 @@ struct SelectionTable {
   RowRange specialized[kMaxPlanConfigs];
   int32_t single_count = 0;
   RowRange single[kMaxPlanConfigs];
+  // The persistent kernel's configuration by average rows (the class's PERSISTENT rows, else its SINGLE ones).
+  int32_t persistent_count = 0;
+  RowRange persistent[kMaxPlanConfigs];
+  // Average rows per expert at which auto runs the persistent kernel (MC_AUTO_PERSISTENT; config unused).
+  int32_t auto_persistent_count = 0;
+  RowRange auto_persistent[kMaxPlanConfigs];
 };
 
 // The MC_KERNEL_RANGE rows of one GPU class that apply to a problem of depth k, as consecutive ranges (rows with
@@ -74,6 +82,7 @@ void validate_config_override(const ConfigOverride& request, int32_t strategy);
 struct PlanSelection {
   int32_t strategy = MC_STRATEGY_AUTO;  // as asked
   const char* source = "";              // the GPU class name, or "mc_grouped_gemm_desc.configs"
+  bool forced = false;                  // the table is the caller's list
   SelectionTable table;
   // Every configuration a run of this plan may launch, distinct, ascending registry index.
   int32_t config_count = 0;

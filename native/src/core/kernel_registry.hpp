@@ -28,9 +28,11 @@ inline constexpr KernelSchedule kSchedule_PINGPONG = KernelSchedule::Pingpong;
 enum Index : int32_t {
 #define MC_KERNEL_CONFIG(name, tm, tn, tk, cm, cn, schedule, swap) kIndex_##name,
 #define MC_KERNEL_RANGE(...)
+#define MC_AUTO_PERSISTENT(...)
 #include "core/kernel_configs.def"
 #undef MC_KERNEL_CONFIG
 #undef MC_KERNEL_RANGE
+#undef MC_AUTO_PERSISTENT
   kCount
 };
 }  // namespace registry_detail
@@ -41,9 +43,11 @@ inline constexpr KernelConfig kKernelConfigs[kKernelConfigCount] = {
 #define MC_KERNEL_CONFIG(name, tm, tn, tk, cm, cn, schedule, swap) \
   {#name, tm, tn, tk, cm, cn, registry_detail::kSchedule_##schedule, (swap) != 0},
 #define MC_KERNEL_RANGE(...)
+#define MC_AUTO_PERSISTENT(...)
 #include "core/kernel_configs.def"
 #undef MC_KERNEL_CONFIG
 #undef MC_KERNEL_RANGE
+#undef MC_AUTO_PERSISTENT
 };
 
 // The configuration's index, or -1 for an unknown name.
@@ -52,13 +56,6 @@ constexpr int32_t find_kernel_config(std::string_view name) {
     if (name == kKernelConfigs[i].name) return i;
   }
   return -1;
-}
-
-// Whether the persistent MoE kernel (cuda/persistent, strategy MC_STRATEGY_PERSISTENT) runs this configuration:
-// the non-swapped cooperative ones (swap-AB and pingpong variants of that kernel are not written yet).
-constexpr bool kernel_config_persistent(int32_t index) {
-  return index >= 0 && index < kKernelConfigCount && !kKernelConfigs[index].swap_ab &&
-         kKernelConfigs[index].schedule == KernelSchedule::Cooperative;
 }
 
 // Whether this library holds the configuration's kernels: every configuration in a CUDA build, none without CUDA

@@ -179,7 +179,14 @@ class CudaBackend final : public Backend {
     environment.error_flag = error_flag_;
     environment.backend = this;
     if (shape.strategy == MC_STRATEGY_PERSISTENT) return cuda::make_cuda_persistent_plan(shape, environment);
-    return cuda::make_cuda_grouped_gemm_plan(shape, environment);
+    auto pointer_array = cuda::make_cuda_grouped_gemm_plan(shape, environment);
+    // Auto adds the persistent path where the class's table has ranges for it and the weights fit its one tensor map
+    // (beyond that the pointer-array plan runs the configuration the persistent choice names, for every expert).
+    if (shape.strategy == MC_STRATEGY_AUTO && shape.selection.table.auto_persistent_count > 0 &&
+        static_cast<int64_t>(shape.experts) * shape.n <= INT32_MAX) {
+      return cuda::make_cuda_auto_plan(shape, environment, std::move(pointer_array));
+    }
+    return pointer_array;
   }
 
   MoeLayerStages& moe_stages() override { return *moe_stages_; }

@@ -52,7 +52,8 @@ internal static class BenchCommand
         var configs = new Option<string[]>("--config")
         {
             Description = "Also time these registry configurations, each forced for every expert (GroupedGemmOptions.Forcing), "
-                + "reported under their names; comma-separated or repeated (moecutlass info lists them)",
+                + "reported under their names; a name prefixed 'persistent:' forces it in the persistent kernel instead; "
+                + "comma-separated or repeated (moecutlass info lists them)",
             HelpName = "NAME",
             AllowMultipleArgumentsPerToken = true,
         };
@@ -107,8 +108,9 @@ internal static class BenchCommand
         IReadOnlyList<BenchCase> cases = suite.Select(request.Cases);
 
         environment.InitializeLibrary();
-        foreach (string name in request.Configs)
+        foreach (string label in request.Configs)
         {
+            string name = ForcedConfiguration.Name(label);
             if (!MoeCutlassLibrary.KernelConfigurations.Any(c => c.Name == name))
             {
                 throw new UsageException($"--config: '{name}' is not a kernel configuration; valid: "
@@ -264,7 +266,7 @@ internal static class BenchCommand
             var options = new GroupedGemmOptions(shape0.Experts, shape0.N, shape0.K, settings.OutputDType, GemmStrategy.Auto, shape0.TotalRows);
             var configurations = request.Strategies
                 .Select(strategy => new MeasuredConfiguration(StrategySelection.Name(strategy), options with { Strategy = strategy }))
-                .Concat(request.Configs.Select(name => new MeasuredConfiguration(name, options.Forcing(name))))
+                .Concat(request.Configs.Select(label => new MeasuredConfiguration(label, ForcedConfiguration.Options(options, label))))
                 .ToList();
             IReadOnlyList<BenchResult> measured = runner.MeasureInterleaved(data, configurations);
             foreach (BenchResult result in measured)

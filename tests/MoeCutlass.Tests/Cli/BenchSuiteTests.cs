@@ -239,4 +239,22 @@ public sealed class BenchSuiteTests
             }
         }
     }
+
+    [Test]
+    public void GroupSwitchSuite_HoldsTheTileCountFixedWhileTheExpertCountVaries()
+    {
+        // bench/group-switch-suite.json (tools/group_switch_suite.py): the per-switch cost of issue 12 is the time
+        // difference between E = 1 and E = 256 at the same tile count, so every case of one K must have the same
+        // rows, N and 128-row tiles.
+        BenchSuite suite = BenchSuite.Load(ChartFileChecks.Fixture("../group-switch-suite.json"));
+
+        Assert.That(suite.Cases, Has.Count.EqualTo(8));
+        foreach (var depth in suite.Cases.GroupBy(c => c.K))
+        {
+            Assert.That(depth.Select(c => c.Experts), Is.EquivalentTo(new[] { 1, 8, 32, 256 }), $"K {depth.Key}");
+            Assert.That(depth.Select(c => c.N).Distinct().Count(), Is.EqualTo(1));
+            Assert.That(depth.Select(c => c.RowsPerExpert.Sum(r => (r + 127) / 128)).Distinct().Count(), Is.EqualTo(1),
+                "the same number of 128-row tiles for every E");
+        }
+    }
 }

@@ -163,6 +163,35 @@ public sealed class CliEndToEndTests : NativeTestBase
     }
 
     [Test]
+    public async Task Bench_Config_TimesAForcedConfigurationInBothKernels()
+    {
+        string json = _temp.Combine("forced.json");
+
+        CliRun run = await CliProcess.RunAsync(
+            _temp.Path,
+            ["bench", "--suite", _suite, "--case", "tiny", "--backend", "cpu", "--strategy", "single", "--iterations", "1", "--warmup", "0",
+                "--config", "swap_128x32x128_c2x1_pingpong,persistent:swap_128x32x128_c2x1_pingpong", "--json", json]);
+
+        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
+        string?[] strategies = document.RootElement.GetProperty("results").EnumerateArray()
+            .Select(r => r.GetProperty("strategy").GetString()).ToArray();
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(run.ExitCode, Is.Zero, run.ToString());
+            Assert.That(strategies, Is.EquivalentTo(new[] { "single", "swap_128x32x128_c2x1_pingpong", "persistent:swap_128x32x128_c2x1_pingpong" }));
+        }
+    }
+
+    [Test]
+    public async Task Bench_Config_UnknownPersistentNameIsAUsageError()
+    {
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["bench", "--suite", _suite, "--case", "tiny", "--config", "persistent:tile_1x1"]);
+
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+        Assert.That(run.StandardError, Does.Contain("--config: 'tile_1x1' is not a kernel configuration"), run.ToString());
+    }
+
+    [Test]
     public async Task Bench_GraphAndNoGraph_OneErrorLine()
     {
         CliRun run = await CliProcess.RunAsync(_temp.Path, ["bench", "--suite", _suite, "--case", "tiny", "--graph", "--no-graph"]);

@@ -35,6 +35,8 @@ public sealed class CudaGroupedGemmGraphTests : NativeTestBase
     [TestCase(GemmStrategy.Single, DType.Float16)]
     [TestCase(GemmStrategy.Auto, DType.BFloat16)]
     [TestCase(GemmStrategy.ExpertSpecialized, DType.BFloat16)]
+    [TestCase(GemmStrategy.Persistent, DType.BFloat16)]
+    [TestCase(GemmStrategy.Persistent, DType.Float16)]
     public void CapturedRun_ReplaysBitForBitLikeEagerRuns_WithNewContentsBetweenReplays(GemmStrategy strategy, DType outputDType)
     {
         // About 0.7 GFLOP of CPU reference per replay: 16 experts with 0 .. 64 rows (some empty), N and K not multiples

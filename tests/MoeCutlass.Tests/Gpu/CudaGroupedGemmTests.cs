@@ -21,6 +21,16 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
     internal static readonly GemmStrategy[] Strategies =
         [GemmStrategy.Single, GemmStrategy.Auto, GemmStrategy.ExpertSpecialized, GemmStrategy.Persistent];
 
+    /// <summary>
+    /// Expert specialization inside the persistent kernel: a forced list of three configurations, one persistent
+    /// launch each, every launch walking only the experts of its range (run beside <see cref="Strategies"/>).
+    /// </summary>
+    private static readonly ConfigurationRange[] PersistentBuckets =
+    [
+        new("swap_128x32x128_c2x1_pingpong", 36), new("swap_128x64x128_c2x1_pingpong", 64),
+        new("tile_128x128x128_c1x2_cooperative"),
+    ];
+
     private MoeContext _cuda = null!;
     private MoeContext _cpu = null!;
 
@@ -107,11 +117,13 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
         TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"uploaded to the GPU in {watch.Elapsed.TotalSeconds:F1} s"));
 
         var failures = new List<string>();
-        foreach (var strategy in Strategies)
+        var runs = Strategies.Select(s => (Label: s.ToString(), Options: problem.Options(outputDType, s))).Append(
+            ("Persistent specialized", problem.Options(outputDType, GemmStrategy.Persistent) with { Configurations = PersistentBuckets }));
+        foreach (var (strategy, options) in runs)
         {
             try
             {
-                using var plan = _cuda.CreateGroupedGemmPlan(problem.Options(outputDType, strategy));
+                using var plan = _cuda.CreateGroupedGemmPlan(options);
                 operands.ResetOutput();
                 watch.Restart();
                 operands.Run(plan);

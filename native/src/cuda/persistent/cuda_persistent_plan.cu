@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/gemm_selection.hpp"
@@ -45,6 +46,13 @@ class CudaPersistentPlan final : public GroupedGemmPlanImpl {
 
   void run(const GroupedGemmOperands& operands, BackendStream& stream) override {
     const LaunchSet set = select_launches(shape_.selection, shape_.experts, operands.rows_for_selection());
+    run_launches(set, operands, stream);
+  }
+
+  // The persistent launches of a selection, in order on the caller's stream: one for the persistent path, one per
+  // configuration for expert specialization inside the kernel (each walks only the experts of its range; the
+  // launches write disjoint rows of D).
+  void run_launches(const LaunchSet& set, const GroupedGemmOperands& operands, BackendStream& stream) {
     persistent::MoePersistentJob job;
     job.a = operands.a;
     job.a_scales = operands.a_scales;
@@ -58,15 +66,17 @@ class CudaPersistentPlan final : public GroupedGemmPlanImpl {
     job.k = shape_.k;
     job.rows = operands.rows;
     job.output_dtype = shape_.output_dtype;
-    job.config = set.launch[0].config;
-    job.min_rows = set.launch[0].first_rows;
-    job.max_rows = set.launch[0].last_rows;
     job.multiprocessors = environment_.multiprocessors;
-    job.max_clusters = max_clusters_[job.config];
     job.programmatic = programmatic_;
     DeviceScope scope(environment_.device, environment_.backend);
-    cuda_check(persistent::launch_moe_persistent(job, static_cast<cudaStream_t>(stream.native_handle())),
-               "persistent grouped GEMM launch", environment_.backend);
+    for (int32_t i = 0; i < set.count; ++i) {
+      job.config = set.launch[i].config;
+      job.min_rows = set.launch[i].first_rows;
+      job.max_rows = set.launch[i].last_rows;
+      job.max_clusters = max_clusters_[job.config];
+      cuda_check(persistent::launch_moe_persistent(job, static_cast<cudaStream_t>(stream.native_handle())),
+                 "persistent grouped GEMM launch", environment_.backend);
+    }
   }
 
  private:
@@ -77,7 +87,38 @@ class CudaPersistentPlan final : public GroupedGemmPlanImpl {
   std::array<int32_t, kKernelConfigCount> max_clusters_{};
 };
 
+// Strategy auto on a GPU class whose table lets it run the persistent kernel (MC_AUTO_PERSISTENT): both paths are
+// prepared at creation, and each run takes the one its selection names.
+class CudaAutoPlan final : public GroupedGemmPlanImpl {
+ public:
+  CudaAutoPlan(const GroupedGemmShape& shape, const CudaPlanEnvironment& environment,
+               std::unique_ptr<GroupedGemmPlanImpl> pointer_array)
+      : shape_(shape), pointer_array_(std::move(pointer_array)), persistent_(shape, environment) {}
+
+  GroupedGemmPlanDetails details() const override { return pointer_array_->details(); }
+
+  void run(const GroupedGemmOperands& operands, BackendStream& stream) override {
+    const LaunchSet set = select_launches(shape_.selection, shape_.experts, operands.rows_for_selection());
+    if (set.strategy == MC_STRATEGY_PERSISTENT) {
+      persistent_.run_launches(set, operands, stream);
+    } else {
+      pointer_array_->run(operands, stream);
+    }
+  }
+
+ private:
+  GroupedGemmShape shape_;
+  std::unique_ptr<GroupedGemmPlanImpl> pointer_array_;
+  CudaPersistentPlan persistent_;
+};
+
 }  // namespace
+
+std::unique_ptr<GroupedGemmPlanImpl> make_cuda_auto_plan(const GroupedGemmShape& shape,
+                                                         const CudaPlanEnvironment& environment,
+                                                         std::unique_ptr<GroupedGemmPlanImpl> pointer_array) {
+  return std::make_unique<CudaAutoPlan>(shape, environment, std::move(pointer_array));
+}
 
 std::unique_ptr<GroupedGemmPlanImpl> make_cuda_persistent_plan(const GroupedGemmShape& shape,
                                                                 const CudaPlanEnvironment& environment) {

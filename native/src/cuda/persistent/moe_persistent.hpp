@@ -4,10 +4,9 @@
 // row, B one [E * N, K] TMA tensor entered at expert * N, the scales are addressed by pointer arithmetic, and the
 // tile order comes from core/moe_tile_walk.hpp on the device.
 //
-// Bring-up state: non-swapped cooperative configurations (core/kernel_registry.hpp kernel_config_persistent), bf16
-// and fp16 output; D is stored straight from the accumulators with each
-// element predicated on the expert's rows and N (no shared-memory staging yet), which is correct for every shape
-// but not yet the fast store path.
+// Every registry configuration (cooperative and pingpong, swapped and not), bf16 and fp16 output; D is stored
+// straight from the accumulators with each element predicated on the expert's rows and N (no shared-memory staging
+// yet), which is correct for every shape but not yet the fast store path.
 #pragma once
 
 #include <cstdint>
@@ -38,8 +37,17 @@ struct MoePersistentJob {
   bool programmatic = false;          // launched after the previous kernel's trigger (PDL)
 };
 
-// Whether a registry configuration has a persistent kernel in this build.
+// Whether a registry configuration and output dtype have a persistent kernel in this build.
 bool moe_persistent_supports(int32_t config, int32_t output_dtype);
+
+// The entry points of one configuration's kernel, explicitly instantiated by the generated unit of each
+// configuration and dtype (moe_persistent_instance.cu.in); the functions below dispatch to them.
+template <int Index, int OutputDtype>
+struct PersistentEntry {
+  static cudaError_t prepare();
+  static cudaError_t max_clusters(int32_t* clusters);
+  static cudaError_t launch(const MoePersistentJob& job, cudaStream_t stream);
+};
 
 // Sets the configuration's kernel attributes on the current device; once per device before its first launch there.
 cudaError_t prepare_moe_persistent(int32_t config, int32_t output_dtype);

@@ -3,9 +3,20 @@
 // kernel hands it each tile's tensors, so the arithmetic is the same instruction for instruction), its TMA and
 // cp.async pipelines, and our own kernel body, tile order and store.
 //
-// Warp roles (cooperative, 384 threads): warp group 0 loads (warp 0: A and B tiles by TMA; warp 1: the scales by
-// cp.async), warp groups 1 and 2 share each tile's MMA and store it. Every role walks the same tile sequence with
-// its own MoeTileWalker over the device offsets, so no scheduler warp or scheduler pipeline is needed.
+// Warp roles (384 threads): warp group 0 loads (warp 0: A and B tiles by TMA; warp 1: the scales by cp.async), warp
+// groups 1 and 2 compute and store. Cooperative configurations split each tile between the two MMA warp groups;
+// pingpong ones give each warp group every other tile of the CTA's sequence, so one group's store overlaps the
+// other's main loop. The two groups take turns through an order barrier, as in CUTLASS's pingpong kernels, and that
+// is needed for correctness, not only speed: the second group's tile starts k_tiles pipeline positions ahead, and
+// once k_tiles reaches the stage count a stage's full barrier would show the parity of the position one lap later
+// as already complete. Taking turns keeps each group within one lap of the loads. Every
+// role walks the same tile sequence with its own MoeTileWalker over the device offsets, so no scheduler warp or
+// scheduler pipeline is needed.
+//
+// Swapped (swap-AB) configurations compute D^T = B * A^T: CUTLASS's A is the expert's weights (entered at
+// expert * N of the [E * N, K] tensor, 128x128 scale blocks), CUTLASS's B its token rows (entered at the expert's
+// first row of [rows, K], one scale per token), so a tile's M runs along the model's N and its N along the rows.
+// The walk and the store work in the model's orientation (token rows x model columns) either way.
 #pragma once
 
 #include "cutlass/arch/grid_dependency_control.h"
@@ -41,20 +52,45 @@ struct MoePersistentKernel {
   static constexpr int kTileK = size<2>(TileShape{});
   static constexpr int kClusterM = size<0>(ClusterShape{});
   static constexpr int kClusterN = size<1>(ClusterShape{});
+  static constexpr bool kSwapped = Config::Swapped;
+  static constexpr bool kCooperative = Config::kCooperative;
+  // Threads of one tile's MMA: both consumer warp groups (cooperative) or one (pingpong).
   static constexpr uint32_t kMmaThreads = size(TiledMma{});
-  static constexpr uint32_t kThreads = kMmaThreads + cutlass::NumThreadsPerWarpGroup;
+  static constexpr uint32_t kThreads = 3 * cutlass::NumThreadsPerWarpGroup;
+  // Consumer warp groups that take turns on the CTA's tiles: 1 (cooperative, both share each tile) or 2 (pingpong).
+  static constexpr int kTileGroups = kCooperative ? 1 : 2;
+  // The tile in the model's orientation: token rows x output columns (CUTLASS's N x M when swapped).
+  static constexpr int kRowTile = kSwapped ? kTileN : kTileM;
+  static constexpr int kColumnTile = kSwapped ? kTileM : kTileN;
+  static constexpr int kRowCluster = kSwapped ? kClusterN : kClusterM;
+  static constexpr int kColumnCluster = kSwapped ? kClusterM : kClusterN;
   // The register split of CUTLASS's cooperative kernels: the load warp group gives its registers to the MMA ones.
   static constexpr uint32_t kLoadRegisters = 40;
   static constexpr uint32_t kMmaRegisters = 232;
 
-  static_assert(!Config::Swapped, "the persistent kernel runs non-swapped configurations (swap-AB comes later)");
-  static_assert(kMmaThreads == 2 * cutlass::NumThreadsPerWarpGroup, "cooperative configurations: two MMA warp groups");
+  static_assert(kMmaThreads == (kCooperative ? 2 : 1) * cutlass::NumThreadsPerWarpGroup,
+                "cooperative tiles take both MMA warp groups, pingpong tiles one");
+
+  // Pingpong turns: main loop, then store, alternating between the two MMA warp groups.
+  using OrderBarrier = cutlass::OrderedSequenceBarrier<2, 2>;
+
+  // The expert offsets are copied to shared memory once per CTA when E + 1 entries fit: every role's walker then
+  // reads them there. Read from global memory, each expert a CTA walks past costs a dependent load (about half a
+  // microsecond); with E = 256 and short K that latency, paid per tile in every role, was the kernel's largest cost
+  // (H200: ds-tp8-down-e256-t512 293 µs against 195 for the pointer-array kernel; one hot expert of 256 at 186 µs
+  // against 46).
+  static constexpr int kStagedOffsets = 1025;
 
   struct SharedStorage {
     typename Mainloop::TensorStorage tensors;
     alignas(16) typename MainloopPipeline::SharedStorage pipeline;
+    alignas(16) typename OrderBarrier::SharedStorage order;
+    int32_t offsets[kStagedOffsets];
   };
   static constexpr int kSharedBytes = static_cast<int>(sizeof(SharedStorage));
+  // The mainloop's stage count was chosen leaving room for the pointer-array kernel's epilogue, which this kernel
+  // does not have; the staged offsets must still fit the SM's 227 KB.
+  static_assert(kSharedBytes <= 232448, "the persistent kernel's shared memory exceeds 227 KB");
 
   struct Params {
     typename Mainloop::Params mainloop;
@@ -67,16 +103,21 @@ struct MoePersistentKernel {
     int32_t* error_flag;
   };
 
-  // Host: the tensor maps over the whole A [rows, K] and B [E * N, K] of this call.
+  // Host: the tensor maps over the whole tokens [rows, K] and weights [E * N, K] of this call (CUTLASS's A and B, or
+  // B and A when swapped).
   static Params make_params(const MoePersistentJob& job) {
     Params params{};
-    const auto* a = reinterpret_cast<const typename Mainloop::InternalElementA*>(job.a);
-    const auto* b = reinterpret_cast<const typename Mainloop::InternalElementB*>(job.b);
     const int32_t weight_rows = job.experts * job.n;
-    const StrideA stride_a = cutlass::make_cute_packed_stride(StrideA{}, make_shape(job.rows, job.k, 1));
-    const StrideB stride_b = cutlass::make_cute_packed_stride(StrideB{}, make_shape(weight_rows, job.k, 1));
-    Tensor tensor_a = make_tensor(a, make_layout(make_shape(job.rows, job.k, int32_t(1)), stride_a));
-    Tensor tensor_b = make_tensor(b, make_layout(make_shape(weight_rows, job.k, int32_t(1)), stride_b));
+    const uint8_t* a_bytes = kSwapped ? job.b : job.a;
+    const uint8_t* b_bytes = kSwapped ? job.a : job.b;
+    const int32_t a_rows = kSwapped ? weight_rows : job.rows;
+    const int32_t b_rows = kSwapped ? job.rows : weight_rows;
+    const auto* a = reinterpret_cast<const typename Mainloop::InternalElementA*>(a_bytes);
+    const auto* b = reinterpret_cast<const typename Mainloop::InternalElementB*>(b_bytes);
+    const StrideA stride_a = cutlass::make_cute_packed_stride(StrideA{}, make_shape(a_rows, job.k, 1));
+    const StrideB stride_b = cutlass::make_cute_packed_stride(StrideB{}, make_shape(b_rows, job.k, 1));
+    Tensor tensor_a = make_tensor(a, make_layout(make_shape(a_rows, job.k, int32_t(1)), stride_a));
+    Tensor tensor_b = make_tensor(b, make_layout(make_shape(b_rows, job.k, int32_t(1)), stride_b));
     // The same factories as the collective's own Params declaration, so the types match exactly.
     params.mainloop.tma_load_a = make_tma_copy_A_sm90(typename Mainloop::GmemTiledCopyA{}, tensor_a,
                                                       typename Mainloop::SmemLayoutA{}(_, _, Int<0>{}), TileShape{},
@@ -88,8 +129,8 @@ struct MoePersistentKernel {
     params.walk.offsets = job.offsets;
     params.walk.experts = job.experts;
     params.walk.rows = job.rows;
-    params.walk.cluster_rows = kClusterM * kTileM;
-    params.walk.column_blocks = (job.n + kClusterN * kTileN - 1) / (kClusterN * kTileN);
+    params.walk.cluster_rows = kRowCluster * kRowTile;
+    params.walk.column_blocks = (job.n + kColumnCluster * kColumnTile - 1) / (kColumnCluster * kColumnTile);
     params.walk.band = 8;
     params.walk.min_rows = job.min_rows;
     params.walk.max_rows = job.max_rows;
@@ -102,22 +143,44 @@ struct MoePersistentKernel {
     return params;
   }
 
-  // The tensors the mainloop collective slices for one tile: A and B are windows of the whole tensors that start at
-  // the expert's first row and at expert * N, the scales are the expert's own (rows_e, N, K) views, so the
-  // collective's bounds checks stop scale loads at the expert's last row.
+  // The tensors the mainloop collective slices for one tile: the token and weight tensors are windows of the whole
+  // tensors that start at the expert's first row and at expert * N, the scales are the expert's own views, so the
+  // collective's bounds checks stop token-scale loads at the expert's last row.
   CUTLASS_DEVICE static auto tile_inputs(Mainloop const& mainloop, Params const& params, MoeClusterTile const& tile) {
     const int32_t k_blocks = (params.k + kTileK - 1) / kTileK;
     const int32_t n_blocks = (params.n + 127) / 128;
-    const float* sfa = params.a_scales + static_cast<int64_t>(tile.expert_begin) * k_blocks;
-    const float* sfb = params.b_scales + static_cast<int64_t>(tile.expert) * n_blocks * k_blocks;
-    auto inputs = mainloop.load_init(make_shape(tile.expert_rows, params.n, params.k, 1), params.mainloop, sfa, sfb);
-    Tensor m_a = params.mainloop.tma_load_a.get_tma_tensor(make_shape(params.walk.rows, params.k, 1));
-    Tensor m_b = params.mainloop.tma_load_b.get_tma_tensor(make_shape(params.walk.experts * params.n, params.k, 1));
-    Tensor g_a = local_tile(domain_offset(make_coord(tile.expert_begin, 0, 0), m_a), TileShape{},
-                            make_coord(_, _, _), Step<_1, Underscore, _1>{});
-    Tensor g_b = local_tile(domain_offset(make_coord(tile.expert * params.n, 0, 0), m_b), TileShape{},
-                            make_coord(_, _, _), Step<Underscore, _1, _1>{});
-    return cute::make_tuple(g_a, g_b, get<2>(inputs), get<3>(inputs));
+    const float* token_scales = params.a_scales + static_cast<int64_t>(tile.expert_begin) * k_blocks;
+    const float* weight_scales = params.b_scales + static_cast<int64_t>(tile.expert) * n_blocks * k_blocks;
+    const int32_t weight_row = tile.expert * params.n;
+    const int32_t weight_rows = params.walk.experts * params.n;
+    if constexpr (kSwapped) {
+      auto inputs = mainloop.load_init(make_shape(params.n, tile.expert_rows, params.k, 1), params.mainloop,
+                                       weight_scales, token_scales);
+      Tensor m_a = params.mainloop.tma_load_a.get_tma_tensor(make_shape(weight_rows, params.k, 1));
+      Tensor m_b = params.mainloop.tma_load_b.get_tma_tensor(make_shape(params.walk.rows, params.k, 1));
+      Tensor g_a = local_tile(domain_offset(make_coord(weight_row, 0, 0), m_a), TileShape{}, make_coord(_, _, _),
+                              Step<_1, Underscore, _1>{});
+      Tensor g_b = local_tile(domain_offset(make_coord(tile.expert_begin, 0, 0), m_b), TileShape{},
+                              make_coord(_, _, _), Step<Underscore, _1, _1>{});
+      return cute::make_tuple(g_a, g_b, get<2>(inputs), get<3>(inputs));
+    } else {
+      auto inputs = mainloop.load_init(make_shape(tile.expert_rows, params.n, params.k, 1), params.mainloop,
+                                       token_scales, weight_scales);
+      Tensor m_a = params.mainloop.tma_load_a.get_tma_tensor(make_shape(params.walk.rows, params.k, 1));
+      Tensor m_b = params.mainloop.tma_load_b.get_tma_tensor(make_shape(weight_rows, params.k, 1));
+      Tensor g_a = local_tile(domain_offset(make_coord(tile.expert_begin, 0, 0), m_a), TileShape{},
+                              make_coord(_, _, _), Step<_1, Underscore, _1>{});
+      Tensor g_b = local_tile(domain_offset(make_coord(weight_row, 0, 0), m_b), TileShape{}, make_coord(_, _, _),
+                              Step<Underscore, _1, _1>{});
+      return cute::make_tuple(g_a, g_b, get<2>(inputs), get<3>(inputs));
+    }
+  }
+
+  // The CTA's tile coordinate in CUTLASS's (M, N) blocks.
+  CUTLASS_DEVICE static auto block_coord(MoeClusterTile const& tile, int cta_m, int cta_n) {
+    const int row_block = tile.row_block * kRowCluster + (kSwapped ? cta_n : cta_m);
+    const int column_block = tile.column_block * kColumnCluster + (kSwapped ? cta_m : cta_n);
+    return kSwapped ? make_coord(column_block, row_block, _, 0) : make_coord(row_block, column_block, _, 0);
   }
 
   CUTLASS_DEVICE void operator()(Params const& params, char* smem) {
@@ -141,6 +204,11 @@ struct MoePersistentKernel {
     pipeline_params.num_producers = Mainloop::NumProducerThreadEvents;
     pipeline_params.transaction_bytes = params.mainloop.tma_transaction_bytes;
     MainloopPipeline pipeline(shared.pipeline, pipeline_params, ClusterShape{});
+    // Constructed by every thread (warp 0 initialises it); only the pingpong MMA groups use it.
+    typename OrderBarrier::Params order_params;
+    order_params.group_id = static_cast<uint32_t>(warp_group > 0 ? warp_group - 1 : 0);
+    order_params.group_size = cutlass::NumThreadsPerWarpGroup;
+    OrderBarrier order(shared.order, order_params);
 
     // The pipeline's barriers must be initialised in every CTA of the cluster before any of them is used.
     if constexpr (kClusterM * kClusterN > 1) {
@@ -158,7 +226,13 @@ struct MoePersistentKernel {
     const int64_t cluster_index = blockIdx.x / kClusterM;
     const int64_t clusters = gridDim.x / kClusterM;
     const int k_tiles = (params.k + kTileK - 1) / kTileK;
-    MoeTileWalker walker(params.walk);
+    MoeTileWalkParams walk = params.walk;
+    if (walk.experts < kStagedOffsets) {  // uniform across the CTA, so the barrier below is reached by all
+      for (int i = thread_idx; i <= walk.experts; i += static_cast<int>(kThreads)) shared.offsets[i] = walk.offsets[i];
+      __syncthreads();
+      walk.offsets = shared.offsets;
+    }
+    MoeTileWalker walker(walk);
 
     if (warp_group == 0) {
       cutlass::arch::warpgroup_reg_dealloc<kLoadRegisters>();
@@ -170,7 +244,7 @@ struct MoePersistentKernel {
           const MoeClusterTile tile = walker.at(linear);
           if (!tile.valid) break;
           auto inputs = tile_inputs(mainloop, params, tile);
-          auto blk_coord = make_coord(tile.row_block * kClusterM + cta_m, tile.column_block * kClusterN + cta_n, _, 0);
+          auto blk_coord = block_coord(tile, cta_m, cta_n);
           auto k_iter = cute::make_coord_iterator(shape<3>(get<0>(inputs)));
           if (load_warp) {
             mainloop.load(params.mainloop, pipeline, write_state, inputs, tensormaps, blk_coord, k_iter, k_tiles,
@@ -193,15 +267,23 @@ struct MoePersistentKernel {
     } else {
       cutlass::arch::warpgroup_reg_alloc<kMmaRegisters>();
       TiledMma tiled_mma;
+      // Pingpong: the second group starts one tile later in the CTA's sequence (and its pipeline stages), and each
+      // group skips the other's tiles.
+      const int turn = kCooperative ? 0 : warp_group - 1;
       PipelineState read_state;
-      for (int64_t linear = cluster_index;; linear += clusters) {
+      read_state.advance(turn * k_tiles);
+      for (int64_t linear = cluster_index + turn * clusters;; linear += kTileGroups * clusters) {
         const MoeClusterTile tile = walker.at(linear);
         if (!tile.valid) break;
         Tensor accumulators = partition_fragment_C(tiled_mma, take<0, 2>(TileShape{}));
+        if constexpr (!kCooperative) order.wait();
         mainloop.mma(pipeline, read_state, accumulators, k_tiles, mma_thread_idx, shared.tensors, params.mainloop);
+        if constexpr (!kCooperative) order.arrive();
         mainloop.mma_tail(pipeline, read_state, k_tiles);
-        read_state.advance(k_tiles);
+        read_state.advance(kTileGroups * k_tiles);
+        if constexpr (!kCooperative) order.wait();
         store(params, tile, tiled_mma, accumulators, cta_m, cta_n, mma_thread_idx);
+        if constexpr (!kCooperative) order.arrive();
       }
       cutlass::arch::launch_dependent_grids();
     }
@@ -213,39 +295,52 @@ struct MoePersistentKernel {
   template <class Accumulators>
   CUTLASS_DEVICE static void store(Params const& params, MoeClusterTile const& tile, TiledMma const& tiled_mma,
                                    Accumulators const& accumulators, int cta_m, int cta_n, int mma_thread_idx) {
-    const MoeCtaTile cta = moe_cta_tile(tile, params.n, kTileM, kTileN, kClusterM, kClusterN, cta_m, cta_n);
+    const MoeCtaTile cta = moe_cta_tile(tile, params.n, kRowTile, kColumnTile, kRowCluster, kColumnCluster,
+                                        kSwapped ? cta_n : cta_m, kSwapped ? cta_m : cta_n);
     if (cta.row_count == 0 || cta.column_count == 0) return;
     auto thread_mma = tiled_mma.get_thread_slice(mma_thread_idx);
     Tensor coordinates = thread_mma.partition_C(make_identity_tensor(take<0, 2>(TileShape{})));
     ElementD* d = params.d + static_cast<int64_t>(cta.row_begin) * params.n + cta.column_begin;
     static_assert(size(decltype(coordinates){}) % 2 == 0, "GMMA fragments come in column pairs");
-    // A GMMA accumulator fragment holds each row's columns in adjacent pairs (i, i + 1): store a pair as one 32-bit
-    // word where both lie inside the tile (N % 8 == 0 and even tile columns keep the word aligned), else element by
-    // element. Halves the store instructions of the predicated path.
-    CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < size(accumulators); i += 2) {
-      const int row = get<0>(coordinates(i));
-      const int column = get<1>(coordinates(i));
-      const bool pair = get<0>(coordinates(i + 1)) == row && get<1>(coordinates(i + 1)) == column + 1 &&
-                        (column & 1) == 0;
-      if (pair) {
-        if (row >= cta.row_count || column >= cta.column_count) continue;
-        ElementD* out = d + static_cast<int64_t>(row) * params.n + column;
-        if (column + 1 < cta.column_count) {
-          const ElementD values[2] = {ElementD(accumulators(i)), ElementD(accumulators(i + 1))};
-          uint32_t word;
-          memcpy(&word, values, sizeof word);
-          *reinterpret_cast<uint32_t*>(out) = word;
-        } else {
-          *out = ElementD(accumulators(i));
+    if constexpr (kSwapped) {
+      // A fragment pair (i, i + 1) is two adjacent tokens of one output column: two rows of D, element by element.
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < size(accumulators); ++i) {
+        const int column = get<0>(coordinates(i));
+        const int row = get<1>(coordinates(i));
+        if (row < cta.row_count && column < cta.column_count) {
+          d[static_cast<int64_t>(row) * params.n + column] = ElementD(accumulators(i));
         }
-      } else {
-        CUTLASS_PRAGMA_UNROLL
-        for (int j = 0; j < 2; ++j) {
-          const int r = get<0>(coordinates(i + j));
-          const int c = get<1>(coordinates(i + j));
-          if (r < cta.row_count && c < cta.column_count) {
-            d[static_cast<int64_t>(r) * params.n + c] = ElementD(accumulators(i + j));
+      }
+    } else {
+      // A GMMA accumulator fragment holds each row's columns in adjacent pairs (i, i + 1): store a pair as one 32-bit
+      // word where both lie inside the tile (N % 8 == 0 and even tile columns keep the word aligned), else element
+      // by element. Halves the store instructions of the predicated path.
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < size(accumulators); i += 2) {
+        const int row = get<0>(coordinates(i));
+        const int column = get<1>(coordinates(i));
+        const bool pair = get<0>(coordinates(i + 1)) == row && get<1>(coordinates(i + 1)) == column + 1 &&
+                          (column & 1) == 0;
+        if (pair) {
+          if (row >= cta.row_count || column >= cta.column_count) continue;
+          ElementD* out = d + static_cast<int64_t>(row) * params.n + column;
+          if (column + 1 < cta.column_count) {
+            const ElementD values[2] = {ElementD(accumulators(i)), ElementD(accumulators(i + 1))};
+            uint32_t word;
+            memcpy(&word, values, sizeof word);
+            *reinterpret_cast<uint32_t*>(out) = word;
+          } else {
+            *out = ElementD(accumulators(i));
+          }
+        } else {
+          CUTLASS_PRAGMA_UNROLL
+          for (int j = 0; j < 2; ++j) {
+            const int r = get<0>(coordinates(i + j));
+            const int c = get<1>(coordinates(i + j));
+            if (r < cta.row_count && c < cta.column_count) {
+              d[static_cast<int64_t>(r) * params.n + c] = ElementD(accumulators(i + j));
+            }
           }
         }
       }

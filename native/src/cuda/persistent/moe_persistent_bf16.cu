@@ -1,6 +1,0 @@
-// The persistent kernels with bf16 output (one unit per dtype so that nvcc builds them in parallel).
-#define MC_PERSISTENT_ELEMENT cutlass::bfloat16_t
-#define MC_PERSISTENT_LAUNCH launch_moe_persistent_bf16
-#define MC_PERSISTENT_PREPARE prepare_moe_persistent_bf16
-#define MC_PERSISTENT_MAX_CLUSTERS moe_persistent_max_clusters_bf16
-#include "cuda/persistent/moe_persistent_launch.cuh"
