@@ -61,9 +61,9 @@ constexpr const char* kOtherName = "other GPU (tile-width thresholds)";
 // Appends a row to a path's ranges: it takes the rows from where the previous range ended up to its own last
 // (see kernel_configs.def); a row whose last is already covered is shadowed and dropped.
 void append_range(RowRange* ranges, int32_t& count, const RangeRow& row) {
+  if (count > 0 && ranges[count - 1].last_rows == kUnboundedRows) return;  // before the + 1 below could overflow
   int32_t first = row.first_rows;
   if (count > 0) first = std::max(first, ranges[count - 1].last_rows + 1);
-  if (count > 0 && ranges[count - 1].last_rows == kUnboundedRows) return;
   if (first > row.last_rows) return;
   ranges[count++] = {row.config, first, row.last_rows};
 }
@@ -98,18 +98,30 @@ SelectionTable build_table(GpuClass gpu_class, int32_t k) {
   return table;
 }
 
-const RowRange* find_range(const RowRange* ranges, int32_t count, int32_t rows) {
+// The range holding rows, or null.
+const RowRange* find_containing(const RowRange* ranges, int32_t count, int32_t rows) {
   for (int32_t i = 0; i < count; ++i) {
     if (rows >= ranges[i].first_rows && rows <= ranges[i].last_rows) return &ranges[i];
   }
-  return count > 0 ? &ranges[count - 1] : nullptr;
+  return nullptr;
 }
 
-bool find_exact(const RowRange* ranges, int32_t count, int32_t rows) {
-  for (int32_t i = 0; i < count; ++i) {
-    if (rows >= ranges[i].first_rows && rows <= ranges[i].last_rows) return true;
+// The range holding rows, else the last one (a partition's ranges hold every count; this is the guard).
+const RowRange* find_range(const RowRange* ranges, int32_t count, int32_t rows) {
+  const RowRange* found = find_containing(ranges, count, rows);
+  return found != nullptr ? found : (count > 0 ? &ranges[count - 1] : nullptr);
+}
+
+// Every specialized range as one launch each, the range holding the average first in line (lead).
+LaunchSet specialized_launches(const SelectionTable& table, int32_t average, int32_t strategy) {
+  LaunchSet set;
+  set.strategy = strategy;
+  set.count = table.specialized_count;
+  for (int32_t i = 0; i < set.count; ++i) {
+    set.launch[i] = table.specialized[i];
+    if (average >= set.launch[i].first_rows && average <= set.launch[i].last_rows) set.lead = i;
   }
-  return false;
+  return set;
 }
 
 void add_config(PlanSelection& plan, int32_t config) {
@@ -224,16 +236,11 @@ LaunchSet select_launches(const PlanSelection& plan, int32_t experts, int32_t ro
   if (plan.strategy == MC_STRATEGY_PERSISTENT && plan.forced && table.specialized_count > 1) {
     // A caller's list of several configurations: expert specialization inside the persistent kernel, one launch
     // per configuration, each walking only the experts in its range.
-    set.strategy = MC_STRATEGY_PERSISTENT;
-    set.count = table.specialized_count;
-    for (int32_t i = 0; i < set.count; ++i) {
-      set.launch[i] = table.specialized[i];
-      if (average >= set.launch[i].first_rows && average <= set.launch[i].last_rows) set.lead = i;
-    }
-    return set;
+    return specialized_launches(table, average, MC_STRATEGY_PERSISTENT);
   }
   const bool auto_persistent =
-      plan.strategy == MC_STRATEGY_AUTO && find_exact(table.auto_persistent, table.auto_persistent_count, average);
+      plan.strategy == MC_STRATEGY_AUTO &&
+      find_containing(table.auto_persistent, table.auto_persistent_count, average) != nullptr;
   if (plan.strategy == MC_STRATEGY_PERSISTENT || auto_persistent) {
     const RowRange* persistent = find_range(table.persistent, table.persistent_count, average);
     set.strategy = MC_STRATEGY_PERSISTENT;
@@ -244,13 +251,7 @@ LaunchSet select_launches(const PlanSelection& plan, int32_t experts, int32_t ro
   const bool may_specialize = plan.strategy != MC_STRATEGY_SINGLE && table.specialized_count > 1;
   const int32_t widest_first = may_specialize ? table.specialized[table.specialized_count - 1].first_rows : 0;
   if (may_specialize && average < widest_first - 1) {
-    set.strategy = MC_STRATEGY_EXPERT_SPECIALIZED;
-    set.count = table.specialized_count;
-    for (int32_t i = 0; i < set.count; ++i) {
-      set.launch[i] = table.specialized[i];
-      if (average >= set.launch[i].first_rows && average <= set.launch[i].last_rows) set.lead = i;
-    }
-    return set;
+    return specialized_launches(table, average, MC_STRATEGY_EXPERT_SPECIALIZED);
   }
   const RowRange* single = find_range(table.single, table.single_count, average);
   set.strategy = MC_STRATEGY_SINGLE;
