@@ -75,10 +75,10 @@ struct MoePersistentKernel {
   using OrderBarrier = cutlass::OrderedSequenceBarrier<2, 2>;
 
   // The expert offsets are copied to shared memory once per CTA when E + 1 entries fit: every role's walker then
-  // reads them there. Read from global memory, each expert a CTA walks past costs a dependent load (about half a
-  // microsecond); with E = 256 and short K that latency, paid per tile in every role, was the kernel's largest cost
-  // (H200: ds-tp8-down-e256-t512 293 µs against 195 for the pointer-array kernel; one hot expert of 256 at 186 µs
-  // against 46).
+  // reads them there instead of paying a dependent global load for each expert it walks past. Measured on the H200
+  // it changed nothing visible (ds-tp8-down-e256-onehot4096 186 -> 179 µs, t512 293 -> 296): the store, not the
+  // walk, dominates the per-tile cost today (docs/design/persistent-moe-kernel.md section 8); kept because the walk
+  // is on every role's path and E can reach 1024.
   static constexpr int kStagedOffsets = 1025;
 
   struct SharedStorage {
