@@ -8,29 +8,8 @@ namespace MoeCutlass.Tests.Gpu;
 /// replay gives the same bytes as an eager run of the same plan on the same inputs. Runs on the GPU machine.
 /// </summary>
 [TestFixture, Category("Gpu"), NonParallelizable]
-public sealed class CudaGroupedGemmGraphTests : NativeTestBase
+public sealed class CudaGroupedGemmGraphTests : GpuTestBase
 {
-    private MoeContext _cuda = null!;
-    private MoeContext _cpu = null!;
-
-    [OneTimeSetUp]
-    public void RequireDevice()
-    {
-        GpuRequirement.EnsureDevice();
-        _cuda = MoeContext.CreateCuda(0);
-        _cpu = MoeContext.CreateCpu();
-    }
-
-    [OneTimeTearDown]
-    public void DisposeContexts()
-    {
-        _cuda?.Dispose();
-        _cpu?.Dispose();
-    }
-
-    [SetUp]
-    public void ClearDeviceErrors() => _cuda.QueryDeviceErrors(reset: true);
-
     [TestCase(GemmStrategy.Single, DType.BFloat16)]
     [TestCase(GemmStrategy.Single, DType.Float16)]
     [TestCase(GemmStrategy.Auto, DType.BFloat16)]
@@ -42,19 +21,19 @@ public sealed class CudaGroupedGemmGraphTests : NativeTestBase
         // About 0.7 GFLOP of CPU reference per replay: 16 experts with 0 .. 64 rows (some empty), N and K not multiples
         // of 128, rows before offsets[0] and after offsets[E].
         var random = NewRandom();
-        var captured = GemmProblem.Create(_cpu, random, 392, 1040, RowLists.Uniform(random, 16, 0, 64), leadingRows: 3, trailingRows: 4);
+        var captured = GemmProblem.Create(Cpu, random, 392, 1040, RowLists.Uniform(random, 16, 0, 64), leadingRows: 3, trailingRows: 4);
         TestContext.Out.WriteLine(captured);
         // Replay 1: the contents at capture time; replay 2: new activations; replay 3: new activations and new offsets
         // over the same rows (another routing: the graph must read the offsets from the device at every replay).
-        var second = captured.WithNewActivations(_cpu, random);
+        var second = captured.WithNewActivations(Cpu, random);
         int[] rerouted = Reroute(random, captured.Experts, captured.Rows);
-        var third = second.WithNewActivations(_cpu, random).WithOffsets(rerouted);
+        var third = second.WithNewActivations(Cpu, random).WithOffsets(rerouted);
         GemmProblem[] replays = [captured, second, third];
 
-        using var operands = new GemmOperands(_cuda, captured);
-        using var eagerD = _cuda.Allocate<ushort>(operands.D.Length);
-        using var plan = _cuda.CreateGroupedGemmPlan(captured.Options(outputDType, strategy));
-        using var stream = _cuda.CreateStream();
+        using var operands = new GemmOperands(Cuda, captured);
+        using var eagerD = Cuda.Allocate<ushort>(operands.D.Length);
+        using var plan = Cuda.CreateGroupedGemmPlan(captured.Options(outputDType, strategy));
+        using var stream = Cuda.CreateStream();
         TestContext.Out.WriteLine(plan);
 
         // Captured before the plan ever ran: whatever the first run sets up must not need a synchronization.
@@ -88,7 +67,7 @@ public sealed class CudaGroupedGemmGraphTests : NativeTestBase
             MoeStream? launchStream = i == 1 ? null : stream; // replay 2 on the context's default stream
             operands.ResetOutput(launchStream);
             graph.Launch(launchStream);
-            _cuda.Synchronize();
+            Cuda.Synchronize();
             ushort[] replayed = operands.ReadOutput();
 
             eagerD.Fill(GemmProblem.Canary, stream);
@@ -96,14 +75,14 @@ public sealed class CudaGroupedGemmGraphTests : NativeTestBase
             stream.Synchronize();
             ushort[] eager = eagerD.ToArray();
 
-            ushort[] reference = problem.Reference(_cpu, outputDType);
+            ushort[] reference = problem.Reference(Cpu, outputDType);
             string label = $"replay {i + 1} (offsets {problem.Offsets[0]}..{problem.Offsets[^1]})";
             using (Assert.EnterMultipleScope())
             {
                 Assert.That(FirstDifference(replayed, eager, problem.N), Is.Null, $"{label}: graph replay vs eager run, bit for bit");
                 Assert.That(GemmCheck.CompareExperts(problem, reference, eager, outputDType, out double worst), Is.Null, $"{label}: eager vs CPU reference");
                 Assert.That(GemmCheck.CheckRowsOutsideExperts(problem, replayed), Is.Null, $"{label}: graph replay");
-                Assert.That(_cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None), label);
+                Assert.That(Cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None), label);
                 if (previous is not null)
                 {
                     Assert.That(replayed.AsSpan().SequenceEqual(previous), Is.False, $"{label}: new contents must change the replay's output");

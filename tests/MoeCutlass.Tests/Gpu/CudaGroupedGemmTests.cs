@@ -15,7 +15,7 @@ namespace MoeCutlass.Tests.Gpu;
 /// stacks at most ~1 GB); with the problem generation this is well under a few minutes on the 16-core GPU machine.
 /// </remarks>
 [TestFixture, Category("Gpu"), NonParallelizable]
-public sealed class CudaGroupedGemmTests : NativeTestBase
+public sealed class CudaGroupedGemmTests : GpuTestBase
 {
     /// <summary>Every strategy is run on every case (Auto and ExpertSpecialized may map to Single for now).</summary>
     internal static readonly GemmStrategy[] Strategies =
@@ -30,35 +30,6 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
         new("swap_128x32x128_c2x1_pingpong", 36), new("swap_128x64x128_c2x1_pingpong", 64),
         new("tile_128x128x128_c1x2_cooperative"),
     ];
-
-    private MoeContext _cuda = null!;
-    private MoeContext _cpu = null!;
-
-    [OneTimeSetUp]
-    public void RequireDevice()
-    {
-        GpuRequirement.EnsureDevice();
-        _cuda = MoeContext.CreateCuda(0);
-        _cpu = MoeContext.CreateCpu();
-        TestContext.Out.WriteLine($"{_cuda} and {_cpu}");
-    }
-
-    [OneTimeTearDown]
-    public void DisposeContexts()
-    {
-        _cuda?.Dispose();
-        _cpu?.Dispose();
-    }
-
-    [SetUp]
-    public void ClearDeviceErrors()
-    {
-        var left = _cuda.QueryDeviceErrors(reset: true);
-        if (left != DeviceErrorFlags.None)
-        {
-            TestContext.Out.WriteLine($"device error flags left by an earlier test (cleared): {left}");
-        }
-    }
 
     // Estimated CPU reference cost per (case, dtype), 2 * rows * N * K with the mean row count: see the comment per case.
     private static IEnumerable<TestCaseData> Cases()
@@ -108,12 +79,12 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
     {
         var random = NewRandom();
         var watch = Stopwatch.StartNew();
-        var problem = GemmProblem.Create(_cpu, random, gemmCase.N, gemmCase.K, gemmCase.RowsPerExpert(random), gemmCase.LeadingRows,
+        var problem = GemmProblem.Create(Cpu, random, gemmCase.N, gemmCase.K, gemmCase.RowsPerExpert(random), gemmCase.LeadingRows,
             gemmCase.TrailingRows);
         TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{problem}; drawn and quantized in {watch.Elapsed.TotalSeconds:F1} s"));
-        ushort[] reference = problem.Reference(_cpu, outputDType);
+        ushort[] reference = problem.Reference(Cpu, outputDType);
         watch.Restart();
-        using var operands = new GemmOperands(_cuda, problem);
+        using var operands = new GemmOperands(Cuda, problem);
         TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"uploaded to the GPU in {watch.Elapsed.TotalSeconds:F1} s"));
 
         var failures = new List<string>();
@@ -123,7 +94,7 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
         {
             try
             {
-                using var plan = _cuda.CreateGroupedGemmPlan(options);
+                using var plan = Cuda.CreateGroupedGemmPlan(options);
                 operands.ResetOutput();
                 watch.Restart();
                 operands.Run(plan);
@@ -131,7 +102,7 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
                 double seconds = watch.Elapsed.TotalSeconds;
                 string? mismatch = GemmCheck.CompareExperts(problem, reference, output, outputDType, out double worst);
                 string? outside = GemmCheck.CheckRowsOutsideExperts(problem, output);
-                var flags = _cuda.QueryDeviceErrors(reset: true);
+                var flags = Cuda.QueryDeviceErrors(reset: true);
                 TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{strategy} [{plan.KernelList}]: worst expert relative error {worst:G3} (tolerance {GemmCheck.Tolerance(outputDType):G2}), " +
                     $"run + read back {seconds * 1e3:F1} ms, device errors {flags}"));
@@ -164,12 +135,12 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
         [Values(DType.BFloat16, DType.Float16)] DType outputDType)
     {
         var options = new GroupedGemmOptions(256, 7168, 256, outputDType, strategy, 16384);
-        using var plan = _cuda.CreateGroupedGemmPlan(options);
+        using var plan = Cuda.CreateGroupedGemmPlan(options);
         TestContext.Out.WriteLine($"{plan}: {plan.KernelCount} kernel(s), {plan.WorkspaceBytes} workspace bytes");
         using (Assert.EnterMultipleScope())
         {
             Assert.That(plan.Options, Is.EqualTo(options));
-            Assert.That(plan.Context, Is.SameAs(_cuda));
+            Assert.That(plan.Context, Is.SameAs(Cuda));
             Assert.That(plan.Kernels, Is.Not.Empty);
             Assert.That(plan.Kernels, Has.None.Empty);
             Assert.That(plan.KernelList, Does.Not.Contain("cpu"), "a CUDA plan names CUDA kernels");
@@ -185,17 +156,17 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
         // Different shapes, dtypes and strategies, each enqueued several times on its own stream, interleaved, before
         // either stream is synchronized: the plans must not share workspace or state.
         var random = NewRandom();
-        var first = GemmProblem.Create(_cpu, random, 512, 7168, RowLists.Uniform(random, 16, 0, 100), leadingRows: 0, trailingRows: 3);
-        var second = GemmProblem.Create(_cpu, random, 7168, 256, RowLists.Uniform(random, 64, 0, 32), leadingRows: 5, trailingRows: 0);
+        var first = GemmProblem.Create(Cpu, random, 512, 7168, RowLists.Uniform(random, 16, 0, 100), leadingRows: 0, trailingRows: 3);
+        var second = GemmProblem.Create(Cpu, random, 7168, 256, RowLists.Uniform(random, 64, 0, 32), leadingRows: 5, trailingRows: 0);
         TestContext.Out.WriteLine($"first: {first}\nsecond: {second}");
-        ushort[] firstReference = first.Reference(_cpu, DType.BFloat16);
-        ushort[] secondReference = second.Reference(_cpu, DType.Float16);
-        using var firstOperands = new GemmOperands(_cuda, first);
-        using var secondOperands = new GemmOperands(_cuda, second);
-        using var firstPlan = _cuda.CreateGroupedGemmPlan(first.Options(DType.BFloat16, GemmStrategy.Single));
-        using var secondPlan = _cuda.CreateGroupedGemmPlan(second.Options(DType.Float16, GemmStrategy.Auto));
-        using var firstStream = _cuda.CreateStream();
-        using var secondStream = _cuda.CreateStream();
+        ushort[] firstReference = first.Reference(Cpu, DType.BFloat16);
+        ushort[] secondReference = second.Reference(Cpu, DType.Float16);
+        using var firstOperands = new GemmOperands(Cuda, first);
+        using var secondOperands = new GemmOperands(Cuda, second);
+        using var firstPlan = Cuda.CreateGroupedGemmPlan(first.Options(DType.BFloat16, GemmStrategy.Single));
+        using var secondPlan = Cuda.CreateGroupedGemmPlan(second.Options(DType.Float16, GemmStrategy.Auto));
+        using var firstStream = Cuda.CreateStream();
+        using var secondStream = Cuda.CreateStream();
 
         firstOperands.ResetOutput(firstStream);
         secondOperands.ResetOutput(secondStream);
@@ -216,7 +187,7 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
             Assert.That(GemmCheck.CheckRowsOutsideExperts(first, firstOutput), Is.Null, "first plan");
             Assert.That(GemmCheck.CompareExperts(second, secondReference, secondOutput, DType.Float16, out double secondError), Is.Null, "second plan");
             Assert.That(GemmCheck.CheckRowsOutsideExperts(second, secondOutput), Is.Null, "second plan");
-            Assert.That(_cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None));
+            Assert.That(Cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None));
             TestContext.Out.WriteLine($"worst relative errors: first {firstError:G3}, second {secondError:G3}");
         }
     }
@@ -253,39 +224,39 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
         const int frontGuardRows = 32;
         var random = NewRandom();
         // The valid problem: offsets 17, 17, 40, 40, 90, 100, 100, 110, 150 over 200 rows, then 64 guard rows of D.
-        var problem = GemmProblem.Create(_cpu, random, 256, 384, [0, 23, 0, 50, 10, 0, 10, 40], leadingRows: 17, trailingRows: 50,
+        var problem = GemmProblem.Create(Cpu, random, 256, 384, [0, 23, 0, 50, 10, 0, 10, 40], leadingRows: 17, trailingRows: 50,
             guardRows: 64);
         Assert.That(problem.Rows, Is.EqualTo(CorruptRows));
-        ushort[] reference = problem.Reference(_cpu, DType.BFloat16);
+        ushort[] reference = problem.Reference(Cpu, DType.BFloat16);
         // D = [32 front guard rows][200 rows of the run][64 guard rows]; the run gets a pointer to its row 0.
-        using var operands = new GemmOperands(_cuda, problem, frontGuardRows);
-        using var corrupt = _cuda.Upload<int>(offsets);
+        using var operands = new GemmOperands(Cuda, problem, frontGuardRows);
+        using var corrupt = Cuda.Upload<int>(offsets);
         int n = problem.N;
         bool InsideTheRun(int row) => row >= frontGuardRows && row < frontGuardRows + problem.Rows;
 
         foreach (var strategy in Strategies)
         {
-            using var plan = _cuda.CreateGroupedGemmPlan(problem.Options(DType.BFloat16, strategy));
+            using var plan = Cuda.CreateGroupedGemmPlan(problem.Options(DType.BFloat16, strategy));
             operands.ResetOutput();
             Assert.DoesNotThrow(() => operands.Run(plan, offsets: corrupt), $"{strategy}: the host cannot see device offsets; the run must be enqueued");
-            var flags = _cuda.QueryDeviceErrors();
+            var flags = Cuda.QueryDeviceErrors();
             ushort[] all = operands.ReadAll();
             using (Assert.EnterMultipleScope())
             {
                 Assert.That(flags, Is.EqualTo(expected), $"{strategy}: device error flags for offsets [{string.Join(", ", offsets)}]");
-                Assert.That(_cuda.QueryDeviceErrors(), Is.EqualTo(expected), $"{strategy}: the flags stay set until reset");
-                Assert.That(_cuda.QueryDeviceErrors(reset: true), Is.EqualTo(expected), $"{strategy}: reset returns the flags");
-                Assert.That(_cuda.QueryDeviceErrors(), Is.EqualTo(DeviceErrorFlags.None), $"{strategy}: reset clears the flags");
+                Assert.That(Cuda.QueryDeviceErrors(), Is.EqualTo(expected), $"{strategy}: the flags stay set until reset");
+                Assert.That(Cuda.QueryDeviceErrors(reset: true), Is.EqualTo(expected), $"{strategy}: reset returns the flags");
+                Assert.That(Cuda.QueryDeviceErrors(), Is.EqualTo(DeviceErrorFlags.None), $"{strategy}: reset clears the flags");
                 Assert.That(GemmCheck.CheckCanary(all, n, InsideTheRun, $"D outside the run's {problem.Rows} rows (guards before and after)"),
                     Is.Null, strategy.ToString());
-                Assert.That(_cuda.IsUsable, Is.True, $"{strategy}: clamped offsets leave the context usable");
+                Assert.That(Cuda.IsUsable, Is.True, $"{strategy}: clamped offsets leave the context usable");
             }
 
             if (expected == DeviceErrorFlags.None)
             {
                 var valid = problem.WithOffsets(offsets);
                 ushort[] output = all[(frontGuardRows * n)..];
-                Assert.That(GemmCheck.CompareExperts(valid, valid.Reference(_cpu, DType.BFloat16), output, DType.BFloat16, out _), Is.Null,
+                Assert.That(GemmCheck.CompareExperts(valid, valid.Reference(Cpu, DType.BFloat16), output, DType.BFloat16, out _), Is.Null,
                     $"{strategy}: valid offsets");
                 Assert.That(GemmCheck.CheckRowsOutsideExperts(valid, output), Is.Null, $"{strategy}: valid offsets");
             }
@@ -300,7 +271,7 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
                 Assert.That(GemmCheck.CompareExperts(problem, reference, run, DType.BFloat16, out _), Is.Null, $"{strategy}: the correct run after");
                 Assert.That(GemmCheck.CheckRowsOutsideExperts(problem, run), Is.Null, $"{strategy}: the correct run after");
                 Assert.That(GemmCheck.CheckCanary(all, n, InsideTheRun, "the front guard"), Is.Null, $"{strategy}: the correct run after");
-                Assert.That(_cuda.QueryDeviceErrors(), Is.EqualTo(DeviceErrorFlags.None), $"{strategy}: the correct run after");
+                Assert.That(Cuda.QueryDeviceErrors(), Is.EqualTo(DeviceErrorFlags.None), $"{strategy}: the correct run after");
             }
         }
     }
@@ -319,10 +290,10 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
     public void CreatePlan_RejectsInvalidShapes(int experts, int n, int k, DType outputDType, GemmStrategy strategy, int maxRows, MoeStatus status)
     {
         var ex = Assert.Throws<MoeCutlassArgumentException>(() =>
-            _cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(experts, n, k, outputDType, strategy, maxRows)).Dispose());
+            Cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(experts, n, k, outputDType, strategy, maxRows)).Dispose());
         Assert.That(ex!.Status, Is.EqualTo(status), ex.Message);
         Assert.That(ex.Message, Is.Not.Empty);
-        Assert.That(_cuda.IsUsable, Is.True);
+        Assert.That(Cuda.IsUsable, Is.True);
     }
 
     [TestCase("a", 8, MoeStatus.Misaligned)]
@@ -340,7 +311,7 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
     [TestCase("d", -1, MoeStatus.NullPointer)]
     public void Run_RejectsBadPointers_WithoutWriting(string operand, int byteOffset, MoeStatus status)
     {
-        using var setup = ValidationSetup.Create(_cpu, _cuda);
+        using var setup = ValidationSetup.Create(Cpu, Cuda);
         var o = setup.Operands;
         nint Shift(DeviceBuffer buffer, string name) => name != operand ? buffer.Pointer : byteOffset < 0 ? 0 : buffer.Pointer + byteOffset;
         setup.AssertRejectedWithoutWriting<MoeCutlassArgumentException>(status, () => setup.Plan.Run(setup.Problem.Rows,
@@ -351,7 +322,7 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
     [Test]
     public void Run_RejectsRowsOutsideZeroToMaxRows_WithoutWriting()
     {
-        using var setup = ValidationSetup.Create(_cpu, _cuda);
+        using var setup = ValidationSetup.Create(Cpu, Cuda);
         var o = setup.Operands;
         int maxRows = setup.Plan.Options.MaxRows;
         setup.AssertRejectedWithoutWriting<MoeCutlassArgumentException>(MoeStatus.OutOfRange,
@@ -366,13 +337,13 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
     [Test]
     public void Run_RejectsBuffersTooSmallForTheRows_WithoutWriting()
     {
-        using var setup = ValidationSetup.Create(_cpu, _cuda);
+        using var setup = ValidationSetup.Create(Cpu, Cuda);
         var o = setup.Operands;
         var p = setup.Problem;
-        using var shortD = _cuda.Allocate<ushort>((long)(p.Rows - 1) * p.N);
-        using var shortScales = _cuda.Allocate<float>((long)(p.Rows - 1) * p.KBlocks);
-        using var shortB = _cuda.Allocate<byte>((long)(p.Experts * p.N - 1) * p.K);
-        using var shortOffsets = _cuda.Allocate<int>(p.Experts);
+        using var shortD = Cuda.Allocate<ushort>((long)(p.Rows - 1) * p.N);
+        using var shortScales = Cuda.Allocate<float>((long)(p.Rows - 1) * p.KBlocks);
+        using var shortB = Cuda.Allocate<byte>((long)(p.Experts * p.N - 1) * p.K);
+        using var shortOffsets = Cuda.Allocate<int>(p.Experts);
         setup.AssertRejectedWithoutWriting<MoeCutlassArgumentException>(MoeStatus.BufferTooSmall,
             () => setup.Plan.Run(p.Rows, o.A, shortScales, o.B, o.BScales, o.Offsets, o.D));
         setup.AssertRejectedWithoutWriting<MoeCutlassArgumentException>(MoeStatus.BufferTooSmall,
@@ -390,10 +361,10 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
     [Test]
     public void Run_RejectsBuffersOfAnotherContext_WithoutWriting()
     {
-        using var setup = ValidationSetup.Create(_cpu, _cuda);
+        using var setup = ValidationSetup.Create(Cpu, Cuda);
         var o = setup.Operands;
         var p = setup.Problem;
-        using var hostA = _cpu.Upload<byte>(p.A);
+        using var hostA = Cpu.Upload<byte>(p.A);
         // The facade catches the foreign buffer before the native call: a MoeCutlassArgumentException (an ArgumentException).
         var ex = Assert.Throws<MoeCutlassArgumentException>(() => setup.Plan.Run(p.Rows, hostA, o.AScales, o.B, o.BScales, o.Offsets, o.D));
         Assert.That(ex!.ParamName, Is.EqualTo("a"));
@@ -403,13 +374,13 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
     /// <summary>A small valid problem on the CUDA context with a plan, for the validation tests.</summary>
     private sealed class ValidationSetup : IDisposable
     {
-        private readonly MoeContext _cpu;
-        private readonly MoeContext _cuda;
+        private readonly MoeContext Cpu;
+        private readonly MoeContext Cuda;
 
         private ValidationSetup(GemmProblem problem, MoeContext cpu, MoeContext cuda)
         {
-            _cpu = cpu;
-            _cuda = cuda;
+            Cpu = cpu;
+            Cuda = cuda;
             Problem = problem;
             Operands = new GemmOperands(cuda, problem);
             Plan = cuda.CreateGroupedGemmPlan(problem.Options(DType.BFloat16, GemmStrategy.Single));
@@ -440,8 +411,8 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
                 Assert.That(ex!.Status, Is.EqualTo(status), ex.Message);
                 Assert.That(ex.Message, Is.Not.Empty);
                 Assert.That(GemmCheck.CheckCanary(Operands.ReadAll(), Problem.N, _ => false, "D"), Is.Null, "a rejected call writes nothing");
-                Assert.That(_cuda.QueryDeviceErrors(), Is.EqualTo(DeviceErrorFlags.None));
-                Assert.That(_cuda.IsUsable, Is.True);
+                Assert.That(Cuda.QueryDeviceErrors(), Is.EqualTo(DeviceErrorFlags.None));
+                Assert.That(Cuda.IsUsable, Is.True);
             }
 
             TestContext.Out.WriteLine($"rejected as {ex.Status}: {ex.Message}");
@@ -450,7 +421,7 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
         /// <summary>After the rejections, a valid run of the same plan matches the reference.</summary>
         public void AssertStillCorrect()
         {
-            ushort[] reference = Problem.Reference(_cpu, DType.BFloat16);
+            ushort[] reference = Problem.Reference(Cpu, DType.BFloat16);
             Operands.ResetOutput();
             Operands.Run(Plan);
             ushort[] output = Operands.ReadOutput();
@@ -458,7 +429,7 @@ public sealed class CudaGroupedGemmTests : NativeTestBase
             {
                 Assert.That(GemmCheck.CompareExperts(Problem, reference, output, DType.BFloat16, out _), Is.Null);
                 Assert.That(GemmCheck.CheckRowsOutsideExperts(Problem, output), Is.Null);
-                Assert.That(_cuda.QueryDeviceErrors(), Is.EqualTo(DeviceErrorFlags.None));
+                Assert.That(Cuda.QueryDeviceErrors(), Is.EqualTo(DeviceErrorFlags.None));
             }
         }
 

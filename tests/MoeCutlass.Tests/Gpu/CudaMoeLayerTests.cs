@@ -24,30 +24,9 @@ namespace MoeCutlass.Tests.Gpu;
 /// The rule lives in <see cref="LayerTolerance"/>, which <c>moecutlass verify --layer</c> applies too.</para>
 /// </remarks>
 [TestFixture, Category("Gpu"), NonParallelizable]
-public sealed class CudaMoeLayerTests : NativeTestBase
+public sealed class CudaMoeLayerTests : GpuTestBase
 {
     private const double RmsLimit = LayerTolerance.RmsLimit;
-
-    private MoeContext _cuda = null!;
-    private MoeContext _cpu = null!;
-
-    [OneTimeSetUp]
-    public void RequireDevice()
-    {
-        GpuRequirement.EnsureDevice();
-        _cuda = MoeContext.CreateCuda(0);
-        _cpu = MoeContext.CreateCpu();
-    }
-
-    [OneTimeTearDown]
-    public void DisposeContexts()
-    {
-        _cuda?.Dispose();
-        _cpu?.Dispose();
-    }
-
-    [SetUp]
-    public void ClearDeviceErrors() => _cuda.QueryDeviceErrors(reset: true);
 
     public static IEnumerable<TestCaseData> Shapes()
     {
@@ -75,12 +54,12 @@ public sealed class CudaMoeLayerTests : NativeTestBase
     {
         var random = NewRandom();
         var problem = LayerProblem.Create(random, options, tokens);
-        using var cpuLayer = _cpu.CreateMoeLayerFromHost(options, problem.W13, problem.W2);
+        using var cpuLayer = Cpu.CreateMoeLayerFromHost(options, problem.W13, problem.W2);
         using var cudaLayer = UploadLayer(cpuLayer, options);
         TestContext.Out.WriteLine(cudaLayer);
 
-        double[] expected = Run(_cpu, cpuLayer, problem, out _);
-        double[] got = Run(_cuda, cudaLayer, problem, out ushort[] bits);
+        double[] expected = Run(Cpu, cpuLayer, problem, out _);
+        double[] got = Run(Cuda, cudaLayer, problem, out ushort[] bits);
 
         LayerComparison comparison = LayerTolerance.Compare(got, expected, options.Hidden, options.OutputDType);
         TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -90,11 +69,11 @@ public sealed class CudaMoeLayerTests : NativeTestBase
             Assert.That(comparison.NonFinite, Is.Zero);
             Assert.That(comparison.RelativeRms, Is.LessThan(RmsLimit));
             Assert.That(comparison.WorstRatio, Is.LessThanOrEqualTo(1), comparison.WorstElement);
-            Assert.That(_cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None));
+            Assert.That(Cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None));
         }
 
         // Deterministic: a second call gives the same bits (no order-dependent atomics).
-        Run(_cuda, cudaLayer, problem, out ushort[] again);
+        Run(Cuda, cudaLayer, problem, out ushort[] again);
         Assert.That(again, Is.EqualTo(bits), "two forward calls differ");
     }
 
@@ -106,14 +85,14 @@ public sealed class CudaMoeLayerTests : NativeTestBase
         const int tokens = 37;
         var first = LayerProblem.Create(random, options, tokens);
         var second = LayerProblem.Create(random, options, tokens);
-        using var layer = _cuda.CreateMoeLayerFromHost(options, first.W13, first.W2);
-        using var hidden = (DeviceBuffer<BFloat16>)first.UploadHidden(_cuda);
-        using var logits = (DeviceBuffer<float>)first.UploadLogits(_cuda);
-        using var output = _cuda.Allocate<BFloat16>(options.OutputElements(tokens));
-        using var eager = _cuda.Allocate<BFloat16>(options.OutputElements(tokens));
-        using var stream = _cuda.CreateStream();
+        using var layer = Cuda.CreateMoeLayerFromHost(options, first.W13, first.W2);
+        using var hidden = (DeviceBuffer<BFloat16>)first.UploadHidden(Cuda);
+        using var logits = (DeviceBuffer<float>)first.UploadLogits(Cuda);
+        using var output = Cuda.Allocate<BFloat16>(options.OutputElements(tokens));
+        using var eager = Cuda.Allocate<BFloat16>(options.OutputElements(tokens));
+        using var stream = Cuda.CreateStream();
         output.Fill(BFloat16.FromBits(0x7E57));
-        _cuda.Synchronize();
+        Cuda.Synchronize();
 
         stream.BeginCapture();
         try
@@ -164,25 +143,25 @@ public sealed class CudaMoeLayerTests : NativeTestBase
         var options = new MoeLayerOptions(8, 2, 256, 128, 8) { Routing = MoeRoutingMode.Precomputed };
         const int tokens = 4;
         var problem = LayerProblem.Create(random, options, tokens);
-        using var layer = _cuda.CreateMoeLayerFromHost(options, problem.W13, problem.W2);
-        using var hidden = problem.UploadHidden(_cuda);
-        using var weights = _cuda.Upload<float>([0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f]);
+        using var layer = Cuda.CreateMoeLayerFromHost(options, problem.W13, problem.W2);
+        using var hidden = problem.UploadHidden(Cuda);
+        using var weights = Cuda.Upload<float>([0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f]);
         double[] Forward(int[] ids)
         {
-            using var idBuffer = _cuda.Upload<int>(ids);
-            using var output = _cuda.Allocate<BFloat16>(options.OutputElements(tokens));
+            using var idBuffer = Cuda.Upload<int>(ids);
+            using var output = Cuda.Allocate<BFloat16>(options.OutputElements(tokens));
             layer.ForwardPrecomputed(tokens, hidden, idBuffer, weights, output);
             return MoeLayerTests.ReadDoubles(output);
         }
 
         double[] good = Forward([0, 1, 2, 3, 4, 5, 6, 7]);
-        Assert.That(_cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None));
+        Assert.That(Cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None));
 
         // Token 2's second id is out of range: that slot is skipped, the rest of the batch is computed.
         double[] skipped = Forward([0, 1, 2, 3, 4, 99, 6, 7]);
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(_cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.TopKIdOutOfRange));
+            Assert.That(Cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.TopKIdOutOfRange));
             // The other tokens' rows are computed as before (within the GEMM-rounding tolerance: one row fewer may change
             // the per-call kernel choice), and token 2 still gets its first expert's share.
             int h = options.Hidden;
@@ -192,9 +171,9 @@ public sealed class CudaMoeLayerTests : NativeTestBase
         }
 
         Forward([0, 1, 2, 3, 4, 4, -1, 7]);
-        Assert.That(_cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.TopKIdOutOfRange | DeviceErrorFlags.TopKIdDuplicate));
+        Assert.That(Cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.TopKIdOutOfRange | DeviceErrorFlags.TopKIdDuplicate));
         Forward([0, 1, 2, 3, 4, 5, 6, 7]);
-        Assert.That(_cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None), "the flag was reset and good ids raise nothing");
+        Assert.That(Cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None), "the flag was reset and good ids raise nothing");
     }
 
     [Test]
@@ -205,12 +184,12 @@ public sealed class CudaMoeLayerTests : NativeTestBase
         var slice = whole with { FirstExpert = 8, LocalExperts = 8 };
         const int tokens = 3;
         var problem = LayerProblem.Create(random, slice, tokens);
-        using var layer = _cuda.CreateMoeLayerFromHost(slice, problem.W13, problem.W2);
-        using var hidden = problem.UploadHidden(_cuda);
+        using var layer = Cuda.CreateMoeLayerFromHost(slice, problem.W13, problem.W2);
+        using var hidden = problem.UploadHidden(Cuda);
         // Token 0 and 2 only use experts 0 .. 7 (outside the slice), token 1 uses 8 .. 11.
-        using var ids = _cuda.Upload<int>([0, 1, 2, 3, 8, 9, 10, 11, 7, 6, 5, 4]);
-        using var weights = _cuda.Upload<float>([.. Enumerable.Repeat(0.25f, 12)]);
-        using var output = _cuda.Allocate<BFloat16>(slice.OutputElements(tokens));
+        using var ids = Cuda.Upload<int>([0, 1, 2, 3, 8, 9, 10, 11, 7, 6, 5, 4]);
+        using var weights = Cuda.Upload<float>([.. Enumerable.Repeat(0.25f, 12)]);
+        using var output = Cuda.Allocate<BFloat16>(slice.OutputElements(tokens));
         output.Fill(BFloat16.FromBits(0x7E57));
         layer.ForwardPrecomputed(tokens, hidden, ids, weights, output);
         ushort[] bits = MoeLayerTests.ReadBits(output);
@@ -220,18 +199,18 @@ public sealed class CudaMoeLayerTests : NativeTestBase
             Assert.That(bits.AsSpan(0, h).ToArray(), Is.All.EqualTo((ushort)0), "token 0");
             Assert.That(bits.AsSpan(2 * h, h).ToArray(), Is.All.EqualTo((ushort)0), "token 2");
             Assert.That(bits.AsSpan(h, h).ToArray().Any(b => b != 0), Is.True, "token 1 has local experts");
-            Assert.That(_cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None));
+            Assert.That(Cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None));
         }
     }
 
     /// <summary>A CUDA layer over the CPU layer's FP8 weights, uploaded (so both read the same codes and scales).</summary>
     private MoeLayer UploadLayer(MoeLayer cpuLayer, MoeLayerOptions options)
     {
-        using var w13 = _cuda.Upload<byte>(cpuLayer.W13.ToArray());
-        using var s13 = _cuda.Upload<float>(cpuLayer.W13Scales.ToArray());
-        using var w2 = _cuda.Upload<byte>(cpuLayer.W2.ToArray());
-        using var s2 = _cuda.Upload<float>(cpuLayer.W2Scales.ToArray());
-        return _cuda.CreateMoeLayer(options, w13, s13, w2, s2); // the layer keeps the buffers alive past these usings
+        using var w13 = Cuda.Upload<byte>(cpuLayer.W13.ToArray());
+        using var s13 = Cuda.Upload<float>(cpuLayer.W13Scales.ToArray());
+        using var w2 = Cuda.Upload<byte>(cpuLayer.W2.ToArray());
+        using var s2 = Cuda.Upload<float>(cpuLayer.W2Scales.ToArray());
+        return Cuda.CreateMoeLayer(options, w13, s13, w2, s2); // the layer keeps the buffers alive past these usings
     }
 
     private static double[] Run(MoeContext context, MoeLayer layer, LayerProblem problem, out ushort[] bits)

@@ -21,7 +21,7 @@ namespace MoeCutlass.Tests.Gpu;
 /// Runs on the GPU machine (ignored without a device, failed with MOECUTLASS_REQUIRE_GPU=1).
 /// </remarks>
 [TestFixture, Category("Gpu"), NonParallelizable]
-public sealed unsafe class CudaQuantizationTests : NativeTestBase
+public sealed unsafe class CudaQuantizationTests : GpuTestBase
 {
     private const int Block = 128;
     private const uint ScaleCanaryBits = 0xC2A5A5A5; // -82.8: negative, so never a scale
@@ -29,9 +29,6 @@ public sealed unsafe class CudaQuantizationTests : NativeTestBase
 
     private static readonly DType[] InputDTypes = [DType.Float32, DType.BFloat16, DType.Float16];
     private static readonly DType[] AllDTypes = [DType.Float32, DType.BFloat16, DType.Float16, DType.Float8E4M3];
-
-    private MoeContext _cuda = null!;
-    private MoeContext _cpu = null!;
 
     private enum BlockKind
     {
@@ -45,21 +42,6 @@ public sealed unsafe class CudaQuantizationTests : NativeTestBase
         Specials,
         AllNaN,
         Huge,
-    }
-
-    [OneTimeSetUp]
-    public void RequireDevice()
-    {
-        GpuRequirement.EnsureDevice();
-        _cuda = MoeContext.CreateCuda(0);
-        _cpu = MoeContext.CreateCpu();
-    }
-
-    [OneTimeTearDown]
-    public void DisposeContexts()
-    {
-        _cuda?.Dispose();
-        _cpu?.Dispose();
     }
 
     private static IEnumerable<TestCaseData> ActivationCases()
@@ -110,14 +92,14 @@ public sealed unsafe class CudaQuantizationTests : NativeTestBase
         int blocks = MoeContext.ScaleBlocks(cols);
         var input = InputData.Create(random, dtype, (long)rows * cols, rows * blocks, i => (int)(i / cols * blocks + i % cols / Block));
 
-        using var cudaInput = input.Upload(_cuda);
-        using var cpuInput = input.Upload(_cpu);
-        using var cudaCodes = Canaried(_cuda, (long)rows * cols);
-        using var cpuCodes = Canaried(_cpu, (long)rows * cols);
-        using var cudaScales = CanariedScales(_cuda, rows * blocks);
-        using var cpuScales = CanariedScales(_cpu, rows * blocks);
-        _cuda.QuantizeActivations(cudaInput, rows, cols, cudaCodes, cudaScales);
-        _cpu.QuantizeActivations(cpuInput, rows, cols, cpuCodes, cpuScales);
+        using var cudaInput = input.Upload(Cuda);
+        using var cpuInput = input.Upload(Cpu);
+        using var cudaCodes = Canaried(Cuda, (long)rows * cols);
+        using var cpuCodes = Canaried(Cpu, (long)rows * cols);
+        using var cudaScales = CanariedScales(Cuda, rows * blocks);
+        using var cpuScales = CanariedScales(Cpu, rows * blocks);
+        Cuda.QuantizeActivations(cudaInput, rows, cols, cudaCodes, cudaScales);
+        Cpu.QuantizeActivations(cpuInput, rows, cols, cpuCodes, cpuScales);
 
         string Element(long i) => $"row {i / cols} col {i % cols} (input {input.Describe(i)})";
         string ScaleBlock(long i) => $"row {i / blocks} block {i % blocks} ({input.Kind((int)i)})";
@@ -141,14 +123,14 @@ public sealed unsafe class CudaQuantizationTests : NativeTestBase
         }
 
         var input = InputData.Create(random, dtype, count, experts * nb * kb, BlockOf);
-        using var cudaInput = input.Upload(_cuda);
-        using var cpuInput = input.Upload(_cpu);
-        using var cudaCodes = Canaried(_cuda, count);
-        using var cpuCodes = Canaried(_cpu, count);
-        using var cudaScales = CanariedScales(_cuda, experts * nb * kb);
-        using var cpuScales = CanariedScales(_cpu, experts * nb * kb);
-        _cuda.QuantizeWeights(cudaInput, experts, n, k, cudaCodes, cudaScales);
-        _cpu.QuantizeWeights(cpuInput, experts, n, k, cpuCodes, cpuScales);
+        using var cudaInput = input.Upload(Cuda);
+        using var cpuInput = input.Upload(Cpu);
+        using var cudaCodes = Canaried(Cuda, count);
+        using var cpuCodes = Canaried(Cpu, count);
+        using var cudaScales = CanariedScales(Cuda, experts * nb * kb);
+        using var cpuScales = CanariedScales(Cpu, experts * nb * kb);
+        Cuda.QuantizeWeights(cudaInput, experts, n, k, cudaCodes, cudaScales);
+        Cpu.QuantizeWeights(cpuInput, experts, n, k, cpuCodes, cpuScales);
 
         string Element(long i) =>
             $"expert {i / ((long)n * k)} row {i / k % n} col {i % k} (input {input.Describe(i)})";
@@ -165,12 +147,12 @@ public sealed unsafe class CudaQuantizationTests : NativeTestBase
         var random = NewRandom();
         byte[] input = ConversionInput(random, source);
         long count = input.Length / Size(source);
-        using var cudaSource = _cuda.Upload<byte>(input);
-        using var cpuSource = _cpu.Upload<byte>(input);
-        using var cudaOutput = Canaried(_cuda, count * Size(destination));
-        using var cpuOutput = Canaried(_cpu, count * Size(destination));
-        _cuda.Convert(cudaSource, source, cudaOutput, destination, count);
-        _cpu.Convert(cpuSource, source, cpuOutput, destination, count);
+        using var cudaSource = Cuda.Upload<byte>(input);
+        using var cpuSource = Cpu.Upload<byte>(input);
+        using var cudaOutput = Canaried(Cuda, count * Size(destination));
+        using var cpuOutput = Canaried(Cpu, count * Size(destination));
+        Cuda.Convert(cudaSource, source, cudaOutput, destination, count);
+        Cpu.Convert(cpuSource, source, cpuOutput, destination, count);
         AssertEqualElements(cudaOutput.ToArray(), cpuOutput.ToArray(), input, source, destination);
     }
 
@@ -186,10 +168,10 @@ public sealed unsafe class CudaQuantizationTests : NativeTestBase
         const int Slack = 8;
         byte[] input = new byte[(MaxCount + Slack) * Size(source)];
         random.NextBytes(input);
-        using var cudaSource = _cuda.Upload<byte>(input);
-        using var cpuSource = _cpu.Upload<byte>(input);
-        using var cudaOutput = _cuda.Allocate<byte>((MaxCount + Slack) * Size(destination));
-        using var cpuOutput = _cpu.Allocate<byte>((MaxCount + Slack) * Size(destination));
+        using var cudaSource = Cuda.Upload<byte>(input);
+        using var cpuSource = Cpu.Upload<byte>(input);
+        using var cudaOutput = Cuda.Allocate<byte>((MaxCount + Slack) * Size(destination));
+        using var cpuOutput = Cpu.Allocate<byte>((MaxCount + Slack) * Size(destination));
         foreach (int count in new[] { 1, 3, 8, 17, MaxCount })
         {
             for (int sourceOffset = 0; sourceOffset < 4; sourceOffset++)
@@ -198,9 +180,9 @@ public sealed unsafe class CudaQuantizationTests : NativeTestBase
                 {
                     cudaOutput.Fill(ByteCanary);
                     cpuOutput.Fill(ByteCanary);
-                    RawConvert(_cuda, cudaSource, sourceOffset * Size(source), source, cudaOutput, destinationOffset * Size(destination),
+                    RawConvert(Cuda, cudaSource, sourceOffset * Size(source), source, cudaOutput, destinationOffset * Size(destination),
                         destination, count);
-                    RawConvert(_cpu, cpuSource, sourceOffset * Size(source), source, cpuOutput, destinationOffset * Size(destination),
+                    RawConvert(Cpu, cpuSource, sourceOffset * Size(source), source, cpuOutput, destinationOffset * Size(destination),
                         destination, count);
                     byte[] got = cudaOutput.ToArray();
                     byte[] expected = cpuOutput.ToArray();
@@ -218,12 +200,12 @@ public sealed unsafe class CudaQuantizationTests : NativeTestBase
     [Test, CancelAfter(60_000)]
     public void ZeroSizedWork_LaunchesNothingAndWritesNothing()
     {
-        using var input = _cuda.Upload<float>(new float[256]);
-        using var codes = Canaried(_cuda, 256);
-        using var scales = CanariedScales(_cuda, 2);
-        _cuda.QuantizeActivations(input, 0, 128, codes, scales);
-        _cuda.Convert(input, DType.Float32, codes, DType.Float8E4M3, 0);
-        _cuda.Synchronize();
+        using var input = Cuda.Upload<float>(new float[256]);
+        using var codes = Canaried(Cuda, 256);
+        using var scales = CanariedScales(Cuda, 2);
+        Cuda.QuantizeActivations(input, 0, 128, codes, scales);
+        Cuda.Convert(input, DType.Float32, codes, DType.Float8E4M3, 0);
+        Cuda.Synchronize();
         Assert.That(codes.ToArray(), Is.All.EqualTo(ByteCanary));
         Assert.That(scales.ToArray().Select(BitConverter.SingleToUInt32Bits), Is.All.EqualTo(ScaleCanaryBits));
     }
