@@ -66,29 +66,12 @@ public sealed partial class QuickStartTests
     [Test]
     public async Task QuickStartProgram_RunsOnTheCpuBackend_AndPrintsWhatTheReadmeSays()
     {
-        // Built by the solution beside the tests: artifacts/bin/QuickStart/<configuration>/QuickStart.dll.
-        string testOutput = Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory);
-        string dll = Path.GetFullPath(Path.Combine(testOutput, "..", "..", "QuickStart", Path.GetFileName(testOutput), "QuickStart.dll"));
-        Assert.That(File.Exists(dll), Is.True, $"the quick start program was not built ({dll})");
-
-        var start = new ProcessStartInfo(DotnetHost())
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(dll);
-        using var process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        string output = await stdout;
+        (int exitCode, string output, string error) = await RunProgram("QuickStart");
         string readme = File.ReadAllText(Path.Combine(Root(), "README.md"));
 
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(process.ExitCode, Is.Zero, await stderr);
+            Assert.That(exitCode, Is.Zero, error);
             // The exact products: the inputs are exact in FP8 with their block scales.
             Assert.That(output.TrimEnd(), Is.EqualTo("D[0,1] = -1.5, D[3,3] = 1.5"));
             Assert.That(readme, Does.Contain($"It prints `{output.TrimEnd()}`"));
