@@ -81,16 +81,38 @@ struct MoePersistentKernel {
   // is on every role's path and E can reach 1024.
   static constexpr int kStagedOffsets = 1025;
 
-  struct SharedStorage {
+  struct BaseStorage {
     typename Mainloop::TensorStorage tensors;
     alignas(16) typename MainloopPipeline::SharedStorage pipeline;
     alignas(16) typename OrderBarrier::SharedStorage order;
     int32_t offsets[kStagedOffsets];
   };
+  static constexpr int kMaxSharedBytes = 232448;  // 227 KB per CTA on SM90
+
+  // The store stages D in shared memory, kStoreColumns output columns of the CTA tile at a time, so that global
+  // writes are whole 16-byte row segments (8 bf16/fp16) instead of the accumulator fragments' scattered pairs; rows
+  // are padded by 8 elements against bank conflicts. The widest pass (up to 64 columns) that fits next to the
+  // mainloop's stages, whose count was chosen leaving room for the pointer-array kernel's epilogue. One buffer serves
+  // both pingpong groups: their stores take turns through the order barrier.
+  static constexpr int store_columns() {
+    for (int columns = 64; columns >= 8; columns /= 2) {
+      const int bytes = kRowTile * (columns + 8) * static_cast<int>(sizeof(ElementD)) + 16;
+      if (columns <= kColumnTile && static_cast<int>(sizeof(BaseStorage)) + bytes <= kMaxSharedBytes) return columns;
+    }
+    return 0;
+  }
+  static constexpr int kStoreColumns = store_columns();
+  static constexpr int kStorePitch = kStoreColumns + 8;
+  static_assert(kStoreColumns >= 8, "no room to stage even 8 columns of D next to the mainloop's stages");
+  static_assert(kColumnTile % kStoreColumns == 0, "whole passes over the tile's columns");
+
+  struct SharedStorage : BaseStorage {
+    alignas(16) ElementD staged[kRowTile * kStorePitch];
+  };
   static constexpr int kSharedBytes = static_cast<int>(sizeof(SharedStorage));
   // The mainloop's stage count was chosen leaving room for the pointer-array kernel's epilogue, which this kernel
   // does not have; the staged offsets must still fit the SM's 227 KB.
-  static_assert(kSharedBytes <= 232448, "the persistent kernel's shared memory exceeds 227 KB");
+  static_assert(kSharedBytes <= kMaxSharedBytes, "the persistent kernel's shared memory exceeds 227 KB");
 
   struct Params {
     typename Mainloop::Params mainloop;
@@ -282,7 +304,7 @@ struct MoePersistentKernel {
         mainloop.mma_tail(pipeline, read_state, k_tiles);
         read_state.advance(kTileGroups * k_tiles);
         if constexpr (!kCooperative) order.wait();
-        store(params, tile, tiled_mma, accumulators, cta_m, cta_n, mma_thread_idx);
+        store(params, tile, tiled_mma, accumulators, cta_m, cta_n, mma_thread_idx, shared.staged, turn);
         if constexpr (!kCooperative) order.arrive();
       }
       cutlass::arch::launch_dependent_grids();
@@ -290,60 +312,47 @@ struct MoePersistentKernel {
 #endif
   }
 
-  // D from the accumulators, each element predicated on the expert's rows and N: a tile that runs past its expert
-  // never writes the next expert's rows.
+  // D from the accumulators through shared memory, kStoreColumns columns per pass: every MMA thread of the tile
+  // writes its fragments into the staging buffer (in D's orientation: token rows x output columns), the tile's MMA
+  // threads meet at a named barrier, then each copies whole 16-byte row segments to D, predicated on the expert's
+  // rows and on N: a tile that runs past its expert never writes the next expert's rows.
   template <class Accumulators>
   CUTLASS_DEVICE static void store(Params const& params, MoeClusterTile const& tile, TiledMma const& tiled_mma,
-                                   Accumulators const& accumulators, int cta_m, int cta_n, int mma_thread_idx) {
+                                   Accumulators const& accumulators, int cta_m, int cta_n, int mma_thread_idx,
+                                   ElementD* staged, int turn) {
     const MoeCtaTile cta = moe_cta_tile(tile, params.n, kRowTile, kColumnTile, kRowCluster, kColumnCluster,
                                         kSwapped ? cta_n : cta_m, kSwapped ? cta_m : cta_n);
-    if (cta.row_count == 0 || cta.column_count == 0) return;
+    if (cta.row_count == 0 || cta.column_count == 0) return;  // uniform over the tile's threads: no barrier skipped
     auto thread_mma = tiled_mma.get_thread_slice(mma_thread_idx);
     Tensor coordinates = thread_mma.partition_C(make_identity_tensor(take<0, 2>(TileShape{})));
     ElementD* d = params.d + static_cast<int64_t>(cta.row_begin) * params.n + cta.column_begin;
-    static_assert(size(decltype(coordinates){}) % 2 == 0, "GMMA fragments come in column pairs");
-    if constexpr (kSwapped) {
-      // A fragment pair (i, i + 1) is two adjacent tokens of one output column: two rows of D, element by element.
+    constexpr int kSegments = kStoreColumns / 8;  // 16-byte segments per staged row
+    const uint32_t barrier = static_cast<uint32_t>(turn);
+    CUTLASS_PRAGMA_NO_UNROLL
+    for (int first = 0; first < kColumnTile; first += kStoreColumns) {
+      if (first >= cta.column_count) break;  // uniform
       CUTLASS_PRAGMA_UNROLL
       for (int i = 0; i < size(accumulators); ++i) {
-        const int column = get<0>(coordinates(i));
-        const int row = get<1>(coordinates(i));
-        if (row < cta.row_count && column < cta.column_count) {
-          d[static_cast<int64_t>(row) * params.n + column] = ElementD(accumulators(i));
-        }
+        const int row = kSwapped ? get<1>(coordinates(i)) : get<0>(coordinates(i));
+        const int column = (kSwapped ? get<0>(coordinates(i)) : get<1>(coordinates(i))) - first;
+        if (column >= 0 && column < kStoreColumns) staged[row * kStorePitch + column] = ElementD(accumulators(i));
       }
-    } else {
-      // A GMMA accumulator fragment holds each row's columns in adjacent pairs (i, i + 1): store a pair as one 32-bit
-      // word where both lie inside the tile (N % 8 == 0 and even tile columns keep the word aligned), else element
-      // by element. Halves the store instructions of the predicated path.
-      CUTLASS_PRAGMA_UNROLL
-      for (int i = 0; i < size(accumulators); i += 2) {
-        const int row = get<0>(coordinates(i));
-        const int column = get<1>(coordinates(i));
-        const bool pair = get<0>(coordinates(i + 1)) == row && get<1>(coordinates(i + 1)) == column + 1 &&
-                          (column & 1) == 0;
-        if (pair) {
-          if (row >= cta.row_count || column >= cta.column_count) continue;
-          ElementD* out = d + static_cast<int64_t>(row) * params.n + column;
-          if (column + 1 < cta.column_count) {
-            const ElementD values[2] = {ElementD(accumulators(i)), ElementD(accumulators(i + 1))};
-            uint32_t word;
-            memcpy(&word, values, sizeof word);
-            *reinterpret_cast<uint32_t*>(out) = word;
-          } else {
-            *out = ElementD(accumulators(i));
-          }
+      cutlass::arch::NamedBarrier::arrive_and_wait(kMmaThreads, barrier);
+      const int columns = cta.column_count - first < kStoreColumns ? cta.column_count - first : kStoreColumns;
+      for (int segment = mma_thread_idx; segment < cta.row_count * kSegments; segment += static_cast<int>(kMmaThreads)) {
+        const int row = segment / kSegments;
+        const int column = (segment % kSegments) * 8;
+        if (column >= columns) continue;
+        const ElementD* from = staged + row * kStorePitch + column;
+        ElementD* to = d + static_cast<int64_t>(row) * params.n + first + column;
+        if (column + 8 <= columns) {
+          *reinterpret_cast<uint4*>(to) = *reinterpret_cast<const uint4*>(from);
         } else {
-          CUTLASS_PRAGMA_UNROLL
-          for (int j = 0; j < 2; ++j) {
-            const int r = get<0>(coordinates(i + j));
-            const int c = get<1>(coordinates(i + j));
-            if (r < cta.row_count && c < cta.column_count) {
-              d[static_cast<int64_t>(r) * params.n + c] = ElementD(accumulators(i + j));
-            }
-          }
+          for (int c = 0; c < columns - column; ++c) to[c] = from[c];
         }
       }
+      // The next pass (or the other pingpong group's store) overwrites the buffer.
+      cutlass::arch::NamedBarrier::arrive_and_wait(kMmaThreads, barrier);
     }
   }
 };
