@@ -366,8 +366,8 @@ TEST(GemmSelection, PersistentRunsItsOwnTableInOneLaunch) {
                                {2048, 8, "swap_128x32x128_c2x1_pingpong"},
                                {2048, 9, "swap_128x64x128_c2x1_pingpong"},
                                {256, 1, "swap_128x64x128_c2x1_pingpong"},
-                               {256, 40, "swap_128x64x128_c2x1_pingpong"},
-                               {256, 41, "tile_128x128x128_c1x2_cooperative"}};
+                               {256, 64, "swap_128x64x128_c2x1_pingpong"},
+                               {256, 65, "tile_128x128x128_c1x2_cooperative"}};
   for (const Expected& e : expected) {
     const PlanSelection plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H200, e.k, {});
     const LaunchSet set = select_launches(plan, 32, 32 * e.average);
@@ -421,6 +421,21 @@ TEST(GemmSelection, PersistentRunsACallersListAsSpecializationInsideTheKernel) {
     EXPECT_EQ(set.launch[1].last_rows, kUnboundedRows);
     EXPECT_EQ(set.lead, average <= 64 ? 0 : 1);
   }
+}
+
+TEST(GemmSelection, AutoRunsThePersistentKernelWhereTheH200Measured) {
+  // kernel_configs.def MC_AUTO_PERSISTENT: up to 64 rows per expert with K >= 2048, on the H200 only.
+  const auto strategy = [](GpuClass gpu_class, int32_t k, int32_t experts, int64_t rows) {
+    return select_launches(select_plan(MC_STRATEGY_AUTO, gpu_class, k, {}), experts, rows).strategy;
+  };
+  EXPECT_EQ(strategy(GpuClass::H200, 7168, 32, 32 * 8), MC_STRATEGY_PERSISTENT);
+  EXPECT_EQ(strategy(GpuClass::H200, 2048, 256, 256 * 16), MC_STRATEGY_PERSISTENT);
+  EXPECT_EQ(strategy(GpuClass::H200, 2048, 32, 32 * 64), MC_STRATEGY_PERSISTENT);
+  EXPECT_NE(strategy(GpuClass::H200, 2048, 32, 32 * 65), MC_STRATEGY_PERSISTENT);
+  EXPECT_NE(strategy(GpuClass::H200, 1536, 32, 32 * 8), MC_STRATEGY_PERSISTENT);
+  EXPECT_NE(strategy(GpuClass::H200, 256, 256, 256 * 4), MC_STRATEGY_PERSISTENT);
+  EXPECT_NE(strategy(GpuClass::H200, 14336, 8, 8 * 256), MC_STRATEGY_PERSISTENT);
+  EXPECT_NE(strategy(GpuClass::H100, 7168, 32, 32 * 8), MC_STRATEGY_PERSISTENT);
 }
 
 TEST(GemmSelection, AutoRunsThePersistentKernelOnlyWhereTheClassSaysSo) {

@@ -80,7 +80,7 @@ public sealed record ConfigurationRange(string Name, int MaxRows = Configuration
 public sealed record LaunchedConfiguration(KernelConfiguration Configuration, int MinRows, int MaxRows);
 
 /// <summary>What one run of a plan launches: the same answer on every backend.</summary>
-/// <param name="Strategy"><see cref="GemmStrategy.Single"/> or <see cref="GemmStrategy.ExpertSpecialized"/>.</param>
+/// <param name="Strategy"><see cref="GemmStrategy.Single"/>, <see cref="GemmStrategy.ExpertSpecialized"/> or <see cref="GemmStrategy.Persistent"/>.</param>
 /// <param name="Configurations">The launched configurations, narrowest first.</param>
 public sealed record GroupedGemmLaunch(GemmStrategy Strategy, IReadOnlyList<LaunchedConfiguration> Configurations)
 {

@@ -40,12 +40,37 @@ public sealed class CudaStrategyResolutionTests
     public void Auto_KeepsSingleForManyRowsPerExpert()
     {
         using var plan = _cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(32, 4096, 7168, DType.BFloat16, GemmStrategy.Auto, 32768));
+        // The H200's table sends decode averages with K >= 2048 to the persistent kernel (MC_AUTO_PERSISTENT); other
+        // classes specialize there.
+        GemmStrategy decode = IsH200 ? GemmStrategy.Persistent : GemmStrategy.ExpertSpecialized;
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(plan.ResolveStrategy(32 * 8), Is.EqualTo(GemmStrategy.ExpertSpecialized), "8 rows per expert");
+            Assert.That(plan.ResolveStrategy(32 * 8), Is.EqualTo(decode), "8 rows per expert");
             Assert.That(plan.ResolveStrategy(32 * 1024), Is.EqualTo(GemmStrategy.Single), "1024 rows per expert");
         }
     }
+
+    [Test]
+    public void Auto_RunsThePersistentKernelOnlyWhereTheH200Measured()
+    {
+        if (!IsH200) Assert.Ignore($"the persistent rows of auto are measured for the H200; this is {GpuClass}");
+        using var longK = _cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(32, 7168, 2048, DType.BFloat16, GemmStrategy.Auto, 32768));
+        using var shortK = _cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(256, 7168, 256, DType.BFloat16, GemmStrategy.Auto, 65536));
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(longK.ResolveStrategy(32 * 64), Is.EqualTo(GemmStrategy.Persistent), "64 rows per expert, K 2048");
+            Assert.That(longK.ResolveStrategy(32 * 65), Is.Not.EqualTo(GemmStrategy.Persistent), "65 rows per expert");
+            Assert.That(shortK.ResolveStrategy(256 * 4), Is.EqualTo(GemmStrategy.ExpertSpecialized), "K 256");
+            // The persistent table's choice at that average (PERSISTENT rows), prepared by auto.
+            GroupedGemmLaunch launch = longK.Resolve(32 * 64);
+            Assert.That(launch.Configurations.Select(c => c.Configuration.Name), Is.EqualTo(new[] { "swap_128x64x128_c2x1_pingpong" }));
+            Assert.That(longK.Kernels, Does.Contain("swap_128x64x128_c2x1_pingpong"));
+        }
+    }
+
+    private string GpuClass => MoeCutlassLibrary.GetDeviceInfo(0).GpuClass;
+
+    private bool IsH200 => GpuClass.StartsWith("H200", StringComparison.Ordinal);
 
     [Test]
     public void ExpertSpecialized_FallsBackToSingleFromTheWidestSwappedThreshold()
