@@ -102,4 +102,33 @@ MC_HOST_DEVICE inline uint8_t e4m3_from_float(float x) {
   return static_cast<uint8_t>(sign | (code > 0x7Eu ? 0x7Eu : code));
 }
 
+// e4m3_from_float with every case computed and the right one selected: no data-dependent branch, so the lanes of a
+// GPU warp never split over it (in the quantizers' hot loop a branchy encoder left about 18 of 32 lanes active,
+// ncu on the H200). Bit-identical to e4m3_from_float (test_codecs.cpp compares them).
+MC_HOST_DEVICE inline uint8_t e4m3_from_float_select(float x) {
+  const uint32_t bits = float_bits(x);
+  const uint32_t sign = (bits >> 24) & 0x80u;
+  const uint32_t magnitude = bits & 0x7FFFFFFFu;
+  // Below 2^-6: x * 2^9 is exact and at most 8, rounded to the nearest even integer (clamping the input keeps the
+  // conversion in range for the magnitudes that take another case).
+  const float scaled = float_from_bits(magnitude < 0x3C800000u ? magnitude : 0x3C800000u) * 512.0f;
+#ifdef __CUDA_ARCH__
+  const uint32_t subnormal = __float2uint_rn(scaled);
+#else
+  const float whole = detail::round_down(scaled);
+  const float fraction = scaled - whole;
+  const uint32_t truncated = static_cast<uint32_t>(whole);
+  const uint32_t subnormal = truncated + ((fraction > 0.5f || (fraction == 0.5f && (truncated & 1u))) ? 1u : 0u);
+#endif
+  // Normal (meaningless below 2^-6, where it is not selected): rebias, round the mantissa to 3 bits, carry.
+  uint32_t code = (((magnitude >> 23) - 120u) << 3) | ((magnitude >> 20) & 0x7u);
+  const uint32_t rest = magnitude & 0xFFFFFu;
+  code += (rest > 0x80000u || (rest == 0x80000u && (code & 1u))) ? 1u : 0u;
+  code = code > 0x7Eu ? 0x7Eu : code;
+  uint32_t result = magnitude < 0x3C800000u ? subnormal : code;
+  result = magnitude >= 0x43E00000u ? 0x7Eu : result;  // >= 448 (incl. inf): saturate
+  result = magnitude > 0x7F800000u ? 0x7Fu : result;   // NaN
+  return static_cast<uint8_t>(sign | result);
+}
+
 }  // namespace moecutlass

@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include "core/e4m3.hpp"
+#include "core/exact_division.hpp"
 #include "core/float16.hpp"
 #include "moecutlass/moecutlass.h"
 
@@ -84,11 +85,28 @@ __device__ __forceinline__ float quantization_scale_device(float amax) {
   return scale == 0.0f ? 1.0f : scale;
 }
 
+// The division of one quantized block by its scale: from the scale's correctly rounded reciprocal, computed once
+// per block (core/exact_division.hpp), where that is exact; IEEE division for the rest (a scale below 2^-80, or
+// not finite). Both give every element the e4m3 code of the CPU quantizer's IEEE quotient.
+struct BlockDivisor {
+  float scale;
+  float reciprocal;
+  bool by_reciprocal;
+
+  __device__ __forceinline__ explicit BlockDivisor(float block_scale)
+      : scale(block_scale), reciprocal(__frcp_rn(block_scale)), by_reciprocal(reciprocal_division_exact(block_scale)) {}
+
+  __device__ __forceinline__ float divide(float x) const {
+    return by_reciprocal ? divide_by_reciprocal(x, scale, reciprocal) : ieee_divide(x, scale);
+  }
+};
+
 // One element of a quantized block (cpu/quantize.cpp, quantize_values): a NaN quotient (NaN input, or inf / inf)
-// becomes the positive e4m3 NaN 0x7F, whatever NaN sign the division produced.
-__device__ __forceinline__ uint8_t quantize_element(float x, float scale) {
-  const float quotient = ieee_divide(x, scale);
-  return is_nan_bits(quotient) ? static_cast<uint8_t>(0x7Fu) : e4m3_from_float(quotient);
+// becomes the positive e4m3 NaN 0x7F, whatever NaN sign the division produced. The encoder is the branch-free
+// twin of the CPU's (e4m3_from_float_select), so the lanes of a warp do not split over an element's range.
+__device__ __forceinline__ uint8_t quantize_element(float x, const BlockDivisor& divisor) {
+  const float quotient = divisor.divide(x);
+  return is_nan_bits(quotient) ? static_cast<uint8_t>(0x7Fu) : e4m3_from_float_select(quotient);
 }
 
 }  // namespace cuda

@@ -64,12 +64,13 @@ struct Chunk {
 
   // The 8 e4m3 codes, element j in byte j (little-endian), for one 8-byte store.
   __device__ __forceinline__ uint2 quantize(float scale) const {
+    const BlockDivisor divisor(scale);
     uint32_t low = 0u;
     uint32_t high = 0u;
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      low |= static_cast<uint32_t>(quantize_element(value(j), scale)) << (8 * j);
-      high |= static_cast<uint32_t>(quantize_element(value(j + 4), scale)) << (8 * j);
+      low |= static_cast<uint32_t>(quantize_element(value(j), divisor)) << (8 * j);
+      high |= static_cast<uint32_t>(quantize_element(value(j + 4), divisor)) << (8 * j);
     }
     return make_uint2(low, high);
   }
@@ -87,14 +88,42 @@ struct FloatChunk {
   }
 
   __device__ __forceinline__ uint2 quantize(float scale) const {
+    const BlockDivisor divisor(scale);
     uint32_t low = 0u;
     uint32_t high = 0u;
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      low |= static_cast<uint32_t>(quantize_element(v[j], scale)) << (8 * j);
-      high |= static_cast<uint32_t>(quantize_element(v[j + 4], scale)) << (8 * j);
+      low |= static_cast<uint32_t>(quantize_element(v[j], divisor)) << (8 * j);
+      high |= static_cast<uint32_t>(quantize_element(v[j + 4], divisor)) << (8 * j);
     }
     return make_uint2(low, high);
+  }
+};
+
+// The (row, block) of a half-warp's 1x128 task t = row * blocks_per_row + block as the task advances by a fixed
+// grid stride: one division when the cursor starts, then an add and a compare per step (a 64-bit division per
+// task cost the quantizers about as much as the quantization).
+struct TaskCursor {
+  int64_t row;
+  int64_t block;
+  int64_t row_step;
+  int64_t block_step;
+  int64_t blocks_per_row;
+
+  __device__ __forceinline__ TaskCursor(int64_t first_task, int64_t task_stride, int64_t blocks)
+      : row(first_task / blocks),
+        block(first_task - (first_task / blocks) * blocks),
+        row_step(task_stride / blocks),
+        block_step(task_stride - (task_stride / blocks) * blocks),
+        blocks_per_row(blocks) {}
+
+  __device__ __forceinline__ void advance() {
+    row += row_step;
+    block += block_step;
+    if (block >= blocks_per_row) {
+      block -= blocks_per_row;
+      ++row;
+    }
   }
 };
 

@@ -39,10 +39,11 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t first_warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const int64_t warp_stride = (static_cast<int64_t>(gridDim.x) * blockDim.x) >> 5;
   const int64_t column_in_block = static_cast<int64_t>(half_lane) * kChunkElements;
-  for (int64_t pair = first_warp; pair * 2 < tasks; pair += warp_stride) {  // uniform across the warp
+  TaskCursor cursor(first_warp * 2 + static_cast<int64_t>(lane >> 4), warp_stride * 2, blocks_per_row);
+  for (int64_t pair = first_warp; pair * 2 < tasks; pair += warp_stride, cursor.advance()) {  // uniform across the warp
     const int64_t task = pair * 2 + static_cast<int64_t>(lane >> 4);
-    const int64_t row = task / blocks_per_row;
-    const int64_t column = (task - row * blocks_per_row) * MC_SCALE_BLOCK + column_in_block;
+    const int64_t row = cursor.row;
+    const int64_t column = cursor.block * MC_SCALE_BLOCK + column_in_block;
     const bool active = task < tasks && column < inter;
 
     FloatChunk h;

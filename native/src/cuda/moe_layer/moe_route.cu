@@ -5,7 +5,10 @@
 // reference's total order (larger logit first, equal logits to the lower id, NaN after every number, NaNs by id):
 // because the order is total, "not yet taken" is exactly "ranks after the previous round's choice", so no taken-list
 // is kept and each round is a strided scan plus a butterfly reduction, whose result does not depend on the
-// reduction order. Lane j keeps round j's choice, which is why top_k <= 32.
+// reduction order. Lane j keeps round j's choice, which is why top_k <= 32. Up to 512 experts each lane loads its
+// logits once into registers (PerLane of them, lane + 32 * i) and every round scans those; more experts read the
+// row again per round (L1-resident). Reloading per round made the route 17-34 µs on the H200 (ncu: one warp per
+// token, latency-bound) for what is a few hundred bytes per token.
 //
 // Weights follow the reference in double: max over the row (exact, order-free), exp(x - max) in double, the softmax
 // denominator as a fixed-order sum (lane-strided partial sums in ascending expert order, then a butterfly), the
@@ -51,14 +54,50 @@ __device__ __forceinline__ bool ranks_before(float xa, int32_t a, float xb, int3
   return a < b;
 }
 
-template <int32_t Dtype>
+// The logits of one token row: PerLane > 0 keeps lane + 32 * i in registers (read once); PerLane == 0 reads the
+// row from memory at every visit.
+template <int32_t Dtype, int PerLane>
+struct TokenLogits {
+  float cached[PerLane > 0 ? PerLane : 1];
+  const void* logits;
+  int64_t row;
+  int32_t experts;
+  int lane;
+
+  __device__ __forceinline__ TokenLogits(const void* source, int64_t row_start, int32_t count, int lane_index)
+      : logits(source), row(row_start), experts(count), lane(lane_index) {
+    if constexpr (PerLane > 0) {
+#pragma unroll
+      for (int i = 0; i < PerLane; ++i) {
+        const int32_t e = lane + 32 * i;
+        cached[i] = e < experts ? load_logit<Dtype>(logits, row + e) : 0.0f;
+      }
+    }
+  }
+
+  // f(logit, expert) for this lane's experts in ascending order.
+  template <class F>
+  __device__ __forceinline__ void for_each(F&& f) const {
+    if constexpr (PerLane > 0) {
+#pragma unroll
+      for (int i = 0; i < PerLane; ++i) {
+        const int32_t e = lane + 32 * i;
+        if (e < experts) f(cached[i], e);
+      }
+    } else {
+      for (int32_t e = lane; e < experts; e += 32) f(load_logit<Dtype>(logits, row + e), e);
+    }
+  }
+};
+
+template <int32_t Dtype, int PerLane>
 __global__ void __launch_bounds__(kThreads)
     route_topk_kernel(const void* __restrict__ logits, int32_t tokens, int32_t experts, int32_t top_k,
                       bool renormalize, int32_t* __restrict__ ids, float* __restrict__ weights) {
   const int lane = static_cast<int>(threadIdx.x & 31u);
   const int64_t token = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
   if (token >= tokens) return;  // uniform across the warp
-  const int64_t row = token * experts;
+  const TokenLogits<Dtype, PerLane> row(logits, token * experts, experts, lane);
 
   // Selection. prev_* is the previous round's choice (none before round 0).
   float prev_x = 0.0f;
@@ -68,14 +107,13 @@ __global__ void __launch_bounds__(kThreads)
   for (int32_t j = 0; j < top_k; ++j) {
     float best_x = 0.0f;
     int32_t best_id = -1;
-    for (int32_t e = lane; e < experts; e += 32) {
-      const float x = load_logit<Dtype>(logits, row + e);
+    row.for_each([&](float x, int32_t e) {
       const bool after_prev = prev_id < 0 || ranks_before(prev_x, prev_id, x, e);
       if (after_prev && ranks_before(x, e, best_x, best_id)) {
         best_x = x;
         best_id = e;
       }
-    }
+    });
 #pragma unroll
     for (int mask = 16; mask > 0; mask >>= 1) {
       const float other_x = __shfl_xor_sync(kFullWarp, best_x, mask);
@@ -96,18 +134,14 @@ __global__ void __launch_bounds__(kThreads)
 
   // Softmax in double, max subtracted (exp never overflows). fmax ignores NaN like std::fmax.
   double max_logit = -INFINITY;
-  for (int32_t e = lane; e < experts; e += 32) {
-    max_logit = fmax(max_logit, static_cast<double>(load_logit<Dtype>(logits, row + e)));
-  }
+  row.for_each([&](float x, int32_t) { max_logit = fmax(max_logit, static_cast<double>(x)); });
 #pragma unroll
   for (int mask = 16; mask > 0; mask >>= 1) max_logit = fmax(max_logit, __shfl_xor_sync(kFullWarp, max_logit, mask));
 
   double denominator = 0.0;
   if (!renormalize) {
     double partial = 0.0;
-    for (int32_t e = lane; e < experts; e += 32) {
-      partial += exp(static_cast<double>(load_logit<Dtype>(logits, row + e)) - max_logit);
-    }
+    row.for_each([&](float x, int32_t) { partial += exp(static_cast<double>(x) - max_logit); });
 #pragma unroll
     for (int mask = 16; mask > 0; mask >>= 1) partial += __shfl_xor_sync(kFullWarp, partial, mask);
     denominator = partial;
@@ -123,6 +157,24 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+template <int32_t Dtype, int PerLane>
+void launch_route(const MoeRouteJob& job, unsigned grid, cudaStream_t stream) {
+  route_topk_kernel<Dtype, PerLane><<<grid, kThreads, 0, stream>>>(job.logits, job.tokens, job.experts, job.top_k,
+                                                                   job.renormalize, job.ids, job.weights);
+}
+
+// The register-cached variant for the row width (PerLane a power of two up to 16, so up to 512 experts).
+template <int32_t Dtype>
+void launch_route_for_width(const MoeRouteJob& job, unsigned grid, cudaStream_t stream) {
+  const int32_t per_lane = (job.experts + 31) / 32;
+  if (per_lane <= 1) return launch_route<Dtype, 1>(job, grid, stream);
+  if (per_lane <= 2) return launch_route<Dtype, 2>(job, grid, stream);
+  if (per_lane <= 4) return launch_route<Dtype, 4>(job, grid, stream);
+  if (per_lane <= 8) return launch_route<Dtype, 8>(job, grid, stream);
+  if (per_lane <= 16) return launch_route<Dtype, 16>(job, grid, stream);
+  launch_route<Dtype, 0>(job, grid, stream);
+}
+
 }  // namespace
 
 cudaError_t launch_moe_route(const MoeRouteJob& job, cudaStream_t stream) {
@@ -131,18 +183,9 @@ cudaError_t launch_moe_route(const MoeRouteJob& job, cudaStream_t stream) {
   const int64_t blocks = (int64_t{job.tokens} + kWarpsPerBlock - 1) / kWarpsPerBlock;
   const unsigned grid = static_cast<unsigned>(blocks);
   switch (job.logits_dtype) {
-    case MC_DTYPE_FP32:
-      route_topk_kernel<MC_DTYPE_FP32><<<grid, kThreads, 0, stream>>>(job.logits, job.tokens, job.experts, job.top_k,
-                                                                      job.renormalize, job.ids, job.weights);
-      break;
-    case MC_DTYPE_BF16:
-      route_topk_kernel<MC_DTYPE_BF16><<<grid, kThreads, 0, stream>>>(job.logits, job.tokens, job.experts, job.top_k,
-                                                                      job.renormalize, job.ids, job.weights);
-      break;
-    case MC_DTYPE_FP16:
-      route_topk_kernel<MC_DTYPE_FP16><<<grid, kThreads, 0, stream>>>(job.logits, job.tokens, job.experts, job.top_k,
-                                                                      job.renormalize, job.ids, job.weights);
-      break;
+    case MC_DTYPE_FP32: launch_route_for_width<MC_DTYPE_FP32>(job, grid, stream); break;
+    case MC_DTYPE_BF16: launch_route_for_width<MC_DTYPE_BF16>(job, grid, stream); break;
+    case MC_DTYPE_FP16: launch_route_for_width<MC_DTYPE_FP16>(job, grid, stream); break;
     default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
