@@ -94,7 +94,7 @@ struct BlockDivisor {
   bool by_reciprocal;
 
   __device__ __forceinline__ explicit BlockDivisor(float block_scale)
-      : scale(block_scale), reciprocal(__frcp_rn(block_scale)), by_reciprocal(reciprocal_division_exact(block_scale)) {}
+      : scale(block_scale), reciprocal(ieee_divide(1.0f, block_scale)), by_reciprocal(reciprocal_division_exact(block_scale)) {}
 
   __device__ __forceinline__ float divide(float x) const {
     return by_reciprocal ? divide_by_reciprocal(x, scale, reciprocal) : ieee_divide(x, scale);
