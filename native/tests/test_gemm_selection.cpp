@@ -438,11 +438,40 @@ TEST(GemmSelection, AutoRunsThePersistentKernelWhereTheH200Measured) {
   EXPECT_NE(strategy(GpuClass::H100, 7168, 32, 32 * 8), MC_STRATEGY_PERSISTENT);
 }
 
+TEST(GemmSelection, AutoKeepsOneConfigurationAtShortDepthOnTheH200) {
+  // kernel_configs.def MC_AUTO_SPECIALIZE(H200, 1024): at K 256 auto runs single where expert_specialized still
+  // specializes; from K 1024 auto specializes again; the H100 has no such row.
+  const auto launches = [](int32_t strategy, GpuClass gpu_class, int32_t k) {
+    return select_launches(select_plan(strategy, gpu_class, k, {}), 256, 256 * 16);
+  };
+  EXPECT_EQ(launches(MC_STRATEGY_AUTO, GpuClass::H200, 256).strategy, MC_STRATEGY_SINGLE);
+  EXPECT_EQ(launches(MC_STRATEGY_AUTO, GpuClass::H200, 256).count, 1);
+  EXPECT_EQ(launches(MC_STRATEGY_EXPERT_SPECIALIZED, GpuClass::H200, 256).strategy, MC_STRATEGY_EXPERT_SPECIALIZED);
+  EXPECT_EQ(launches(MC_STRATEGY_AUTO, GpuClass::H200, 1024).strategy, MC_STRATEGY_EXPERT_SPECIALIZED);
+  EXPECT_EQ(launches(MC_STRATEGY_AUTO, GpuClass::H100, 256).strategy, MC_STRATEGY_EXPERT_SPECIALIZED);
+  // Auto at K 256 prepares only what it can launch: the single path's configurations, no swapped tile.
+  const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 256, {});
+  EXPECT_FALSE(plan.table.auto_specializes);
+  for (int32_t i = 0; i < plan.config_count; ++i) {
+    EXPECT_FALSE(kKernelConfigs[plan.configs[i]].swap_ab) << kKernelConfigs[plan.configs[i]].name;
+  }
+  // A caller's list under auto is used as given.
+  ConfigOverride request;
+  request.count = 2;
+  request.configs[0] = index_of("swap_128x64x128_c2x1_pingpong");
+  request.max_rows[0] = 64;
+  request.configs[1] = index_of("tile_128x128x128_c1x2_cooperative");
+  request.max_rows[1] = kUnboundedRows;
+  const PlanSelection forced = select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 256, request);
+  EXPECT_EQ(select_launches(forced, 256, 256 * 16).strategy, MC_STRATEGY_EXPERT_SPECIALIZED);
+}
+
 TEST(GemmSelection, AutoRunsThePersistentKernelOnlyWhereTheClassSaysSo) {
   for (GpuClass gpu_class : kClasses) {
     for (int32_t k : kDepths) {
       const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, gpu_class, k, {});
       const PlanSelection specialized = select_plan(MC_STRATEGY_EXPERT_SPECIALIZED, gpu_class, k, {});
+      const PlanSelection single = select_plan(MC_STRATEGY_SINGLE, gpu_class, k, {});
       for (int32_t average : {0, 1, 8, 16, 24, 36, 48, 64, 96, 128, 256, 511, 512, 1024, 4096}) {
         const LaunchSet set = select_launches(plan, 16, 16 * average);
         const bool listed = [&] {
@@ -465,8 +494,9 @@ TEST(GemmSelection, AutoRunsThePersistentKernelOnlyWhereTheClassSaysSo) {
           for (int32_t i = 0; i < plan.config_count; ++i) prepared |= plan.configs[i] == set.launch[0].config;
           EXPECT_TRUE(prepared) << "auto must prepare the persistent configuration it launches";
         } else {
-          // Exactly what expert_specialized would run (auto's behaviour without persistent rows).
-          const LaunchSet other = select_launches(specialized, 16, 16 * average);
+          // Exactly what expert_specialized would run (auto's behaviour without persistent rows), or single
+          // where the class keeps auto from specializing at this depth (MC_AUTO_SPECIALIZE).
+          const LaunchSet other = select_launches(plan.table.auto_specializes ? specialized : single, 16, 16 * average);
           EXPECT_EQ(set.strategy, other.strategy) << average;
           ASSERT_EQ(set.count, other.count);
           for (int32_t i = 0; i < set.count; ++i) EXPECT_EQ(set.launch[i].config, other.launch[i].config);

@@ -8,7 +8,7 @@ namespace moecutlass {
 
 namespace {
 
-enum class Path { Specialized, Single, Persistent, AutoPersistent };
+enum class Path { Specialized, Single, Persistent, AutoPersistent, AutoSpecialize };
 
 struct RangeRow {
   GpuClass gpu_class;
@@ -32,10 +32,12 @@ constexpr RangeRow kRangeRows[] = {
   {kClass_##gpu_class, kPath_##path, registry_detail::kIndex_##name, first, last, min_k},
 #define MC_AUTO_PERSISTENT(gpu_class, first, last, min_k) \
   {kClass_##gpu_class, Path::AutoPersistent, -1, first, last, min_k},
+#define MC_AUTO_SPECIALIZE(gpu_class, min_k) {kClass_##gpu_class, Path::AutoSpecialize, -1, 0, 0, min_k},
 #include "core/kernel_configs.def"
 #undef MC_KERNEL_CONFIG
 #undef MC_KERNEL_RANGE
 #undef MC_AUTO_PERSISTENT
+#undef MC_AUTO_SPECIALIZE
 };
 
 struct ClassRow {
@@ -71,7 +73,12 @@ void append_range(RowRange* ranges, int32_t& count, const RangeRow& row) {
 SelectionTable build_table(GpuClass gpu_class, int32_t k) {
   SelectionTable table;
   for (const RangeRow& row : kRangeRows) {
-    if (row.gpu_class != gpu_class || row.min_k > k) continue;
+    if (row.gpu_class != gpu_class) continue;
+    if (row.path == Path::AutoSpecialize) {
+      table.auto_specializes = k >= row.min_k;  // the depth from which auto may specialize
+      continue;
+    }
+    if (row.min_k > k) continue;
     switch (row.path) {
       case Path::Specialized:
         append_range(table.specialized, table.specialized_count, row);
@@ -82,6 +89,8 @@ SelectionTable build_table(GpuClass gpu_class, int32_t k) {
       case Path::Persistent:
         append_range(table.persistent, table.persistent_count, row);
         break;
+      case Path::AutoSpecialize:
+        break;  // handled above
       case Path::AutoPersistent:
         // Not a partition: auto's persistent ranges may leave gaps (there auto runs as before).
         if (table.auto_persistent_count < kMaxPlanConfigs) {
@@ -211,6 +220,7 @@ PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const
     table.single_count = 1;
     table.persistent[0] = table.single[0];
     table.persistent_count = 1;
+    table.auto_specializes = true;  // a caller's list is meant to be used
   } else {
     plan.source = gpu_class_name(gpu_class);
     plan.table = selection_table(gpu_class, k);
@@ -220,7 +230,8 @@ PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const
   if (strategy != MC_STRATEGY_PERSISTENT) {
     for (int32_t i = 0; i < table.single_count; ++i) add_config(plan, table.single[i].config);
   }
-  if (strategy != MC_STRATEGY_SINGLE && !persistent_only) {
+  if (strategy != MC_STRATEGY_SINGLE && !persistent_only &&
+      (strategy != MC_STRATEGY_AUTO || table.auto_specializes)) {
     for (int32_t i = 0; i < table.specialized_count; ++i) add_config(plan, table.specialized[i].config);
   }
   if (strategy == MC_STRATEGY_PERSISTENT || (strategy == MC_STRATEGY_AUTO && table.auto_persistent_count > 0)) {
@@ -248,7 +259,8 @@ LaunchSet select_launches(const PlanSelection& plan, int32_t experts, int32_t ro
     set.launch[0] = {persistent->config, 1, kUnboundedRows};
     return set;
   }
-  const bool may_specialize = plan.strategy != MC_STRATEGY_SINGLE && table.specialized_count > 1;
+  const bool may_specialize = plan.strategy != MC_STRATEGY_SINGLE && table.specialized_count > 1 &&
+                              (plan.strategy != MC_STRATEGY_AUTO || table.auto_specializes);
   const int32_t widest_first = may_specialize ? table.specialized[table.specialized_count - 1].first_rows : 0;
   if (may_specialize && average < widest_first - 1) {
     return specialized_launches(table, average, MC_STRATEGY_EXPERT_SPECIALIZED);

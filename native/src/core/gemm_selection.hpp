@@ -15,7 +15,8 @@
 //     experts are expected in the widest bucket as in the narrow ones, and each extra configuration costs a
 //     persistent launch and its own tail (H100 suite: ds-tp8-down-e256-t2048, 40-89 rows per expert, ran at 0.973x
 //     of single with all three configurations). auto exists so that callers need not know that crossover; it runs
-//     the persistent kernel instead where the class's MC_AUTO_PERSISTENT rows hold the average (and K).
+//     the persistent kernel instead where the class's MC_AUTO_PERSISTENT rows hold the average (and K), and does
+//     not specialize below the class's MC_AUTO_SPECIALIZE depth (there it runs the single configuration).
 #pragma once
 
 #include <cstdint>
@@ -60,6 +61,8 @@ struct SelectionTable {
   // Average rows per expert at which auto runs the persistent kernel (MC_AUTO_PERSISTENT; config unused).
   int32_t auto_persistent_count = 0;
   RowRange auto_persistent[kMaxPlanConfigs];
+  // Whether auto may specialize at this depth (MC_AUTO_SPECIALIZE; a class without the row: at any depth).
+  bool auto_specializes = true;
 };
 
 // The MC_KERNEL_RANGE rows of one GPU class that apply to a problem of depth k, as consecutive ranges (rows with

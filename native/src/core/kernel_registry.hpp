@@ -29,10 +29,12 @@ enum Index : int32_t {
 #define MC_KERNEL_CONFIG(name, tm, tn, tk, cm, cn, schedule, swap) kIndex_##name,
 #define MC_KERNEL_RANGE(...)
 #define MC_AUTO_PERSISTENT(...)
+#define MC_AUTO_SPECIALIZE(...)
 #include "core/kernel_configs.def"
 #undef MC_KERNEL_CONFIG
 #undef MC_KERNEL_RANGE
 #undef MC_AUTO_PERSISTENT
+#undef MC_AUTO_SPECIALIZE
   kCount
 };
 }  // namespace registry_detail
@@ -44,10 +46,12 @@ inline constexpr KernelConfig kKernelConfigs[kKernelConfigCount] = {
   {#name, tm, tn, tk, cm, cn, registry_detail::kSchedule_##schedule, (swap) != 0},
 #define MC_KERNEL_RANGE(...)
 #define MC_AUTO_PERSISTENT(...)
+#define MC_AUTO_SPECIALIZE(...)
 #include "core/kernel_configs.def"
 #undef MC_KERNEL_CONFIG
 #undef MC_KERNEL_RANGE
 #undef MC_AUTO_PERSISTENT
+#undef MC_AUTO_SPECIALIZE
 };
 
 // The configuration's index, or -1 for an unknown name.
