@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <numeric>
 #include <random>
@@ -273,4 +275,33 @@ TEST(MoePermuteByExpert, RejectsBadSlicesAndBadIdsBeforeWriting) {
     error_of([&] { permute_by_expert(ids.data(), 1, 2, bad, offsets.data(), sorted.data(), inverse.data()); },
              MC_STATUS_OUT_OF_RANGE);
   }
+}
+
+TEST(MoeRouteTopk, RankKeyOrdersExactlyLikeTheSelectionRule) {
+  // The device router compares routing_rank_key values; the reference compares with routing_ranks_before.
+  const float specials[] = {0.0f, -0.0f, 1.0f, -1.0f, 1e-40f, -1e-40f, FLT_MAX, -FLT_MAX, INFINITY, -INFINITY,
+                            NAN, -NAN, std::nextafter(1.0f, 2.0f), std::nextafter(-1.0f, -2.0f), 3.5f, -3.5f};
+  const int32_t ids[] = {0, 1, 2, 31, 32, 255, 256, 4095, INT32_MAX};
+  for (float xa : specials) {
+    for (float xb : specials) {
+      for (int32_t a : ids) {
+        for (int32_t b : ids) {
+          ASSERT_EQ(routing_rank_key(xa, a) > routing_rank_key(xb, b), routing_ranks_before(xa, a, xb, b))
+              << xa << "#" << a << " vs " << xb << "#" << b;
+        }
+      }
+    }
+  }
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<uint32_t> bits;
+  std::uniform_int_distribution<int32_t> id(0, 511);
+  for (int i = 0; i < 200000; ++i) {
+    float xa, xb;
+    const uint32_t ba = bits(rng), bb = i % 3 == 0 ? ba : bits(rng);  // a third with equal logits
+    std::memcpy(&xa, &ba, 4);
+    std::memcpy(&xb, &bb, 4);
+    const int32_t a = id(rng), b = id(rng);
+    ASSERT_EQ(routing_rank_key(xa, a) > routing_rank_key(xb, b), routing_ranks_before(xa, a, xb, b));
+  }
+  EXPECT_GT(routing_rank_key(NAN, INT32_MAX), uint64_t{0}) << "0 stays below every real key";
 }

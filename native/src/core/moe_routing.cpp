@@ -18,14 +18,6 @@ float load_logit(const void* logits, int32_t dtype, int64_t index) {
   }
 }
 
-// True when expert a (logit xa) ranks before expert b (logit xb): larger logit first, ties to the lower id,
-// NaN after every number.
-bool ranks_before(float xa, int32_t a, float xb, int32_t b) {
-  if (std::isnan(xa) != std::isnan(xb)) return std::isnan(xb);
-  if (xa != xb && !std::isnan(xa)) return xa > xb;
-  return a < b;
-}
-
 }  // namespace
 
 void route_topk(const void* logits, int32_t logits_dtype, int64_t tokens, int32_t experts, int32_t top_k,
@@ -53,7 +45,7 @@ void route_topk(const void* logits, int32_t logits_dtype, int64_t tokens, int32_
       for (int32_t e = 0; e < experts; ++e) {
         bool taken = false;
         for (int32_t i = 0; i < j; ++i) taken = taken || chosen[i] == e;
-        if (!taken && (best < 0 || ranks_before(x[e], e, x[best], best))) best = e;
+        if (!taken && (best < 0 || routing_ranks_before(x[e], e, x[best], best))) best = e;
       }
       chosen[j] = best;
     }

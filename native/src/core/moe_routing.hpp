@@ -15,7 +15,37 @@
 
 #include <cstdint>
 
+#include "core/host_device.hpp"
+
 namespace moecutlass {
+
+// The selection order: true when expert a (logit xa) ranks before expert b (logit xb): larger logit first, equal
+// logits (-0 equals +0) to the lower id, NaN after every number and NaNs by id.
+MC_HOST_DEVICE inline bool routing_ranks_before(float xa, int32_t a, float xb, int32_t b) {
+  const bool nan_a = (float_bits(xa) & 0x7FFFFFFFu) > 0x7F800000u;
+  const bool nan_b = (float_bits(xb) & 0x7FFFFFFFu) > 0x7F800000u;
+  if (nan_a != nan_b) return nan_b;
+  if (xa != xb && !nan_a) return xa > xb;
+  return a < b;
+}
+
+// The same order as one unsigned 64-bit key, for a comparison (or a max) in one step: routing_rank_key(xa, a) >
+// routing_rank_key(xb, b) exactly when routing_ranks_before(xa, a, xb, b), for ids 0 .. INT32_MAX. The high word is
+// the logit made order-preserving (zeros folded to +0, every NaN to 0, below -inf), the low word the complement of
+// the id (lower ids rank first); 0 is below every real key, a "no candidate" value.
+MC_HOST_DEVICE inline uint64_t routing_rank_key(float x, int32_t id) {
+  uint32_t bits = float_bits(x);
+  if ((bits & 0x7FFFFFFFu) == 0u) bits = 0u;  // -0 ranks with +0
+  uint32_t ordered;
+  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) {
+    ordered = 0u;  // NaN
+  } else if (bits & 0x80000000u) {
+    ordered = ~bits;  // negative: larger magnitude, smaller key
+  } else {
+    ordered = bits | 0x80000000u;
+  }
+  return (static_cast<uint64_t>(ordered) << 32) | static_cast<uint64_t>(~static_cast<uint32_t>(id));
+}
 
 // logits: [tokens, experts] of logits_dtype (MC_DTYPE_FP32, _BF16 or _FP16), row-major.
 // ids: int32 [tokens, top_k]; weights: fp32 [tokens, top_k]. tokens >= 0, 1 <= top_k <= experts.
