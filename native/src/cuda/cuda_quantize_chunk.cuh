@@ -101,8 +101,8 @@ struct FloatChunk {
 };
 
 // The (row, block) of a half-warp's 1x128 task t = row * blocks_per_row + block as the task advances by a fixed
-// grid stride: one division when the cursor starts, then an add and a compare per step (a 64-bit division per
-// task cost the quantizers about as much as the quantization).
+// grid stride: one division when the cursor starts, then an add and a compare per step (a 64-bit division is a
+// long instruction sequence, and ncu found the quantizers issue-bound).
 struct TaskCursor {
   int64_t row;
   int64_t block;
