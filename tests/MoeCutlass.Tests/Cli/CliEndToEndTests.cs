@@ -146,14 +146,8 @@ public sealed class CliEndToEndTests : NativeTestBase
     [Test]
     public async Task Bench_NoGraph_TurnsGraphModeOff_WithoutANote()
     {
-        string json = _temp.Combine("nograph.json");
-
-        CliRun run = await CliProcess.RunAsync(
-            _temp.Path,
-            ["bench", "--suite", _suite, "--case", "tiny", "--backend", "cpu", "--strategy", "single", "--iterations", "1", "--warmup", "0",
-                "--no-graph", "--json", json]);
-
-        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
+        (CliRun run, JsonDocument parsed) = await RunTinySingleBenchAsync("nograph.json", "--no-graph");
+        using JsonDocument document = parsed;
         using (Assert.EnterMultipleScope())
         {
             Assert.That(run.ExitCode, Is.Zero, run.ToString());
@@ -165,14 +159,9 @@ public sealed class CliEndToEndTests : NativeTestBase
     [Test]
     public async Task Bench_Config_TimesAForcedConfigurationInBothKernels()
     {
-        string json = _temp.Combine("forced.json");
-
-        CliRun run = await CliProcess.RunAsync(
-            _temp.Path,
-            ["bench", "--suite", _suite, "--case", "tiny", "--backend", "cpu", "--strategy", "single", "--iterations", "1", "--warmup", "0",
-                "--config", "swap_128x32x128_c2x1_pingpong,persistent:swap_128x32x128_c2x1_pingpong", "--json", json]);
-
-        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
+        (CliRun run, JsonDocument parsed) = await RunTinySingleBenchAsync(
+            "forced.json", "--config", "swap_128x32x128_c2x1_pingpong,persistent:swap_128x32x128_c2x1_pingpong");
+        using JsonDocument document = parsed;
         string?[] strategies = document.RootElement.GetProperty("results").EnumerateArray()
             .Select(r => r.GetProperty("strategy").GetString()).ToArray();
         using (Assert.EnterMultipleScope())
@@ -318,5 +307,16 @@ public sealed class CliEndToEndTests : NativeTestBase
             Assert.That(run.StandardError, Does.Not.Contain("Exception"), "no exception type names");
             Assert.That(run.StandardOutput, Is.Empty, "usage errors come before any report");
         }
+    }
+
+    // One timed iteration of strategy single on the tiny case on the CPU backend, with extra options; the JSON it wrote.
+    private async Task<(CliRun Run, JsonDocument Json)> RunTinySingleBenchAsync(string jsonName, params string[] options)
+    {
+        string json = _temp.Combine(jsonName);
+        CliRun run = await CliProcess.RunAsync(
+            _temp.Path,
+            ["bench", "--suite", _suite, "--case", "tiny", "--backend", "cpu", "--strategy", "single", "--iterations", "1", "--warmup", "0",
+                .. options, "--json", json]);
+        return (run, JsonDocument.Parse(File.ReadAllText(json)));
     }
 }
