@@ -29,6 +29,17 @@ int32_t index_of(const char* name) {
   return index;
 }
 
+// A caller's list of two configurations: `narrow` for experts up to `narrow_max_rows` rows, `wide` for the rest.
+ConfigOverride two_configs(const char* narrow, int32_t narrow_max_rows, const char* wide) {
+  ConfigOverride request;
+  request.count = 2;
+  request.configs[0] = index_of(narrow);
+  request.max_rows[0] = narrow_max_rows;
+  request.configs[1] = index_of(wide);
+  request.max_rows[1] = kUnboundedRows;
+  return request;
+}
+
 // The widest configuration that takes the average under the SINGLE table.
 int32_t single_config(GpuClass gpu_class, int32_t experts, int32_t rows, int32_t k = kLongK) {
   const PlanSelection plan = select_plan(MC_STRATEGY_SINGLE, gpu_class, k, {});
@@ -187,12 +198,7 @@ TEST(GemmSelection, SpecializationBelowTheWidestThresholdOnly) {
 }
 
 TEST(GemmSelection, ACallersListReplacesTheTable) {
-  ConfigOverride request;
-  request.count = 2;
-  request.configs[0] = index_of("swap_128x64x128_c2x1_pingpong");
-  request.max_rows[0] = 50;
-  request.configs[1] = index_of("tile_64x128x128_c1x2_pingpong");
-  request.max_rows[1] = kUnboundedRows;
+  const ConfigOverride request = two_configs("swap_128x64x128_c2x1_pingpong", 50, "tile_64x128x128_c1x2_pingpong");
   const PlanSelection plan = select_plan(MC_STRATEGY_EXPERT_SPECIALIZED, GpuClass::H200, kLongK, request);
   EXPECT_STREQ(plan.source, "mc_grouped_gemm_desc.configs");
   EXPECT_EQ(plan.config_count, 2);
@@ -456,13 +462,9 @@ TEST(GemmSelection, AutoKeepsOneConfigurationAtShortDepthOnTheH200) {
     EXPECT_FALSE(kKernelConfigs[plan.configs[i]].swap_ab) << kKernelConfigs[plan.configs[i]].name;
   }
   // A caller's list under auto is used as given.
-  ConfigOverride request;
-  request.count = 2;
-  request.configs[0] = index_of("swap_128x64x128_c2x1_pingpong");
-  request.max_rows[0] = 64;
-  request.configs[1] = index_of("tile_128x128x128_c1x2_cooperative");
-  request.max_rows[1] = kUnboundedRows;
-  const PlanSelection forced = select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 256, request);
+  const PlanSelection forced = select_plan(
+      MC_STRATEGY_AUTO, GpuClass::H200, 256,
+      two_configs("swap_128x64x128_c2x1_pingpong", 64, "tile_128x128x128_c1x2_cooperative"));
   EXPECT_EQ(select_launches(forced, 256, 256 * 16).strategy, MC_STRATEGY_EXPERT_SPECIALIZED);
 }
 
