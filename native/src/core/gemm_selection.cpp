@@ -133,6 +133,11 @@ LaunchSet specialized_launches(const SelectionTable& table, int32_t average, int
   return set;
 }
 
+// Whether a strategy may use the SPECIALIZED ranges: not single, and auto only from its class's specializing depth.
+bool specializes(int32_t strategy, const SelectionTable& table) {
+  return strategy != MC_STRATEGY_SINGLE && (strategy != MC_STRATEGY_AUTO || table.auto_specializes);
+}
+
 void add_config(PlanSelection& plan, int32_t config) {
   for (int32_t i = 0; i < plan.config_count; ++i) {
     if (plan.configs[i] == config) return;
@@ -230,8 +235,7 @@ PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const
   if (strategy != MC_STRATEGY_PERSISTENT) {
     for (int32_t i = 0; i < table.single_count; ++i) add_config(plan, table.single[i].config);
   }
-  if (strategy != MC_STRATEGY_SINGLE && !persistent_only &&
-      (strategy != MC_STRATEGY_AUTO || table.auto_specializes)) {
+  if (specializes(strategy, table) && !persistent_only) {
     for (int32_t i = 0; i < table.specialized_count; ++i) add_config(plan, table.specialized[i].config);
   }
   if (strategy == MC_STRATEGY_PERSISTENT || (strategy == MC_STRATEGY_AUTO && table.auto_persistent_count > 0)) {
@@ -259,8 +263,7 @@ LaunchSet select_launches(const PlanSelection& plan, int32_t experts, int32_t ro
     set.launch[0] = {persistent->config, 1, kUnboundedRows};
     return set;
   }
-  const bool may_specialize = plan.strategy != MC_STRATEGY_SINGLE && table.specialized_count > 1 &&
-                              (plan.strategy != MC_STRATEGY_AUTO || table.auto_specializes);
+  const bool may_specialize = specializes(plan.strategy, table) && table.specialized_count > 1;
   const int32_t widest_first = may_specialize ? table.specialized[table.specialized_count - 1].first_rows : 0;
   if (may_specialize && average < widest_first - 1) {
     return specialized_launches(table, average, MC_STRATEGY_EXPERT_SPECIALIZED);
