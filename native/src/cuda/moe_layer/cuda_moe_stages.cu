@@ -14,8 +14,10 @@ namespace moecutlass {
 
 namespace {
 
-// Blocks per SM for the activation stage, whose job has no capacity: enough resident warps to stream the rows.
+// Blocks per SM for the activation stage, whose job has no capacity, and the most the gather launches: enough
+// resident warps to stream the rows (each lane keeps four 16-byte loads in flight), no more.
 constexpr int32_t kActivationBlocksPerSm = 4;
+constexpr int32_t kGatherBlocksPerSm = 8;
 
 class CudaMoeStages final : public MoeLayerStages {
  public:
@@ -25,6 +27,7 @@ class CudaMoeStages final : public MoeLayerStages {
     int multiprocessors = 0;
     MC_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device_), backend_);
     activation_blocks_ = (multiprocessors > 0 ? multiprocessors : 1) * kActivationBlocksPerSm;
+    gather_blocks_ = (multiprocessors > 0 ? multiprocessors : 1) * kGatherBlocksPerSm;
   }
 
   void route(const MoeRouteJob& job, BackendStream& stream) override {
@@ -42,7 +45,8 @@ class CudaMoeStages final : public MoeLayerStages {
     const int64_t capacity = int64_t{job.tokens} * job.top_k;
     if (capacity <= 0) return;
     DeviceScope scope(device_, backend_);
-    MC_CUDA_CHECK(cuda::launch_moe_gather_quantize(job, static_cast<int32_t>(capacity), stream_of(stream)),
+    MC_CUDA_CHECK(cuda::launch_moe_gather_quantize(job, static_cast<int32_t>(capacity), gather_blocks_,
+                                                   stream_of(stream)),
                   backend_);
   }
 
@@ -65,6 +69,7 @@ class CudaMoeStages final : public MoeLayerStages {
   int32_t* error_flag_;
   Backend* backend_;
   int32_t activation_blocks_ = 0;
+  int32_t gather_blocks_ = 0;
 };
 
 }  // namespace

@@ -18,8 +18,10 @@ cudaError_t launch_moe_route(const MoeRouteJob& job, cudaStream_t stream);
 // the tokens span more than one chunk (moe_permute_scratch_bytes); returns cudaErrorInvalidValue if it is missing.
 cudaError_t launch_moe_permute(const MoePermuteJob& job, int32_t* error_flag, cudaStream_t stream);
 
-// Gather + 1x128 quantization for the capacity tokens * top_k rows; the kernel reads the actual row count.
-cudaError_t launch_moe_gather_quantize(const MoeGatherJob& job, int32_t capacity_rows, cudaStream_t stream);
+// Gather + 1x128 quantization for the capacity tokens * top_k rows, at most max_blocks blocks (grid-stride beyond);
+// the kernel reads the actual row count.
+cudaError_t launch_moe_gather_quantize(const MoeGatherJob& job, int32_t capacity_rows, int32_t max_blocks,
+                                       cudaStream_t stream);
 
 // SiLU-and-mul + 1x128 quantization. The job carries no capacity, so the grid is a fixed `blocks` (a few per SM)
 // that grid-strides over the row count the kernel reads from offsets[local_experts].
