@@ -6,9 +6,11 @@
 // because the order is total, "not yet taken" is exactly "ranks after the previous round's choice", so no taken-list
 // is kept and each round is a strided scan plus a butterfly reduction, whose result does not depend on the
 // reduction order. Lane j keeps round j's choice, which is why top_k <= 32. Up to 512 experts each lane loads its
-// logits once into registers (PerLane of them, lane + 32 * i) and every round scans those; more experts read the
-// row again per round (L1-resident). Reloading per round made the route 17-34 µs on the H200 (ncu: one warp per
-// token, latency-bound) for what is a few hundred bytes per token.
+// logits once into registers (PerLane of them, lane + 32 * i) as 64-bit keys of the same order
+// (core/moe_routing.hpp routing_rank_key), so a round is a max over the lane's keys and a five-step butterfly of
+// one 64-bit value; more experts read the row again per round (L1-resident) and compare pairs. The route was
+// 16-33 µs on the H200 with pair compares (ncu: one warp per token, latency-bound, about 4,500 instructions per
+// warp) for a few hundred bytes per token.
 //
 // Weights follow the reference in double: max over the row (exact, order-free), exp(x - max) in double, the softmax
 // denominator as a fixed-order sum (lane-strided partial sums in ascending expert order, then a butterfly), the
@@ -19,6 +21,7 @@
 #include <cstdint>
 
 #include "core/float16.hpp"
+#include "core/moe_routing.hpp"
 #include "cuda/moe_layer/moe_stage_kernels.hpp"
 #include "moecutlass/moecutlass.h"
 
@@ -99,36 +102,64 @@ __global__ void __launch_bounds__(kThreads)
   if (token >= tokens) return;  // uniform across the warp
   const TokenLogits<Dtype, PerLane> row(logits, token * experts, experts, lane);
 
-  // Selection. prev_* is the previous round's choice (none before round 0).
-  float prev_x = 0.0f;
-  int32_t prev_id = -1;
-  float my_x = 0.0f;      // lane j: the logit of choice j
-  int32_t my_id = -1;     // lane j: choice j
-  for (int32_t j = 0; j < top_k; ++j) {
-    float best_x = 0.0f;
-    int32_t best_id = -1;
-    row.for_each([&](float x, int32_t e) {
-      const bool after_prev = prev_id < 0 || ranks_before(prev_x, prev_id, x, e);
-      if (after_prev && ranks_before(x, e, best_x, best_id)) {
-        best_x = x;
-        best_id = e;
-      }
-    });
+  float my_x = 0.0f;   // lane j: the logit of choice j
+  int32_t my_id = -1;  // lane j: choice j
+  if constexpr (PerLane > 0) {
+    // Selection on keys (routing_rank_key: the reference's order as one unsigned compare). Each round every lane
+    // offers the best key it still holds, a butterfly max finds the round's choice, and the lane that held it
+    // drops it (key 0 ranks below every real key). The keys are distinct (ids are), so the result is unique.
+    uint64_t keys[PerLane];
 #pragma unroll
-    for (int mask = 16; mask > 0; mask >>= 1) {
-      const float other_x = __shfl_xor_sync(kFullWarp, best_x, mask);
-      const int32_t other_id = __shfl_xor_sync(kFullWarp, best_id, mask);
-      if (ranks_before(other_x, other_id, best_x, best_id)) {
-        best_x = other_x;
-        best_id = other_id;
-      }
+    for (int i = 0; i < PerLane; ++i) {
+      const int32_t e = lane + 32 * i;
+      keys[i] = e < experts ? routing_rank_key(row.cached[i], e) : 0u;
     }
-    // top_k <= experts, so every round finds a candidate; all lanes agree on it (a total order has one maximum).
-    prev_x = best_x;
-    prev_id = best_id;
-    if (lane == j) {
-      my_x = best_x;
-      my_id = best_id;
+    for (int32_t j = 0; j < top_k; ++j) {
+      uint64_t best = keys[0];
+#pragma unroll
+      for (int i = 1; i < PerLane; ++i) best = keys[i] > best ? keys[i] : best;
+#pragma unroll
+      for (int mask = 16; mask > 0; mask >>= 1) {
+        const uint64_t other = __shfl_xor_sync(kFullWarp, best, mask);
+        best = other > best ? other : best;
+      }
+#pragma unroll
+      for (int i = 0; i < PerLane; ++i) keys[i] = keys[i] == best ? 0u : keys[i];
+      // top_k <= experts, so every round finds a real key; its low word is the complemented id.
+      if (lane == j) my_id = static_cast<int32_t>(~static_cast<uint32_t>(best));
+    }
+    // The chosen logit itself (the key keeps only its order): one load from the row this warp just read.
+    if (lane < top_k) my_x = load_logit<Dtype>(logits, token * experts + my_id);
+  } else {
+    // Selection by rounds over the row in memory. prev_* is the previous round's choice (none before round 0).
+    float prev_x = 0.0f;
+    int32_t prev_id = -1;
+    for (int32_t j = 0; j < top_k; ++j) {
+      float best_x = 0.0f;
+      int32_t best_id = -1;
+      row.for_each([&](float x, int32_t e) {
+        const bool after_prev = prev_id < 0 || ranks_before(prev_x, prev_id, x, e);
+        if (after_prev && ranks_before(x, e, best_x, best_id)) {
+          best_x = x;
+          best_id = e;
+        }
+      });
+#pragma unroll
+      for (int mask = 16; mask > 0; mask >>= 1) {
+        const float other_x = __shfl_xor_sync(kFullWarp, best_x, mask);
+        const int32_t other_id = __shfl_xor_sync(kFullWarp, best_id, mask);
+        if (ranks_before(other_x, other_id, best_x, best_id)) {
+          best_x = other_x;
+          best_id = other_id;
+        }
+      }
+      // top_k <= experts, so every round finds a candidate; all lanes agree on it (a total order has one maximum).
+      prev_x = best_x;
+      prev_id = best_id;
+      if (lane == j) {
+        my_x = best_x;
+        my_id = best_id;
+      }
     }
   }
 
