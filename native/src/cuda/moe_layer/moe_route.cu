@@ -45,16 +45,11 @@ __device__ __forceinline__ float load_logit(const void* logits, int64_t index) {
   }
 }
 
-// The reference's ranks_before: true when expert a (logit xa) ranks before expert b. id -1 is "no candidate" and
-// ranks after everything.
+// The reference's order (routing_ranks_before), with id -1 as "no candidate", ranking after everything.
 __device__ __forceinline__ bool ranks_before(float xa, int32_t a, float xb, int32_t b) {
   if (b < 0) return a >= 0;
   if (a < 0) return false;
-  const bool nan_a = isnan(xa);
-  const bool nan_b = isnan(xb);
-  if (nan_a != nan_b) return nan_b;
-  if (xa != xb && !nan_a) return xa > xb;
-  return a < b;
+  return routing_ranks_before(xa, a, xb, b);
 }
 
 // The logits of one token row: PerLane > 0 keeps lane + 32 * i in registers (read once); PerLane == 0 reads the
