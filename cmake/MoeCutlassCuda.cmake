@@ -30,25 +30,37 @@ if(NOT _mc_cuda_mode STREQUAL "OFF")
 endif()
 
 if(MOECUTLASS_WITH_CUDA)
-  # Must be set before enable_language(CUDA): the kernels use sm_90a-only instructions (wgmma, TMA multicast),
-  # which plain "90" does not enable. CMake turns 90a into -gencode arch=compute_90a,code=[sm_90a] itself, which
-  # avoids nvcc 13's handling of the -arch=sm_90a shorthand.
+  # Must be set before enable_language(CUDA). Two sets of architectures:
+  #  - CMAKE_CUDA_ARCHITECTURES, for everything but the grouped-GEMM kernels (conversion, quantization, the layer's
+  #    stages): Ampere, Ada and Hopper, plus Blackwell where nvcc knows it (added below), so the library loads and
+  #    those kernels run on any GPU from Ampere on; the PTX of the lowest one lets a newer GPU JIT them.
+  #  - MOECUTLASS_SM90_ARCHITECTURE, for the CUTLASS SM90 units (native/src/CMakeLists.txt): they use sm_90a-only
+  #    instructions (wgmma, TMA multicast), which plain "90" does not enable. CMake turns 90a into
+  #    -gencode arch=compute_90a,code=[sm_90a] itself, which avoids nvcc 13's handling of -arch=sm_90a.
+  set(_mc_default_architectures FALSE)
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
-    set(CMAKE_CUDA_ARCHITECTURES "90a" CACHE STRING "CUDA architectures (MoeCutlass needs 90a)" FORCE)
+    set(CMAKE_CUDA_ARCHITECTURES "80;89;90a" CACHE STRING "CUDA architectures of the non-CUTLASS kernels" FORCE)
+    set(_mc_default_architectures TRUE)
   endif()
+  set(MOECUTLASS_SM90_ARCHITECTURE "90a" CACHE STRING "CUDA architecture of the CUTLASS SM90 grouped-GEMM kernels")
   # Static cudart: the shipped .so then depends on the driver (libcuda.so) only, never on a toolkit install.
   set(CMAKE_CUDA_RUNTIME_LIBRARY Static)
   set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   set(CMAKE_CUDA_EXTENSIONS OFF)
-  if(NOT CMAKE_CUDA_ARCHITECTURES MATCHES "(^|;)90a(-real|-virtual)?(;|$)")
-    message(WARNING "CMAKE_CUDA_ARCHITECTURES='${CMAKE_CUDA_ARCHITECTURES}' has no 90a: the SM90 kernels need sm_90a "
-                    "(wgmma, TMA multicast); plain 90 builds will not run them.")
+  if(NOT MOECUTLASS_SM90_ARCHITECTURE MATCHES "^90a(-real)?$")
+    message(WARNING "MOECUTLASS_SM90_ARCHITECTURE='${MOECUTLASS_SM90_ARCHITECTURE}' is not 90a: the SM90 kernels need "
+                    "sm_90a (wgmma, TMA multicast); plain 90 builds will not run them.")
   endif()
   enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
+  # Blackwell (sm_100) from nvcc 12.8, when the architectures are this file's default.
+  if(_mc_default_architectures AND CMAKE_CUDA_COMPILER_VERSION VERSION_GREATER_EQUAL 12.8)
+    set(CMAKE_CUDA_ARCHITECTURES "80;89;90a;100" CACHE STRING "CUDA architectures of the non-CUTLASS kernels" FORCE)
+  endif()
   message(STATUS
-    "MoeCutlass: CUDA backend ON (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES})")
+    "MoeCutlass: CUDA backend ON (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES}, "
+    "grouped-GEMM kernels ${MOECUTLASS_SM90_ARCHITECTURE})")
 endif()
 
 # Applies the CUDA compile settings to a target that holds .cu sources.

@@ -11,7 +11,10 @@ namespace MoeCutlass;
 /// <param name="GitCommit">The git commit the library was built from (may be empty).</param>
 /// <param name="AbiVersion">The library's ABI version (equals the one this assembly was generated against).</param>
 /// <param name="HasCuda">Whether the CUDA backend was compiled in.</param>
-/// <param name="CudaArchitectures">The CUDA architectures compiled for, e.g. "90a"; empty without CUDA.</param>
+/// <param name="CudaArchitectures">
+/// The CUDA architectures compiled for, e.g. "80;89;90a;100" (the grouped-GEMM kernels are sm_90a only); empty without
+/// CUDA.
+/// </param>
 /// <param name="Compiler">The compiler(s) that built the library.</param>
 public sealed record BuildInfo(string Version, string GitCommit, int AbiVersion, bool HasCuda, string CudaArchitectures, string Compiler);
 

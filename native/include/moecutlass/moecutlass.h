@@ -136,7 +136,7 @@ typedef struct mc_build_info {
   int32_t has_cuda;            /* 1 when the CUDA backend was compiled in */
   char version[64];            /* full version string, e.g. "0.1.0+abc1234" */
   char git_commit[48];
-  char cuda_architectures[64]; /* e.g. "90a", empty without CUDA */
+  char cuda_architectures[64]; /* e.g. "80;89;90a;100" (grouped GEMMs: 90a only), empty without CUDA */
   char compiler[64];
 } mc_build_info;
 

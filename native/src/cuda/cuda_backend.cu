@@ -167,12 +167,22 @@ class CudaBackend final : public Backend {
       cuda_device_info(device_, info);
       gpu_class_ = gpu_class_of(info.multiprocessors, info.peak_memory_bandwidth_gbps).id;
       multiprocessors_ = info.multiprocessors;
+      compute_major_ = info.compute_major;
+      compute_minor_ = info.compute_minor;
+      device_name_ = info.name;
     });
     return gpu_class_;
   }
 
   std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape& shape) override {
     gpu_class();
+    // The grouped-GEMM kernels are CUTLASS SM90 kernels built for sm_90a only (wgmma, TMA multicast), which runs on
+    // compute capability 9.0 alone; the rest of the library is built for Ampere on (cmake/MoeCutlassCuda.cmake).
+    if (compute_major_ != 9 || compute_minor_ != 0) {
+      fail(MC_STATUS_UNSUPPORTED, "the grouped GEMM kernels of this build need an SM90a GPU (compute capability 9.0, "
+           "H100/H200); device ", device_, " (", device_name_, ") has compute capability ", compute_major_, ".",
+           compute_minor_, ". Conversion, quantization, routing and the other layer stages run on it");
+    }
     cuda::CudaPlanEnvironment environment;
     environment.multiprocessors = multiprocessors_;
     environment.device = device_;
@@ -250,6 +260,9 @@ class CudaBackend final : public Backend {
   std::once_flag gpu_class_once_;
   GpuClass gpu_class_ = GpuClass::Other;
   int32_t multiprocessors_ = 0;
+  int32_t compute_major_ = 0;
+  int32_t compute_minor_ = 0;
+  std::string device_name_;
 };
 
 CudaStream::~CudaStream() {
