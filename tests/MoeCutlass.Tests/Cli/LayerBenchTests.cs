@@ -92,9 +92,11 @@ public sealed class LayerBenchTests : NativeTestBase
                 Assert.That(layerUs, Is.GreaterThan(0), label);
                 Assert.That(gemms, Is.EqualTo(r.GetProperty("gemm1_median_us").GetDouble() + r.GetProperty("gemm2_median_us").GetDouble()).Within(0.01), label);
                 Assert.That(r.GetProperty("overhead").GetDouble(), Is.EqualTo(layerUs / gemms).Within(0.01).Percent, label);
-                // Medians of sums are not sums of medians, and CPU times are noisy: loose bounds.
+                // Medians of sums are not sums of medians, and CPU times are noisy: loose bounds. The stage-by-stage
+                // loop and the layer loop are separate runs of 3 iterations, so a busy CPU (a build on the GPU
+                // runner made one 15x slower) can move one and not the other: that bound only catches unit mix-ups.
                 Assert.That(stages.Sum(), Is.InRange(0.5 * timed, 1.5 * timed), label);
-                Assert.That(timed, Is.InRange(0.25 * layerUs, 4 * layerUs), label);
+                Assert.That(timed, Is.InRange(layerUs / 50, 50 * layerUs), label);
                 Assert.That(active, Is.InRange(1, r.GetProperty("experts").GetInt32()), label);
                 Assert.That(bytes, Is.EqualTo(active * new MoeLayerOptions(8, 2, r.GetProperty("hidden").GetInt32(), r.GetProperty("intermediate").GetInt32(), 1).ExpertWeightBytes), label);
                 Assert.That(r.GetProperty("weight_tbps").GetDouble(), Is.EqualTo(bytes / layerUs / 1e6).Within(1e-6), label);

@@ -15,7 +15,9 @@ namespace moecutlass {
 namespace {
 
 // Blocks per SM for the activation stage, whose job has no capacity, and the most the gather launches: enough
-// resident warps to stream the rows (each lane keeps four 16-byte loads in flight), no more.
+// resident warps to stream the rows (each gather lane keeps four 16-byte loads in flight), no more. The
+// activation is issue-bound, not latency-bound: on the H200 (job 24) 4 or 8 blocks per SM, and one, two or four
+// blocks of 1x128 per warp, all timed within 5 % of each other (mixtral-layer-e8-t4096: 578-606 µs).
 constexpr int32_t kActivationBlocksPerSm = 4;
 constexpr int32_t kGatherBlocksPerSm = 8;
 

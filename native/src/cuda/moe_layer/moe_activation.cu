@@ -1,9 +1,8 @@
 // SiLU-and-mul fused with the 1x128 FP8 requantization (cpu/moe_silu_and_mul.hpp) on GEMM1's bf16 output.
 //
-// A warp per row segment of 8 blocks of 1x128 of the I activations (a half-warp per block, four per half-warp),
-// each lane 8 columns of a block: 16-byte loads of gate (columns c .. c+7) and of up (columns I + c ..), all of
-// the segment's issued first, h in registers, then the shared amax / scale / element rule
-// (cuda_quantize_chunk.cuh). h = (g / (1 + expf(-g))) * u with explicitly rounded
+// Same shape as the activation quantizer: a half-warp per 1x128 block of the I activations, each lane 8 columns:
+// one 16-byte load of gate (columns c .. c+7) and one of up (columns I + c ..), h in registers, then the shared
+// amax / scale / element rule (cuda_quantize_chunk.cuh). h = (g / (1 + expf(-g))) * u with explicitly rounded
 // fp32 operations (__fadd_rn, __fdiv_rn, __fmul_rn) so the compiler cannot contract or reassociate, exactly the
 // reference's sequence; expf is the accurate libdevice expf (not __expf). The only difference from the host is
 // expf itself: CUDA's is within 2 ulp of exp, glibc's is (almost always) correctly rounded, so an occasional h
@@ -23,10 +22,6 @@ namespace cuda {
 namespace {
 
 constexpr int kThreads = 256;
-// A warp's task is a row segment of kSegmentBlocks 1x128 blocks (half-warp h owns blocks h, h + 2, ...), so each
-// lane issues 2 * kChunksPerLane 16-byte loads before its first use (as in moe_gather_quantize.cu).
-constexpr int kSegmentBlocks = 8;
-constexpr int kChunksPerLane = kSegmentBlocks / 2;
 
 __device__ __forceinline__ float silu_and_mul_device(float gate, float up) {
   const float silu = __fdiv_rn(gate, __fadd_rn(1.0f, expf(-gate)));
@@ -36,48 +31,36 @@ __device__ __forceinline__ float silu_and_mul_device(float gate, float up) {
 __global__ void __launch_bounds__(kThreads)
     silu_and_mul_quantize_kernel(const uint16_t* __restrict__ gemm1_out, const int32_t* __restrict__ offsets,
                                  int32_t local_experts, int64_t inter, int64_t blocks_per_row,
-                                 int64_t segments_per_row, uint8_t* __restrict__ output, float* __restrict__ scales) {
+                                 uint8_t* __restrict__ output, float* __restrict__ scales) {
   const int64_t rows = offsets[local_experts];
-  const int64_t tasks = rows * segments_per_row;
+  const int64_t tasks = rows * blocks_per_row;
+  const unsigned lane = threadIdx.x & 31u;
+  const unsigned half_lane = lane & 15u;
   const int64_t first_warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const int64_t warp_stride = (static_cast<int64_t>(gridDim.x) * blockDim.x) >> 5;
-  if (first_warp >= tasks) return;  // uniform across the warp; no setup for warps without work
-  const unsigned lane = threadIdx.x & 31u;
-  const int64_t half = static_cast<int64_t>(lane >> 4);
-  const int64_t column_in_block = static_cast<int64_t>(lane & 15u) * kChunkElements;
-  TaskCursor cursor(first_warp, warp_stride, segments_per_row);
-  for (int64_t task = first_warp; task < tasks; task += warp_stride, cursor.advance()) {  // uniform across the warp
+  const int64_t column_in_block = static_cast<int64_t>(half_lane) * kChunkElements;
+  TaskCursor cursor(first_warp * 2 + static_cast<int64_t>(lane >> 4), warp_stride * 2, blocks_per_row);
+  for (int64_t pair = first_warp; pair * 2 < tasks; pair += warp_stride, cursor.advance()) {  // uniform across the warp
+    const int64_t task = pair * 2 + static_cast<int64_t>(lane >> 4);
     const int64_t row = cursor.row;
-    const int64_t first_block = cursor.block * kSegmentBlocks + half;
-    const uint16_t* source = gemm1_out + row * 2 * inter;
-    // Every load of the segment first (gate and up of each block), then the arithmetic.
-    Chunk<MC_DTYPE_BF16> gate[kChunksPerLane];
-    Chunk<MC_DTYPE_BF16> up[kChunksPerLane];
+    const int64_t column = cursor.block * MC_SCALE_BLOCK + column_in_block;
+    const bool active = task < tasks && column < inter;
+
+    FloatChunk h;
 #pragma unroll
-    for (int i = 0; i < kChunksPerLane; ++i) {
-      const int64_t column = (first_block + 2 * i) * MC_SCALE_BLOCK + column_in_block;
-      gate[i].clear();
-      up[i].clear();
-      if (first_block + 2 * i < blocks_per_row && column < inter) {
-        gate[i].load(source + column);
-        up[i].load(source + inter + column);  // inter % 16 == 0 keeps this 16-byte aligned
-      }
+    for (int j = 0; j < kChunkElements; ++j) h.v[j] = 0.0f;  // inactive lanes: 0 leaves the amax alone
+    if (active) {
+      Chunk<MC_DTYPE_BF16> gate;
+      Chunk<MC_DTYPE_BF16> up;
+      const uint16_t* source = gemm1_out + row * 2 * inter + column;
+      gate.load(source);
+      up.load(source + inter);  // inter % 16 == 0 keeps this 16-byte aligned
+#pragma unroll
+      for (int j = 0; j < kChunkElements; ++j) h.v[j] = silu_and_mul_device(gate.value(j), up.value(j));
     }
-#pragma unroll
-    for (int i = 0; i < kChunksPerLane; ++i) {
-      const int64_t block = first_block + 2 * i;
-      const int64_t column = block * MC_SCALE_BLOCK + column_in_block;
-      const bool active = block < blocks_per_row && column < inter;
-      FloatChunk h;
-#pragma unroll
-      for (int j = 0; j < kChunkElements; ++j) {
-        // Inactive lanes: 0, which leaves the amax alone.
-        h.v[j] = active ? silu_and_mul_device(gate[i].value(j), up[i].value(j)) : 0.0f;
-      }
-      const float scale = quantization_scale_device(half_warp_amax(h.amax(0.0f)));
-      if (active) *reinterpret_cast<uint2*>(output + row * inter + column) = h.quantize(scale);
-      if (block < blocks_per_row && column_in_block == 0) scales[row * blocks_per_row + block] = scale;
-    }
+    const float scale = quantization_scale_device(half_warp_amax(h.amax(0.0f)));
+    if (active) *reinterpret_cast<uint2*>(output + row * inter + column) = h.quantize(scale);
+    if (task < tasks && half_lane == 0) scales[task] = scale;
   }
 }
 
@@ -85,10 +68,9 @@ __global__ void __launch_bounds__(kThreads)
 
 cudaError_t launch_moe_activate_quantize(const MoeActivationJob& job, int32_t blocks, cudaStream_t stream) {
   if (job.inter <= 0 || blocks <= 0) return cudaSuccess;
-  const int64_t blocks_per_row = scale_blocks(job.inter);
   silu_and_mul_quantize_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-      static_cast<const uint16_t*>(job.gemm1_out), job.offsets, job.local_experts, job.inter, blocks_per_row,
-      (blocks_per_row + kSegmentBlocks - 1) / kSegmentBlocks, job.out, job.scales);
+      static_cast<const uint16_t*>(job.gemm1_out), job.offsets, job.local_experts, job.inter,
+      scale_blocks(job.inter), job.out, job.scales);
   return cudaGetLastError();
 }
 
