@@ -65,14 +65,10 @@ struct Chunk {
   // The 8 e4m3 codes, element j in byte j (little-endian), for one 8-byte store.
   __device__ __forceinline__ uint2 quantize(float scale) const {
     const BlockDivisor divisor(scale);
-    uint32_t low = 0u;
-    uint32_t high = 0u;
+    float q[kChunkElements];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      low |= static_cast<uint32_t>(quantize_element(value(j), divisor)) << (8 * j);
-      high |= static_cast<uint32_t>(quantize_element(value(j + 4), divisor)) << (8 * j);
-    }
-    return make_uint2(low, high);
+    for (int j = 0; j < kChunkElements; ++j) q[j] = divisor.divide(value(j));
+    return e4m3_codes8(q);
   }
 };
 
@@ -89,14 +85,10 @@ struct FloatChunk {
 
   __device__ __forceinline__ uint2 quantize(float scale) const {
     const BlockDivisor divisor(scale);
-    uint32_t low = 0u;
-    uint32_t high = 0u;
+    float q[kChunkElements];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      low |= static_cast<uint32_t>(quantize_element(v[j], divisor)) << (8 * j);
-      high |= static_cast<uint32_t>(quantize_element(v[j + 4], divisor)) << (8 * j);
-    }
-    return make_uint2(low, high);
+    for (int j = 0; j < kChunkElements; ++j) q[j] = divisor.divide(v[j]);
+    return e4m3_codes8(q);
   }
 };
 
