@@ -91,7 +91,9 @@ public sealed class LayerBenchTests : NativeTestBase
                 Assert.That(stages, Has.All.GreaterThanOrEqualTo(0.0), label);
                 Assert.That(layerUs, Is.GreaterThan(0), label);
                 Assert.That(gemms, Is.EqualTo(r.GetProperty("gemm1_median_us").GetDouble() + r.GetProperty("gemm2_median_us").GetDouble()).Within(0.01), label);
-                Assert.That(r.GetProperty("overhead").GetDouble(), Is.EqualTo(layerUs / gemms).Within(0.01).Percent, label);
+                // The overhead is written with 4 decimals, so compare absolutely: a noisy CPU run can put it below 0.5,
+                // where the rounding alone is more than 0.01 % (0.2657 for 0.26567 on the GPU runner).
+                Assert.That(r.GetProperty("overhead").GetDouble(), Is.EqualTo(layerUs / gemms).Within(1e-4), label);
                 // Medians of sums are not sums of medians, and CPU times are noisy: loose bounds. The stage-by-stage
                 // loop and the layer loop are separate runs of 3 iterations, so a busy CPU (a build on the GPU
                 // runner made one 15x slower) can move one and not the other: that bound only catches unit mix-ups.
