@@ -99,6 +99,20 @@ struct BlockDivisor {
   __device__ __forceinline__ float divide(float x) const {
     return by_reciprocal ? divide_by_reciprocal(x, scale, reciprocal) : ieee_divide(x, scale);
   }
+
+  // x[j] / scale for a whole chunk, in place, choosing reciprocal or IEEE division once for the chunk: chosen per
+  // element, every division became its own branch and convergence region and the elements ran one after another.
+  // The gather with it (job 26): 40.4 -> 36.0 µs on ds-layer-ep8-e32-t4096, 44.3 -> 34.7 on ds-layer-e256-t512.
+  template <int N>
+  __device__ __forceinline__ void divide_all(float (&x)[N]) const {
+    if (by_reciprocal) {
+#pragma unroll
+      for (int j = 0; j < N; ++j) x[j] = divide_by_reciprocal(x[j], scale, reciprocal);
+    } else {
+#pragma unroll
+      for (int j = 0; j < N; ++j) x[j] = ieee_divide(x[j], scale);
+    }
+  }
 };
 
 // The e4m3 codes of two quotients of a quantized block, `low` in byte 0 and `high` in byte 1, by the CPU
