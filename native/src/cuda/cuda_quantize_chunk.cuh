@@ -84,13 +84,13 @@ struct FloatChunk {
     return running;
   }
 
-  // Element by element: the SiLU-and-mul kernel with divide_all and a branch-free SiLU division (branch
-  // branchfree-div, job 26) took 79 registers and ran 1.5x slower; divide_all alone there is not yet measured.
+  // One reciprocal-or-IEEE choice for the chunk (BlockDivisor::divide_all), as Chunk::quantize.
   __device__ __forceinline__ uint2 quantize(float scale) const {
     const BlockDivisor divisor(scale);
     float q[kChunkElements];
 #pragma unroll
-    for (int j = 0; j < kChunkElements; ++j) q[j] = divisor.divide(v[j]);
+    for (int j = 0; j < kChunkElements; ++j) q[j] = v[j];
+    divisor.divide_all(q);
     return e4m3_codes8(q);
   }
 };

@@ -2,11 +2,15 @@
 //
 // Same shape as the activation quantizer: a half-warp per 1x128 block of the I activations, each lane 8 columns:
 // one 16-byte load of gate (columns c .. c+7) and one of up (columns I + c ..), h in registers, then the shared
-// amax / scale / element rule (cuda_quantize_chunk.cuh). h = (g / (1 + expf(-g))) * u with explicitly rounded
-// fp32 operations (__fadd_rn, __fdiv_rn, __fmul_rn) so the compiler cannot contract or reassociate, exactly the
-// reference's sequence; expf is the accurate libdevice expf (not __expf). The only difference from the host is
-// expf itself: CUDA's is within 2 ulp of exp, glibc's is (almost always) correctly rounded, so an occasional h
-// differs in its last bit, which can move an e4m3 code (or a block's scale) by one step.
+// amax / scale / element rule (cuda_quantize_chunk.cuh). h = (g / (1 + expf(-g))) * u as the reference computes it,
+// with expf the accurate libdevice expf (not __expf), except the division g / (1 + e): CUDA's expf is already
+// within 2 ulp of the host's (almost always correctly rounded) exp, so h cannot be bit-identical to the host's and
+// a correctly rounded quotient buys nothing. The quotient is the approximate reciprocal refined by one residual
+// step (within 1 ulp, branch-free). With __fdiv_rn every element was its own slow-path branch and convergence
+// region, two per element with the quantizer's, and the elements ran one after another: ncu found the kernel
+// issue-latency bound at 3.6x its memory floor (508 µs on mixtral-layer-e8-t4096, job 25).
+// The quantization of h stays exact (BlockDivisor::divide_all, one choice per chunk): every code is the host
+// quantizer's code of the device's h.
 //
 // The job carries no capacity, so the grid is fixed (a few blocks per SM, from the caller) and grid-strides over
 // rows = offsets[local_experts] read on the device.
@@ -23,9 +27,20 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// g / d for d = 1 + expf(-g) >= 1 (or NaN): r ~ 1/d from MUFU.RCP, q0 = g * r, then one residual correction,
+// within 1 ulp of the IEEE quotient. d = inf (g below about -88.7) is SiLU's limit -0 (the correction would make
+// inf * 0 = NaN); d in (2^126, inf) flushes r to 0 and gives 0 against a true value below 1e-36; a NaN g or d
+// stays NaN through q0.
+__device__ __forceinline__ float sigmoid_product(float gate, float d) {
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(d));
+  const float q0 = __fmul_rn(gate, r);
+  const float q = __fmaf_rn(__fmaf_rn(-d, q0, gate), r, q0);
+  return d == __int_as_float(0x7F800000) ? copysignf(0.0f, gate) : q;
+}
+
 __device__ __forceinline__ float silu_and_mul_device(float gate, float up) {
-  const float silu = __fdiv_rn(gate, __fadd_rn(1.0f, expf(-gate)));
-  return __fmul_rn(silu, up);
+  return __fmul_rn(sigmoid_product(gate, __fadd_rn(1.0f, expf(-gate))), up);
 }
 
 __global__ void __launch_bounds__(kThreads)
