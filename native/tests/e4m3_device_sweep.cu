@@ -1,5 +1,7 @@
-// The device half of CudaE4m3 (test_cuda_e4m3.cpp): e4m3_code_pair, as the quantization kernels run it on this
+// The device half of CudaE4m3 (test_cuda_e4m3.cpp): e4m3_code_quad, as the quantization kernels run it on this
 // device, against the host rule (NaN -> 0x7F, else core/e4m3.hpp's branching e4m3_from_float) on all 2^32 inputs.
+// Each input x is encoded with a partner y as the word (x, y, y, x), so x is checked in bytes 0 and 3 and the
+// partners (a multiplicative hash of x's bits, also every float) in bytes 1 and 2.
 #include "e4m3_device_sweep.hpp"
 
 #include <cuda_runtime.h>
@@ -22,6 +24,14 @@ __device__ uint32_t expected_code(float x) {
   return cuda::is_nan_bits(x) ? 0x7Fu : static_cast<uint32_t>(e4m3_from_float(x));
 }
 
+__device__ uint32_t device_codes(float low, float high) { return cuda::e4m3_code_quad(low, high, high, low); }
+
+__device__ uint32_t expected_codes(float low, float high) {
+  const uint32_t a = expected_code(low);
+  const uint32_t b = expected_code(high);
+  return a | (b << 8) | (b << 16) | (a << 24);
+}
+
 __global__ void sweep_kernel(SweepCounters* counters) {
   const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
   for (uint64_t i = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (uint64_t{1} << 32); i += stride) {
@@ -29,8 +39,7 @@ __global__ void sweep_kernel(SweepCounters* counters) {
     const uint32_t high_bits = low_bits * kHighMultiplier;
     const float low = float_from_bits(low_bits);
     const float high = float_from_bits(high_bits);
-    const uint32_t codes = cuda::e4m3_code_pair(low, high);
-    if (codes != (expected_code(low) | (expected_code(high) << 8))) {
+    if (device_codes(low, high) != expected_codes(low, high)) {
       atomicAdd(&counters->mismatches, 1ull);
       atomicMin(&counters->first_index, static_cast<unsigned long long>(i));
     }
@@ -44,8 +53,8 @@ __global__ void describe_kernel(uint64_t index, uint32_t* out) {
   const float high = float_from_bits(high_bits);
   out[0] = low_bits;
   out[1] = high_bits;
-  out[2] = cuda::e4m3_code_pair(low, high);
-  out[3] = expected_code(low) | (expected_code(high) << 8);
+  out[2] = device_codes(low, high);
+  out[3] = expected_codes(low, high);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// A sweep of the device e4m3 pair encoder (cuda/cuda_codecs.cuh, e4m3_code_pair) over every fp32 input, on the
+// A sweep of the device e4m3 encoder (cuda/cuda_codecs.cuh, e4m3_code_quad) over every fp32 input, on the
 // current CUDA device: built into the native tests of a CUDA build only (e4m3_device_sweep.cu).
 #pragma once
 
@@ -13,7 +13,7 @@ struct E4m3SweepResult {
   uint64_t first_index = 0;     // the first mismatching pair's index (when mismatches > 0)
   uint32_t first_low = 0;       // its inputs' bits
   uint32_t first_high = 0;
-  uint32_t first_codes = 0;     // what the device encoder produced (byte 0 = low)
+  uint32_t first_codes = 0;     // the device word (low, high, high, low) in bytes 0 .. 3
   uint32_t expected_codes = 0;  // what the host rule gives
   const char* error = nullptr;  // a CUDA error's name, when the sweep could not run
 };

@@ -1,6 +1,7 @@
-// The quantization kernels' e4m3 encoder on the device (cuda/cuda_codecs.cuh, e4m3_code_pair): from sm_89 on it is
-// the cvt.rn.satfinite.e4m3x2.f32 instruction plus a NaN fix-up, which must give the CPU quantizer's code for every
-// fp32 input, or the device quantizers stop being bit-identical to cpu/quantize.cpp. Skipped without a CUDA device.
+// The quantization kernels' e4m3 encoder on the device (cuda/cuda_codecs.cuh, e4m3_code_quad): from sm_89 on it is
+// cvt.rn.satfinite.e4m3x2.f32 per pair plus a NaN fix-up per word of codes, which must give the CPU quantizer's
+// code for every fp32 input, or the device quantizers stop being bit-identical to cpu/quantize.cpp. Skipped without
+// a CUDA device.
 #include <gtest/gtest.h>
 
 #include "e4m3_device_sweep.hpp"
