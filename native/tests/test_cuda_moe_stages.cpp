@@ -2,8 +2,8 @@
 // seeded random inputs (skipped without a CUDA device):
 //  - route: ids identical; weights within one fp32 ulp (the device's double exp and sum order differ from the
 //    host's only in the last double bits), identical in at least 99% of the weights; ties and NaN logits included.
-//  - permute: offsets, sorted_slots and slot_to_row identical, for one chunk and several, a local slice and all
-//    local; out-of-range and duplicate ids raise their MC_DEVICE_ERROR_* bits and are handled like the reference
+//  - permute: offsets, sorted_slots and slot_to_row identical, on the one-block path and both sort paths (one chunk
+//    and several), a local slice and all local; out-of-range and duplicate ids raise their MC_DEVICE_ERROR_* bits and are handled like the reference
 //    would handle them (out-of-range = not local, duplicates = separate slots); also inside a CUDA graph.
 //  - gather: codes and scales bit-identical, rows past the count untouched.
 //  - activate: the only difference allowed is CUDA's expf against the host's (moe_activation.cu): CUDA's is within
@@ -314,8 +314,12 @@ TEST_F(CudaMoeStages, PermuteOtherShapes) {
   struct Shape {
     int32_t tokens, top_k, first, local, total;
   };
+  // The one-block path up to 32768 slots and 511 local experts (its limits on both sides included), the
+  // single-chunk and several-chunk sort paths past them.
   for (const Shape s : {Shape{5, 1, 0, 1, 1}, Shape{3000, 1, 3, 5, 8}, Shape{1000, 3, 0, 7, 7},
-                        Shape{700, 32, 100, 4096, 4196}, Shape{100, 2, 0, 4096, 4096}}) {
+                        Shape{700, 32, 100, 4096, 4196}, Shape{100, 2, 0, 4096, 4096}, Shape{300, 8, 0, 511, 600},
+                        Shape{300, 8, 50, 512, 600}, Shape{1024, 32, 0, 64, 64}, Shape{1025, 32, 0, 64, 64},
+                        Shape{100, 2, 0, 600, 600}}) {
     SCOPED_TRACE("tokens " + std::to_string(s.tokens) + " top_k " + std::to_string(s.top_k) + " local " +
                  std::to_string(s.local));
     const std::vector<int32_t> ids = random_ids(engine, s.tokens, s.top_k, s.total);
@@ -329,7 +333,7 @@ TEST_F(CudaMoeStages, PermuteFlagsBadIds) {
   std::mt19937_64 engine(0xBAD);
   const int32_t top_k = 8;
   const int32_t total = 256;
-  for (const int32_t tokens : {7, 4096}) {  // one chunk and several
+  for (const int32_t tokens : {7, 4096, 8192}) {  // the one-block path (7, 4096), then several sorted chunks
     SCOPED_TRACE("tokens " + std::to_string(tokens));
     // Out of range: treated as not local, flag 8.
     std::vector<int32_t> ids = random_ids(engine, tokens, top_k, total);
