@@ -314,11 +314,11 @@ TEST_F(CudaMoeStages, PermuteOtherShapes) {
   struct Shape {
     int32_t tokens, top_k, first, local, total;
   };
-  // The one-block path up to 32768 slots and 511 local experts (its limits on both sides included), the
+  // The one-block path up to 8192 slots and 511 local experts (its limits on both sides included), the
   // single-chunk and several-chunk sort paths past them.
   for (const Shape s : {Shape{5, 1, 0, 1, 1}, Shape{3000, 1, 3, 5, 8}, Shape{1000, 3, 0, 7, 7},
                         Shape{700, 32, 100, 4096, 4196}, Shape{100, 2, 0, 4096, 4096}, Shape{300, 8, 0, 511, 600},
-                        Shape{300, 8, 50, 512, 600}, Shape{1024, 32, 0, 64, 64}, Shape{1025, 32, 0, 64, 64},
+                        Shape{300, 8, 50, 512, 600}, Shape{256, 32, 0, 64, 64}, Shape{257, 32, 0, 64, 64},
                         Shape{100, 2, 0, 600, 600}}) {
     SCOPED_TRACE("tokens " + std::to_string(s.tokens) + " top_k " + std::to_string(s.top_k) + " local " +
                  std::to_string(s.local));
@@ -333,7 +333,7 @@ TEST_F(CudaMoeStages, PermuteFlagsBadIds) {
   std::mt19937_64 engine(0xBAD);
   const int32_t top_k = 8;
   const int32_t total = 256;
-  for (const int32_t tokens : {7, 4096, 8192}) {  // the one-block path (7, 4096), then several sorted chunks
+  for (const int32_t tokens : {7, 1024, 4096}) {  // the one-block path (7, 1024), then several sorted chunks
     SCOPED_TRACE("tokens " + std::to_string(tokens));
     // Out of range: treated as not local, flag 8.
     std::vector<int32_t> ids = random_ids(engine, tokens, top_k, total);

@@ -6,12 +6,6 @@
 // dtype through the shared codecs and stores 16 bytes (bf16/fp16) or 32 bytes (fp32). A token with no local slot
 // stores +0. No atomics and a fixed order: the same bits every run. hidden_size % 16 == 0 and 16-byte aligned
 // pointers keep every access aligned. Grid: 1-D over (token, 1024-column group), 128 threads per block.
-//
-// Every thread of a block needs the same token's rows and weights, so the first warp reads them (up to 32 choices
-// at a time, one per lane) and lists the local ones in choice order in shared memory (a ballot and a popcount);
-// the loop over that list has no branch and no dependent index load, so the row loads of several choices are in
-// flight together. Each thread reading slot_to_row itself, choice after choice, made a chain of dependent loads:
-// 37.8 µs on ds-layer-ep8-e32-t4096, whose data are 117 MB (27 µs at copy speed; ncu, job 28).
 #include <cstdint>
 
 #include "cuda/cuda_codecs.cuh"
@@ -27,51 +21,29 @@ constexpr int kColumnsPerThread = 8;
 constexpr int64_t kColumnsPerBlock = int64_t{kThreads} * kColumnsPerThread;
 
 template <int32_t OutDtype>
-__global__ void __launch_bounds__(kThreads, 12)  // 12 blocks per SM leave 40 registers: 32 spilled
+__global__ void __launch_bounds__(kThreads)
     combine_kernel(const uint16_t* __restrict__ gemm2_out, int64_t hidden, const float* __restrict__ weights,
                    const int32_t* __restrict__ slot_to_row, int32_t top_k, int64_t column_groups,
                    void* __restrict__ output) {
   const int64_t token = static_cast<int64_t>(blockIdx.x) / column_groups;
   const int64_t group = static_cast<int64_t>(blockIdx.x) - token * column_groups;
   const int64_t column = group * kColumnsPerBlock + static_cast<int64_t>(threadIdx.x) * kColumnsPerThread;
-
-  __shared__ int32_t local_rows[32];
-  __shared__ float local_weights[32];
-  __shared__ int32_t local_count;
-  const unsigned lane = threadIdx.x & 31u;
+  if (column >= hidden) return;
 
   float acc[kColumnsPerThread];
 #pragma unroll
   for (int c = 0; c < kColumnsPerThread; ++c) acc[c] = 0.0f;
-  for (int32_t batch = 0; batch < top_k; batch += 32) {  // one batch for every layer (top_k <= 32)
-    if (threadIdx.x < 32) {
-      const int32_t j = batch + static_cast<int32_t>(lane);
-      const int32_t row = j < top_k ? slot_to_row[token * top_k + j] : -1;
-      const unsigned local = __ballot_sync(0xFFFFFFFFu, row >= 0);
-      if (row >= 0) {
-        const int position = __popc(local & ((1u << lane) - 1u));  // choice order among the local slots
-        local_rows[position] = row;
-        local_weights[position] = weights[token * top_k + j];
-      }
-      if (lane == 0) local_count = __popc(local);
-    }
-    __syncthreads();
-    const int32_t count = local_count;
-    if (column < hidden) {
-#pragma unroll 4
-      for (int32_t i = 0; i < count; ++i) {
-        const float w = local_weights[i];
-        ElementPack<uint16_t, kColumnsPerThread> y;
-        y.word = *reinterpret_cast<const uint4*>(gemm2_out + static_cast<int64_t>(local_rows[i]) * hidden + column);
+  for (int32_t j = 0; j < top_k; ++j) {
+    const int32_t row = slot_to_row[token * top_k + j];
+    if (row < 0) continue;
+    const float w = weights[token * top_k + j];
+    ElementPack<uint16_t, kColumnsPerThread> y;
+    y.word = *reinterpret_cast<const uint4*>(gemm2_out + static_cast<int64_t>(row) * hidden + column);
 #pragma unroll
-        for (int c = 0; c < kColumnsPerThread; ++c) {
-          acc[c] = __fadd_rn(acc[c], __fmul_rn(w, DeviceCodec<MC_DTYPE_BF16>::decode(y.element[c])));
-        }
-      }
+    for (int c = 0; c < kColumnsPerThread; ++c) {
+      acc[c] = __fadd_rn(acc[c], __fmul_rn(w, DeviceCodec<MC_DTYPE_BF16>::decode(y.element[c])));
     }
-    __syncthreads();  // the list is rewritten by the next batch
   }
-  if (column >= hidden) return;
 
   using OutBits = typename DeviceCodec<OutDtype>::Bits;
   OutBits* out = static_cast<OutBits*>(output) + token * hidden + column;

@@ -22,17 +22,16 @@
 //    group starts, sorts its chunk again and writes its rows; block 0 also writes offsets). Three launches.
 // Duplicate ids are checked per token in the count pass (or the single block) and kept as separate slots.
 //
-// Up to kBlockPathSlots slots and kBlockPathGroups groups (every decode and most prefill steps: 4096 tokens with
-// top-8) one 1024-thread block does it all in one launch, without a sort (permute_block_kernel): each of its 32
+// Up to kBlockPathSlots slots and kBlockPathGroups groups (every decode step: 1024 tokens with top-8, 4096 with
+// top-2) one 1024-thread block does it all in one launch, without a sort (permute_block_kernel): each of its 32
 // warps owns a contiguous range of slots, in steps of 32 consecutive slots; __match_any_sync finds the lanes of a
 // step with the same group, so a lane's rank among them is a popcount and the step's lowest such lane alone updates
 // the warp's per-group counter in shared memory (no atomics, so nothing depends on timing). Pass 1 counts per warp
 // and group; one thread per group turns the counts into each warp's first row for it (group start, from a block
 // scan of the group totals, plus the earlier warps' counts); pass 2 walks the same steps again and places every
 // slot at its warp's counter plus its rank. The rows are the reference's, since a slot's row is the group start
-// plus the number of earlier slots of its group, and the warps, steps and lanes visit the slots in order. The sort
-// path took 23 µs in three launches on ds-layer-ep8-e32-t4096 (32768 slots, ncu, job 28), mostly latency: a
-// serial per-group loop over the chunks and a block radix sort per chunk.
+// plus the number of earlier slots of its group, and the warps, steps and lanes visit the slots in order. It
+// replaces a block radix sort of one chunk, or the three launches of several (see kBlockSteps for the limit).
 #include <cstdint>
 
 #include <cub/block/block_radix_sort.cuh>
@@ -290,8 +289,11 @@ __global__ void __launch_bounds__(kThreads)
 
 constexpr int kBlockThreads = 1024;
 constexpr int kBlockWarps = kBlockThreads / 32;
-constexpr int kBlockSteps = 32;  // steps of 32 slots per warp
-constexpr int32_t kBlockPathSlots = kBlockWarps * kBlockSteps * 32;  // 32768
+// Steps of 32 slots per warp, their groups held in registers. Job 29 ran 32 steps with the ids read again in pass 2:
+// 43 µs on 32768 slots (each step waited for its load), against 23 µs for the sort path's three launches; the block
+// path won up to 8192 slots (e.g. 30.0 -> 21.0 µs, mixtral-layer-e8-t4096, stage times).
+constexpr int kBlockSteps = 8;
+constexpr int32_t kBlockPathSlots = kBlockWarps * kBlockSteps * 32;  // 8192
 // Per-warp counters are 16-bit (a row below kBlockPathSlots fits): 32 warps x 512 groups x 2 bytes = 32 KB.
 constexpr int32_t kBlockPathGroups = 512;
 constexpr uint32_t kNoGroup = 0xFFFFu;  // past the last slot: a group of its own, never counted or placed
@@ -322,12 +324,13 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
     s.counter[i / groups][i % groups] = 0;
   }
   int32_t flags = 0;
-  // The group of the lane's slot in step i, read again in pass 2 (L1/L2-resident by then): holding all 32 in
-  // registers spilled at the 64-register bound of a 1024-thread block.
-  const auto group_at = [&](int i, int32_t* raised) -> uint32_t {
+  // Every load issued before the first match (ids are read once).
+  uint32_t held[kBlockSteps];
+#pragma unroll
+  for (int i = 0; i < kBlockSteps; ++i) {
     const int32_t slot = first + i * 32;
-    return slot < slots ? static_cast<uint32_t>(group_of(g, g.ids[slot], raised)) : kNoGroup;
-  };
+    held[i] = i < steps && slot < slots ? static_cast<uint32_t>(group_of(g, g.ids[slot], &flags)) : kNoGroup;
+  }
   check_duplicates(g, 0, slots, &flags);
   __syncthreads();  // counters cleared, s.flags = 0 ordered before any atomicOr
 
@@ -335,7 +338,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
 #pragma unroll
   for (int i = 0; i < kBlockSteps; ++i) {
     if (i < steps) {  // uniform across the block
-      const uint32_t group = group_at(i, &flags);
+      const uint32_t group = held[i];
       const unsigned peers = __match_any_sync(kFullWarpMask, group);
       if (group != kNoGroup && (peers & lanes_below) == 0u) {
         s.counter[warp][group] = static_cast<uint16_t>(s.counter[warp][group] + __popc(peers));
@@ -368,8 +371,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
 #pragma unroll
   for (int i = 0; i < kBlockSteps; ++i) {
     if (i < steps) {
-      int32_t raised_again = 0;  // pass 1 published them
-      const uint32_t group = group_at(i, &raised_again);
+      const uint32_t group = held[i];
       const unsigned peers = __match_any_sync(kFullWarpMask, group);
       if (group != kNoGroup) {
         const int32_t row = s.counter[warp][group] + __popc(peers & lanes_below);
