@@ -259,6 +259,31 @@ TEST(GemmSelection, OverridesAreValidatedFieldByField) {
   request.max_rows[0] = 32;
   request.max_rows[1] = 64;
   EXPECT_NE(message(request, MC_STRATEGY_AUTO).find("must be MC_MAX_ROWS"), std::string::npos);
+  // cuBLAS picks its own kernels: any list is refused, even a well-formed one of one configuration.
+  request.count = 1;
+  request.max_rows[0] = kUnboundedRows;
+  EXPECT_EQ(message(request, MC_STRATEGY_SINGLE), "");
+  EXPECT_NE(message(request, MC_STRATEGY_CUBLAS)
+                .find("desc->config_count = 1: MC_STRATEGY_CUBLAS runs no kernel configuration of the registry"),
+            std::string::npos);
+  request.count = 0;
+  EXPECT_EQ(message(request, MC_STRATEGY_CUBLAS), "");
+}
+
+TEST(GemmSelection, CublasPlansNoConfigurationAndEveryRunExecutesIt) {
+  for (GpuClass gpu_class : kClasses) {
+    for (int32_t k : kDepths) {
+      const PlanSelection plan = select_plan(MC_STRATEGY_CUBLAS, gpu_class, k, {});
+      EXPECT_TRUE(plan.cublas);
+      EXPECT_EQ(plan.config_count, 0);
+      EXPECT_STREQ(plan.source, "cuBLAS");
+      for (int32_t rows : {0, 1, 16 * 8, 16 * 4096, kUnboundedRows}) {
+        const LaunchSet set = select_launches(plan, 16, rows);
+        EXPECT_EQ(set.strategy, MC_STRATEGY_CUBLAS) << rows;
+        EXPECT_EQ(set.count, 0) << rows;
+      }
+    }
+  }
 }
 
 // Through the C ABI: the registry queries, the descriptor's list, the plan's report and resolve.
@@ -354,6 +379,32 @@ TEST(GemmSelectionAbi, ABadListCreatesNoPlan) {
   MC_EXPECT_STATUS(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_INVALID_ARGUMENT,
                    "desc->config_count = -1");
   EXPECT_EQ(plan, nullptr);
+  desc.strategy = MC_STRATEGY_CUBLAS;
+  desc.config_count = 1;
+  desc.config_max_rows[0] = MC_MAX_ROWS;
+  MC_EXPECT_STATUS(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_INVALID_ARGUMENT,
+                   "desc->config_count = 1: MC_STRATEGY_CUBLAS runs no kernel configuration");
+  EXPECT_EQ(plan, nullptr);
+}
+
+TEST(GemmSelectionAbi, ACublasPlanReportsNoConfigurationAndResolvesToCublas) {
+  mctest::Context context(1);
+  mc_grouped_gemm_desc desc = mctest::gemm_desc(4, 256, 256, 64);
+  desc.strategy = MC_STRATEGY_CUBLAS;
+  mc_grouped_gemm_plan plan = nullptr;
+  MC_ASSERT_OK(mc_grouped_gemm_plan_create(context, &desc, &plan));
+  for (int32_t rows : {0, 1, 64}) {
+    int32_t strategy = -1;
+    MC_ASSERT_OK(mc_grouped_gemm_plan_resolve_strategy(plan, rows, &strategy));
+    EXPECT_EQ(strategy, MC_STRATEGY_CUBLAS);
+    mc_grouped_gemm_launch launch{};
+    launch.struct_size = sizeof launch;
+    launch.config_count = 5;
+    MC_ASSERT_OK(mc_grouped_gemm_plan_resolve(plan, rows, &launch));
+    EXPECT_EQ(launch.strategy, MC_STRATEGY_CUBLAS);
+    EXPECT_EQ(launch.config_count, 0);
+  }
+  EXPECT_EQ(mc_grouped_gemm_plan_destroy(plan), MC_STATUS_OK);
 }
 
 TEST(GemmSelection, PersistentRunsItsOwnTableInOneLaunch) {

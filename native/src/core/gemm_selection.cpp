@@ -173,6 +173,10 @@ void validate_config_override(const ConfigOverride& request, int32_t strategy) {
          " (MC_MAX_PLAN_CONFIGS)");
   }
   if (request.count == 0) return;
+  if (strategy == MC_STRATEGY_CUBLAS) {
+    fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_count = ", request.count,
+         ": MC_STRATEGY_CUBLAS runs no kernel configuration of the registry (cuBLAS picks its own), so it takes 0");
+  }
   if (strategy == MC_STRATEGY_SINGLE && request.count != 1) {
     fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_count = ", request.count,
          ": MC_STRATEGY_SINGLE runs one configuration, so it takes exactly 1");
@@ -210,6 +214,12 @@ void validate_config_override(const ConfigOverride& request, int32_t strategy) {
 PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const ConfigOverride& request) {
   PlanSelection plan;
   plan.strategy = strategy;
+  if (strategy == MC_STRATEGY_CUBLAS) {
+    // No table: cuBLAS chooses its kernels per call from the sizes, which it is given on the host.
+    plan.source = "cuBLAS";
+    plan.cublas = true;
+    return plan;
+  }
   if (request.count > 0) {
     plan.source = "mc_grouped_gemm_desc.configs";
     plan.forced = true;
@@ -248,6 +258,10 @@ LaunchSet select_launches(const PlanSelection& plan, int32_t experts, int32_t ro
   const SelectionTable& table = plan.table;
   const int32_t average = experts > 0 ? rows / experts : 0;
   LaunchSet set;
+  if (plan.cublas) {
+    set.strategy = MC_STRATEGY_CUBLAS;
+    return set;
+  }
   if (plan.strategy == MC_STRATEGY_PERSISTENT && plan.forced && table.specialized_count > 1) {
     // A caller's list of several configurations: expert specialization inside the persistent kernel, one launch
     // per configuration, each walking only the experts in its range.

@@ -16,7 +16,9 @@
 //     persistent launch and its own tail (H100 suite: ds-tp8-down-e256-t2048, 40-89 rows per expert, ran at 0.973x
 //     of single with all three configurations). auto exists so that callers need not know that crossover; it runs
 //     the persistent kernel instead where the class's MC_AUTO_PERSISTENT rows hold the average (and K), and does
-//     not specialize below the class's MC_AUTO_SPECIALIZE depth (there it runs the single configuration).
+//     not specialize below the class's MC_AUTO_SPECIALIZE depth (there it runs the single configuration);
+//   cublas: no registry configuration at all (cuBLAS picks its own kernels after the operands are dequantized to
+//     bf16), the same for every call; auto never runs it.
 #pragma once
 
 #include <cstdint>
@@ -79,13 +81,15 @@ struct ConfigOverride {
 
 // Checks a caller's list and throws Error(MC_STATUS_INVALID_ARGUMENT) naming the field and the rule: count 0 ..
 // MC_MAX_PLAN_CONFIGS; known, distinct configurations; max_rows > 0 and increasing; the last MC_MAX_ROWS (every
-// expert has a configuration); strategy single takes exactly one.
+// expert has a configuration); strategy single takes exactly one, strategy cublas none.
 void validate_config_override(const ConfigOverride& request, int32_t strategy);
 
 struct PlanSelection {
   int32_t strategy = MC_STRATEGY_AUTO;  // as asked
   const char* source = "";              // the GPU class name, or "mc_grouped_gemm_desc.configs"
   bool forced = false;                  // the table is the caller's list
+  // Every run executes MC_STRATEGY_CUBLAS: no table and no configuration (config_count 0).
+  bool cublas = false;
   SelectionTable table;
   // Every configuration a run of this plan may launch, distinct, ascending registry index.
   int32_t config_count = 0;
@@ -95,8 +99,8 @@ struct PlanSelection {
 PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const ConfigOverride& request);
 
 struct LaunchSet {
-  int32_t strategy = MC_STRATEGY_SINGLE;  // what the run executes: single, expert_specialized or persistent
-  int32_t count = 0;
+  int32_t strategy = MC_STRATEGY_SINGLE;  // what the run executes: single, expert_specialized, persistent or cublas
+  int32_t count = 0;                 // 0 for cublas, which launches no registry configuration
   RowRange launch[kMaxPlanConfigs];  // per-expert row ranges, disjoint, ascending
   int32_t lead = 0;                  // the launch whose range holds the average: it goes first
 };

@@ -176,6 +176,14 @@ class CudaBackend final : public Backend {
 
   std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape& shape) override {
     gpu_class();
+    // The cuBLAS strategy's CUDA path (dequantization kernels, cuBLAS loaded at run time, its plan) is issue 15's
+    // slice 2. Until it lands a CUDA plan refuses the strategy here, before anything is allocated, so the caller
+    // gets no handle and the context stays usable.
+    if (shape.selection.cublas) {
+      fail(MC_STATUS_UNSUPPORTED, "desc->strategy = MC_STRATEGY_CUBLAS (4): the cuBLAS path of the CUDA backend is "
+           "not built yet (issue 15, slice 2); the CPU backend runs it, and on an SM90a GPU MC_STRATEGY_AUTO, "
+           "_SINGLE, _EXPERT_SPECIALIZED and _PERSISTENT run");
+    }
     // The grouped-GEMM kernels are CUTLASS SM90 kernels built for sm_90a only (wgmma, TMA multicast), which runs on
     // compute capability 9.0 alone; the rest of the library is built for Ampere on (cmake/MoeCutlassCuda.cmake).
     if (compute_major_ != 9 || compute_minor_ != 0) {

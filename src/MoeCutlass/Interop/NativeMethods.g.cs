@@ -43,6 +43,7 @@ internal static class NativeConstants
     public const int MC_STRATEGY_SINGLE = 1;
     public const int MC_STRATEGY_EXPERT_SPECIALIZED = 2;
     public const int MC_STRATEGY_PERSISTENT = 3;
+    public const int MC_STRATEGY_CUBLAS = 4;
     public const int MC_COPY_HOST_TO_DEVICE = 1;
     public const int MC_COPY_DEVICE_TO_HOST = 2;
     public const int MC_COPY_DEVICE_TO_DEVICE = 3;
