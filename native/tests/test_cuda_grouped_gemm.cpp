@@ -238,7 +238,13 @@ TEST_F(CudaGroupedGemm, CublasIsRefusedUntilItsCudaPathLands) {
   mc_device_info device{};
   device.struct_size = sizeof device;
   MC_ASSERT_OK(mc_get_device_info(0, &device));
-  if (device.compute_major == 9 && device.compute_minor == 0) {
+  if (device.has_sm90a == 1) {
     expect_matches_reference({256, 256, MC_DTYPE_BF16, {0, 1, 129, 40}});
+  } else {
+    // Auto resolves to cuBLAS there, so it is refused the same way, naming why.
+    desc.strategy = MC_STRATEGY_AUTO;
+    MC_EXPECT_STATUS(mc_grouped_gemm_plan_create(gpu_, &desc, &plan), MC_STATUS_UNSUPPORTED,
+                     "MC_STRATEGY_AUTO (0) resolves to MC_STRATEGY_CUBLAS (4)", "no SM90a", "not built yet");
+    EXPECT_EQ(plan, sentinel);
   }
 }

@@ -88,10 +88,12 @@ typedef int32_t mc_status;
 #define MC_STRATEGY_CUBLAS 4              /* dequantize A and B to bf16, then cuBLAS's grouped GEMM (no registry
                                              configuration). The one strategy that copies the expert offsets to the
                                              host and synchronises with the run's stream, so it cannot run under
-                                             CUDA-graph capture. Auto never chooses it on SM90a devices. The CPU
+                                             CUDA-graph capture. Auto never chooses it on SM90a devices and chooses
+                                             it on devices without SM90a (mc_device_info.has_sm90a = 0). The CPU
                                              reference runs it (the same math as every strategy); the CUDA backend
                                              does not have the cuBLAS path yet (issue 15, slice 2): a CUDA plan that
-                                             asks for it fails to create with MC_STATUS_UNSUPPORTED. */
+                                             asks for it, or whose auto resolves to it, fails to create with
+                                             MC_STATUS_UNSUPPORTED. */
 
 #define MC_COPY_HOST_TO_DEVICE 1
 #define MC_COPY_DEVICE_TO_HOST 2
@@ -166,6 +168,11 @@ typedef struct mc_device_info {
   char gpu_class[64];
   double peak_fp8_dense_tflops;
   double datasheet_bandwidth_gbps;
+  /* 1 when the device runs this library's SM90a grouped-GEMM kernels: compute capability 9.0 exactly (sm_90a code
+     runs nowhere else) and a build whose grouped-GEMM kernels are sm_90a. MC_STRATEGY_SINGLE, _EXPERT_SPECIALIZED
+     and _PERSISTENT need it. 0: plans of those strategies fail with MC_STATUS_UNSUPPORTED naming the compute
+     capability, and MC_STRATEGY_AUTO resolves to MC_STRATEGY_CUBLAS. */
+  int32_t has_sm90a;
 } mc_device_info;
 
 typedef struct mc_context_desc {
