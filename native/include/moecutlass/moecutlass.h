@@ -224,7 +224,8 @@ typedef struct mc_grouped_gemm_plan_info {
   char kernels[256];         /* configuration names, ';'-separated, in the order of configs */
   int32_t config_count;      /* configurations the plan may launch */
   int32_t configs[2 * MC_MAX_PLAN_CONFIGS]; /* their registry indices, ascending */
-  char selection[64];        /* where the selection came from: the GPU class, or "mc_grouped_gemm_desc.configs" */
+  char selection[64];        /* where the selection came from: the GPU class, "mc_grouped_gemm_desc.configs", or
+                                "cuBLAS" ("cuBLAS (auto: the device has no SM90a)" when auto chose it) */
 } mc_grouped_gemm_plan_info;
 
 /* What one run launches (mc_grouped_gemm_plan_resolve): the same answer on every backend. */

@@ -103,7 +103,7 @@ void validate_config_override(const ConfigOverride& request, int32_t strategy);
 
 struct PlanSelection {
   int32_t strategy = MC_STRATEGY_AUTO;  // as asked
-  const char* source = "";              // the GPU class name, or "mc_grouped_gemm_desc.configs"
+  const char* source = "";              // the GPU class name, "mc_grouped_gemm_desc.configs", or cuBLAS's
   bool forced = false;                  // the table is the caller's list
   // Every run executes MC_STRATEGY_CUBLAS (asked for, or auto on a device without SM90a): no table and no
   // configuration (config_count 0).
