@@ -130,9 +130,9 @@ class Backend {
                        BackendStream& stream) = 0;
   virtual void quantize_activations(const ActivationQuantization& job, BackendStream& stream) = 0;
   virtual void quantize_weights(const WeightQuantization& job, BackendStream& stream) = 0;
-  // The class whose selection tables this backend's plans use (GpuClass::Other on the CPU: it reports what a GPU
-  // without a measured table would launch).
-  virtual GpuClass gpu_class() = 0;
+  // The device the selection step plans for: its class, whose tables the plans use, and whether it runs the SM90a
+  // kernels (the CPU: an SM90a GPU of GpuClass::Other, so it reports what a GPU without a measured table would launch).
+  virtual SelectionDevice selection_device() = 0;
   virtual std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape& shape) = 0;
   // The MoE layer's non-GEMM stages (core/moe_layer_stages.hpp), owned by the backend, stateless between calls.
   virtual MoeLayerStages& moe_stages() = 0;

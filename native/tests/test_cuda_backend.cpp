@@ -41,6 +41,9 @@ TEST_F(CudaBackend, DeviceInfoDescribesAGpu) {
   EXPECT_GT(info.multiprocessors, 0);
   EXPECT_GT(info.total_memory_bytes, int64_t{1} << 30);
   EXPECT_GT(info.peak_memory_bandwidth_gbps, 100.0);
+  // A CUDA build's grouped-GEMM kernels are sm_90a code, which runs on compute capability 9.0 alone.
+  EXPECT_EQ(info.has_sm90a, info.compute_major == 9 && info.compute_minor == 0 ? 1 : 0)
+      << "compute capability " << info.compute_major << "." << info.compute_minor;
   int32_t count = 0;
   MC_ASSERT_OK(mc_get_device_count(&count));
   MC_EXPECT_STATUS(mc_get_device_info(count, &info), MC_STATUS_NO_DEVICE, "does not exist");

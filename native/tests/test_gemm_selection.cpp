@@ -40,6 +40,20 @@ ConfigOverride two_configs(const char* narrow, int32_t narrow_max_rows, const ch
   return request;
 }
 
+// A device as the CUDA backend describes it to the selection step (cuda_device_info): SM90a only at 9.0.
+SelectionDevice device_with(int32_t major, int32_t minor, GpuClass gpu_class = GpuClass::Other) {
+  SelectionDevice device;
+  device.gpu_class = gpu_class;
+  device.sm90a = runs_sm90a_kernels(major, minor, true);
+  device.compute_major = major;
+  device.compute_minor = minor;
+  device.name = "device 0 (test GPU " + std::to_string(major) + "." + std::to_string(minor) + ")";
+  return device;
+}
+
+// Compute capabilities without SM90a: A100, RTX 30xx/A40, L40S/RTX 40xx, B200, RTX 50xx.
+constexpr std::pair<int32_t, int32_t> kWithoutSm90a[] = {{8, 0}, {8, 6}, {8, 9}, {10, 0}, {12, 0}};
+
 // The widest configuration that takes the average under the SINGLE table.
 int32_t single_config(GpuClass gpu_class, int32_t experts, int32_t rows, int32_t k = kLongK) {
   const PlanSelection plan = select_plan(MC_STRATEGY_SINGLE, gpu_class, k, {});
@@ -259,6 +273,31 @@ TEST(GemmSelection, OverridesAreValidatedFieldByField) {
   request.max_rows[0] = 32;
   request.max_rows[1] = 64;
   EXPECT_NE(message(request, MC_STRATEGY_AUTO).find("must be MC_MAX_ROWS"), std::string::npos);
+  // cuBLAS picks its own kernels: any list is refused, even a well-formed one of one configuration.
+  request.count = 1;
+  request.max_rows[0] = kUnboundedRows;
+  EXPECT_EQ(message(request, MC_STRATEGY_SINGLE), "");
+  EXPECT_NE(message(request, MC_STRATEGY_CUBLAS)
+                .find("desc->config_count = 1: MC_STRATEGY_CUBLAS runs no kernel configuration of the registry"),
+            std::string::npos);
+  request.count = 0;
+  EXPECT_EQ(message(request, MC_STRATEGY_CUBLAS), "");
+}
+
+TEST(GemmSelection, CublasPlansNoConfigurationAndEveryRunExecutesIt) {
+  for (GpuClass gpu_class : kClasses) {
+    for (int32_t k : kDepths) {
+      const PlanSelection plan = select_plan(MC_STRATEGY_CUBLAS, gpu_class, k, {});
+      EXPECT_TRUE(plan.cublas);
+      EXPECT_EQ(plan.config_count, 0);
+      EXPECT_STREQ(plan.source, "cuBLAS");
+      for (int32_t rows : {0, 1, 16 * 8, 16 * 4096, kUnboundedRows}) {
+        const LaunchSet set = select_launches(plan, 16, rows);
+        EXPECT_EQ(set.strategy, MC_STRATEGY_CUBLAS) << rows;
+        EXPECT_EQ(set.count, 0) << rows;
+      }
+    }
+  }
 }
 
 // Through the C ABI: the registry queries, the descriptor's list, the plan's report and resolve.
@@ -354,6 +393,32 @@ TEST(GemmSelectionAbi, ABadListCreatesNoPlan) {
   MC_EXPECT_STATUS(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_INVALID_ARGUMENT,
                    "desc->config_count = -1");
   EXPECT_EQ(plan, nullptr);
+  desc.strategy = MC_STRATEGY_CUBLAS;
+  desc.config_count = 1;
+  desc.config_max_rows[0] = MC_MAX_ROWS;
+  MC_EXPECT_STATUS(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_INVALID_ARGUMENT,
+                   "desc->config_count = 1: MC_STRATEGY_CUBLAS runs no kernel configuration");
+  EXPECT_EQ(plan, nullptr);
+}
+
+TEST(GemmSelectionAbi, ACublasPlanReportsNoConfigurationAndResolvesToCublas) {
+  mctest::Context context(1);
+  mc_grouped_gemm_desc desc = mctest::gemm_desc(4, 256, 256, 64);
+  desc.strategy = MC_STRATEGY_CUBLAS;
+  mc_grouped_gemm_plan plan = nullptr;
+  MC_ASSERT_OK(mc_grouped_gemm_plan_create(context, &desc, &plan));
+  for (int32_t rows : {0, 1, 64}) {
+    int32_t strategy = -1;
+    MC_ASSERT_OK(mc_grouped_gemm_plan_resolve_strategy(plan, rows, &strategy));
+    EXPECT_EQ(strategy, MC_STRATEGY_CUBLAS);
+    mc_grouped_gemm_launch launch{};
+    launch.struct_size = sizeof launch;
+    launch.config_count = 5;
+    MC_ASSERT_OK(mc_grouped_gemm_plan_resolve(plan, rows, &launch));
+    EXPECT_EQ(launch.strategy, MC_STRATEGY_CUBLAS);
+    EXPECT_EQ(launch.config_count, 0);
+  }
+  EXPECT_EQ(mc_grouped_gemm_plan_destroy(plan), MC_STATUS_OK);
 }
 
 TEST(GemmSelection, PersistentRunsItsOwnTableInOneLaunch) {
@@ -506,4 +571,115 @@ TEST(GemmSelection, AutoRunsThePersistentKernelOnlyWhereTheClassSaysSo) {
       }
     }
   }
+}
+
+TEST(GemmSelection, OnlyComputeCapability90RunsTheSm90aKernels) {
+  EXPECT_TRUE(runs_sm90a_kernels(9, 0, true));
+  EXPECT_FALSE(runs_sm90a_kernels(9, 0, false)) << "a build without sm_90a kernels runs none";
+  for (const auto& [major, minor] : kWithoutSm90a) {
+    EXPECT_FALSE(runs_sm90a_kernels(major, minor, true)) << major << "." << minor;
+  }
+  EXPECT_FALSE(runs_sm90a_kernels(9, 1, true)) << "sm_90a code is for 9.0 exactly";
+  EXPECT_FALSE(runs_sm90a_kernels(7, 5, true));
+}
+
+TEST(GemmSelection, AutoNeverRunsCublasOnAnSm90aDevice) {
+  // H100 and H200 (their measured tables) and an SM90a GPU of no measured class, at every suite depth, for row
+  // counts from an empty call to the largest a plan takes.
+  const int32_t rows_per_expert[] = {0, 1, 2, 7, 8, 16, 31, 32, 33, 63, 64, 65, 96, 97, 128, 511, 512, 1024, 4096};
+  for (GpuClass gpu_class : kClasses) {
+    const SelectionDevice device = device_with(9, 0, gpu_class);
+    ASSERT_TRUE(device.sm90a);
+    for (int32_t k : kDepths) {
+      const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, device, k, {});
+      EXPECT_FALSE(plan.cublas) << gpu_class_name(gpu_class) << ", K " << k;
+      EXPECT_GE(plan.config_count, 1);
+      for (int32_t experts : {1, 8, 32, 256}) {
+        for (int32_t average : rows_per_expert) {
+          const LaunchSet set = select_launches(plan, experts, experts * average);
+          EXPECT_NE(set.strategy, MC_STRATEGY_CUBLAS)
+              << gpu_class_name(gpu_class) << ", K " << k << ", " << experts << " x " << average << " rows";
+          EXPECT_GE(set.count, 1);
+        }
+        EXPECT_NE(select_launches(plan, experts, kUnboundedRows).strategy, MC_STRATEGY_CUBLAS);
+      }
+    }
+  }
+}
+
+TEST(GemmSelection, AutoRunsCublasOnEveryDeviceWithoutSm90a) {
+  for (const auto& [major, minor] : kWithoutSm90a) {
+    const SelectionDevice device = device_with(major, minor);
+    ASSERT_FALSE(device.sm90a);
+    for (int32_t k : kDepths) {
+      const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, device, k, {});
+      EXPECT_TRUE(plan.cublas) << major << "." << minor << ", K " << k;
+      EXPECT_EQ(plan.strategy, MC_STRATEGY_AUTO) << "the plan keeps the strategy it was asked for";
+      EXPECT_EQ(plan.config_count, 0) << "no registry kernel is prepared where none can run";
+      EXPECT_NE(std::string(plan.source).find("no SM90a"), std::string::npos) << plan.source;
+      for (int32_t rows : {0, 1, 8 * 16, 8 * 4096, kUnboundedRows}) {
+        const LaunchSet set = select_launches(plan, 8, rows);
+        EXPECT_EQ(set.strategy, MC_STRATEGY_CUBLAS) << major << "." << minor << ", " << rows << " rows";
+        EXPECT_EQ(set.count, 0);
+      }
+    }
+    // Asked for by name it is the same plan.
+    EXPECT_TRUE(select_plan(MC_STRATEGY_CUBLAS, device, kLongK, {}).cublas);
+  }
+}
+
+TEST(GemmSelection, Sm90aStrategiesOnADeviceWithoutSm90aAreUnsupportedNamingItsComputeCapability) {
+  const auto error_of = [](int32_t strategy, const SelectionDevice& device, const ConfigOverride& request) {
+    try {
+      select_plan(strategy, device, kLongK, request);
+    } catch (const Error& error) {
+      return std::make_pair(error.status(), std::string(error.what()));
+    }
+    return std::make_pair(MC_STATUS_OK, std::string());
+  };
+  const std::pair<int32_t, const char*> strategies[] = {
+      {MC_STRATEGY_SINGLE, "desc->strategy = MC_STRATEGY_SINGLE (1)"},
+      {MC_STRATEGY_EXPERT_SPECIALIZED, "desc->strategy = MC_STRATEGY_EXPERT_SPECIALIZED (2)"},
+      {MC_STRATEGY_PERSISTENT, "desc->strategy = MC_STRATEGY_PERSISTENT (3)"}};
+  for (const auto& [major, minor] : kWithoutSm90a) {
+    const SelectionDevice device = device_with(major, minor);
+    const std::string capability = "has compute capability " + std::to_string(major) + "." + std::to_string(minor);
+    for (const auto& [strategy, argument] : strategies) {
+      const auto [status, message] = error_of(strategy, device, {});
+      EXPECT_EQ(status, MC_STATUS_UNSUPPORTED) << argument << " on " << major << "." << minor;
+      EXPECT_NE(message.find(argument), std::string::npos) << message;
+      EXPECT_NE(message.find(device.name + " " + capability), std::string::npos) << message;
+      EXPECT_NE(message.find("need compute capability 9.0"), std::string::npos) << message;
+      EXPECT_NE(message.find("MC_STRATEGY_CUBLAS"), std::string::npos) << message;
+      // The same strategy plans normally on an SM90a device.
+      EXPECT_EQ(error_of(strategy, device_with(9, 0), {}).first, MC_STATUS_OK);
+    }
+    // A caller's list names SM90a kernels too, so auto with one is refused rather than silently ignored.
+    ConfigOverride forced;
+    forced.count = 1;
+    forced.configs[0] = index_of("tile_128x128x128_c1x2_cooperative");
+    forced.max_rows[0] = kUnboundedRows;
+    const auto [status, message] = error_of(MC_STRATEGY_AUTO, device, forced);
+    EXPECT_EQ(status, MC_STATUS_UNSUPPORTED);
+    EXPECT_NE(message.find("desc->config_count = 1"), std::string::npos) << message;
+    EXPECT_NE(message.find(capability), std::string::npos) << message;
+  }
+}
+
+// The CPU reference plans as an SM90a GPU of no measured class: its auto never resolves to cublas either.
+TEST(GemmSelectionAbi, TheCpuBackendPlansAsAnSm90aDevice) {
+  mctest::Context context(1);
+  mc_grouped_gemm_desc desc = mctest::gemm_desc(8, 256, 7168, 8 * 4096);
+  mc_grouped_gemm_plan plan = nullptr;
+  MC_ASSERT_OK(mc_grouped_gemm_plan_create(context, &desc, &plan));
+  mc_grouped_gemm_plan_info info{};
+  info.struct_size = sizeof info;
+  MC_ASSERT_OK(mc_grouped_gemm_plan_get_info(plan, &info));
+  EXPECT_STREQ(info.selection, gpu_class_name(GpuClass::Other));
+  for (int32_t rows : {0, 8, 8 * 16, 8 * 64, 8 * 4096}) {
+    int32_t strategy = -1;
+    MC_ASSERT_OK(mc_grouped_gemm_plan_resolve_strategy(plan, rows, &strategy));
+    EXPECT_NE(strategy, MC_STRATEGY_CUBLAS) << rows;
+  }
+  EXPECT_EQ(mc_grouped_gemm_plan_destroy(plan), MC_STATUS_OK);
 }

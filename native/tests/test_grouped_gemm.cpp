@@ -132,10 +132,12 @@ mc_grouped_gemm_args make_args(const Problem& p, const Buffers& buf) {
   return args;
 }
 
-std::vector<uint16_t> run_gemm(const Problem& p, int32_t dtype, int32_t threads) {
+std::vector<uint16_t> run_gemm(const Problem& p, int32_t dtype, int32_t threads,
+                               int32_t strategy = MC_STRATEGY_AUTO) {
   Context context(threads);
   const Buffers buf = upload(context, p);
-  const mc_grouped_gemm_desc desc = mctest::gemm_desc(p.experts, p.n, p.k, p.rows, dtype);
+  mc_grouped_gemm_desc desc = mctest::gemm_desc(p.experts, p.n, p.k, p.rows, dtype);
+  desc.strategy = strategy;
   mc_grouped_gemm_plan plan = nullptr;
   EXPECT_EQ(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_OK) << mctest::last_error();
   const mc_grouped_gemm_args args = make_args(p, buf);
@@ -194,6 +196,19 @@ INSTANTIATE_TEST_SUITE_P(
       return "E" + std::to_string(c.experts) + "_N" + std::to_string(c.n) + "_K" + std::to_string(c.k) + "_rows" +
              std::to_string(c.rows) + (c.dtype == MC_DTYPE_BF16 ? "_bf16" : "_fp16");
     });
+
+// The reference is the math every strategy computes, so the CPU backend runs each of them (cuBLAS's included: its
+// GPU path only changes how the device gets there) to the same oracle bits.
+TEST(GroupedGemm, EveryStrategyComputesTheReference) {
+  const Problem p = make_problem(4, 136, 272, 50, {2, 9, 9, 40, 47});
+  for (int32_t strategy : {MC_STRATEGY_AUTO, MC_STRATEGY_SINGLE, MC_STRATEGY_EXPERT_SPECIALIZED,
+                           MC_STRATEGY_PERSISTENT, MC_STRATEGY_CUBLAS}) {
+    for (int32_t dtype : {MC_DTYPE_BF16, MC_DTYPE_FP16}) {
+      SCOPED_TRACE("strategy " + std::to_string(strategy) + (dtype == MC_DTYPE_BF16 ? ", bf16" : ", fp16"));
+      check_against_references(p, dtype, run_gemm(p, dtype, 2, strategy));
+    }
+  }
+}
 
 TEST(GroupedGemm, ResultDoesNotDependOnThreadCount) {
   const Problem p = make_problem(5, 192, 384, 100, {0, 17, 17, 60, 61, 100});

@@ -69,7 +69,9 @@ TEST(Validation, PlanDescriptorRules) {
       {[](mc_grouped_gemm_desc& d) { d.output_dtype = MC_DTYPE_FP32; }, MC_STATUS_INVALID_DTYPE,
        "desc->output_dtype = 1 is not MC_DTYPE_BF16 (2) or MC_DTYPE_FP16 (3)"},
       {[](mc_grouped_gemm_desc& d) { d.output_dtype = 99; }, MC_STATUS_INVALID_DTYPE, "desc->output_dtype = 99"},
-      {[](mc_grouped_gemm_desc& d) { d.strategy = 4; }, MC_STATUS_INVALID_STRATEGY, "desc->strategy = 4"},
+      {[](mc_grouped_gemm_desc& d) { d.strategy = 5; }, MC_STATUS_INVALID_STRATEGY,
+       "desc->strategy = 5 is not MC_STRATEGY_AUTO (0), MC_STRATEGY_SINGLE (1), MC_STRATEGY_EXPERT_SPECIALIZED (2), "
+       "MC_STRATEGY_PERSISTENT (3) or MC_STRATEGY_CUBLAS (4)"},
       {[](mc_grouped_gemm_desc& d) { d.strategy = -1; }, MC_STATUS_INVALID_STRATEGY, "desc->strategy = -1"},
       {[](mc_grouped_gemm_desc& d) { d.max_rows = -1; }, MC_STATUS_OUT_OF_RANGE, "desc->max_rows = -1"},
   };
@@ -81,7 +83,8 @@ TEST(Validation, PlanDescriptorRules) {
     MC_EXPECT_STATUS(mc_grouped_gemm_plan_create(context, &desc, &plan), c.status, c.fragment);
     EXPECT_EQ(plan, sentinel) << "rejected plan_create wrote its out-parameter";
   }
-  for (int32_t strategy : {MC_STRATEGY_AUTO, MC_STRATEGY_SINGLE, MC_STRATEGY_EXPERT_SPECIALIZED, MC_STRATEGY_PERSISTENT}) {
+  for (int32_t strategy : {MC_STRATEGY_AUTO, MC_STRATEGY_SINGLE, MC_STRATEGY_EXPERT_SPECIALIZED, MC_STRATEGY_PERSISTENT,
+                           MC_STRATEGY_CUBLAS}) {
     mc_grouped_gemm_desc desc = mctest::gemm_desc(8, 4096, 7168, 0, MC_DTYPE_FP16);
     desc.strategy = strategy;
     mc_grouped_gemm_plan plan = nullptr;
@@ -91,11 +94,20 @@ TEST(Validation, PlanDescriptorRules) {
     MC_ASSERT_OK(mc_grouped_gemm_plan_get_info(plan, &info));
     EXPECT_EQ(info.strategy, strategy);
     EXPECT_EQ(info.backend, MC_BACKEND_CPU);
+    EXPECT_EQ(info.workspace_bytes, 0);
+    if (strategy == MC_STRATEGY_CUBLAS) {
+      // cuBLAS picks its own kernels: no registry configuration to report.
+      EXPECT_EQ(info.kernel_count, 0);
+      EXPECT_EQ(info.config_count, 0);
+      EXPECT_STREQ(info.kernels, "");
+      EXPECT_STREQ(info.selection, "cuBLAS");
+      MC_ASSERT_OK(mc_grouped_gemm_plan_destroy(plan));
+      continue;
+    }
     // The CPU reports what a GPU without a measured table would launch (the same selection step), and owns no
     // workspace: single and persistent take one configuration, the others the swapped ones too.
     EXPECT_EQ(info.kernel_count, strategy == MC_STRATEGY_SINGLE || strategy == MC_STRATEGY_PERSISTENT ? 1 : 3);
     EXPECT_EQ(info.config_count, info.kernel_count);
-    EXPECT_EQ(info.workspace_bytes, 0);
     EXPECT_NE(std::string(info.kernels).find("tile_128x128x128_c1x2_cooperative"), std::string::npos) << info.kernels;
     MC_ASSERT_OK(mc_grouped_gemm_plan_destroy(plan));
   }

@@ -50,6 +50,18 @@ public enum GemmStrategy
     /// inside it (one launch per configuration, each walking only its experts).
     /// </summary>
     Persistent = NativeConstants.MC_STRATEGY_PERSISTENT,
+
+    /// <summary>
+    /// Dequantize A and B to bf16, then cuBLAS's grouped GEMM: no kernel configuration of the registry (cuBLAS picks
+    /// its own), so a plan of it reports none and takes no <see cref="GroupedGemmOptions.Configurations"/>. The one
+    /// strategy that copies the expert offsets to the host and synchronises with the run's stream, so it cannot run
+    /// under CUDA-graph capture. <see cref="Auto"/> never chooses it on SM90a devices and chooses it on devices without
+    /// SM90a (<see cref="DeviceInfo.HasSm90a"/> false). The CPU reference backend runs it (the same math as every
+    /// strategy); the CUDA backend does not have the cuBLAS path yet (issue 15, slice 2): creating a CUDA plan or MoE
+    /// layer that asks for it, or whose <see cref="Auto"/> resolves to it, throws
+    /// <see cref="MoeCutlassUnsupportedException"/>.
+    /// </summary>
+    Cublas = NativeConstants.MC_STRATEGY_CUBLAS,
 }
 
 /// <summary>Status codes of the native library (<c>MC_STATUS_*</c>), with the same numeric values.</summary>

@@ -24,7 +24,8 @@ public sealed record GroupedGemmOptions(int Experts, int N, int K, DType OutputD
     /// the largest rows per expert it takes; the last takes every larger expert (<see cref="ConfigurationRange.Unbounded"/>).
     /// One entry forces that configuration for every expert of every call. <see cref="GemmStrategy.Single"/> takes
     /// exactly one; with <see cref="GemmStrategy.Persistent"/> several run expert specialization inside the persistent
-    /// kernel (one launch per configuration). Null (the default): the library selects.
+    /// kernel (one launch per configuration); <see cref="GemmStrategy.Cublas"/> takes none (cuBLAS picks its own
+    /// kernels). Null (the default): the library selects.
     /// </summary>
     public IReadOnlyList<ConfigurationRange>? Configurations { get; init; }
 
@@ -83,7 +84,7 @@ public sealed class GroupedGemmPlan : IDisposable
         Selection = selection;
         _logger = context.LoggerFactory.CreateLogger(LoggerCategory);
         Log.PlanCreated(_logger, options.Experts, options.N, options.K, options.OutputDType, options.Strategy, options.MaxRows,
-            context.Backend, KernelList, workspaceBytes);
+            context.Backend, selection, KernelList, workspaceBytes);
     }
 
     /// <summary>The logger category of plan events.</summary>
@@ -107,7 +108,11 @@ public sealed class GroupedGemmPlan : IDisposable
     /// <summary>The number of kernel configurations the plan may launch.</summary>
     public int KernelCount => Configurations.Count;
 
-    /// <summary>Where the selection came from: the GPU class whose table it uses, or the caller's configurations.</summary>
+    /// <summary>
+    /// Where the selection came from: the GPU class whose table it uses, the caller's configurations, or cuBLAS
+    /// (<c>"cuBLAS"</c> when asked for, <c>"cuBLAS (auto: the device has no SM90a)"</c> when <see cref="GemmStrategy.Auto"/>
+    /// chose it). The plan's creation is logged at Information with it.
+    /// </summary>
     public string Selection { get; }
 
     /// <summary>Bytes of workspace (device memory on CUDA) the plan owns.</summary>
@@ -200,10 +205,12 @@ public sealed class GroupedGemmPlan : IDisposable
     }
 
     /// <summary>
-    /// What a run with <paramref name="rows"/> rows executes: <see cref="GemmStrategy.Single"/> or
-    /// <see cref="GemmStrategy.ExpertSpecialized"/>. <see cref="GemmStrategy.Auto"/> decides per call from what the
-    /// host knows (rows, E); expert specialization falls back to the single configuration once the average rows per
-    /// expert reaches its widest bucket.
+    /// What a run with <paramref name="rows"/> rows executes: <see cref="GemmStrategy.Single"/>,
+    /// <see cref="GemmStrategy.ExpertSpecialized"/>, <see cref="GemmStrategy.Persistent"/> or
+    /// <see cref="GemmStrategy.Cublas"/>. <see cref="GemmStrategy.Auto"/> decides per call from what the host knows (rows,
+    /// E, N, K) on an SM90a device, and is <see cref="GemmStrategy.Cublas"/> for every call on a device without SM90a;
+    /// expert specialization falls back to the single configuration once the average rows per expert reaches its
+    /// widest bucket.
     /// </summary>
     /// <param name="rows">Rows of a run, 0 .. <see cref="GroupedGemmOptions.MaxRows"/>.</param>
     public unsafe GemmStrategy ResolveStrategy(int rows)

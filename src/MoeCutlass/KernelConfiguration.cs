@@ -80,11 +80,14 @@ public sealed record ConfigurationRange(string Name, int MaxRows = Configuration
 public sealed record LaunchedConfiguration(KernelConfiguration Configuration, int MinRows, int MaxRows);
 
 /// <summary>What one run of a plan launches: the same answer on every backend.</summary>
-/// <param name="Strategy"><see cref="GemmStrategy.Single"/>, <see cref="GemmStrategy.ExpertSpecialized"/> or <see cref="GemmStrategy.Persistent"/>.</param>
-/// <param name="Configurations">The launched configurations, narrowest first.</param>
+/// <param name="Strategy"><see cref="GemmStrategy.Single"/>, <see cref="GemmStrategy.ExpertSpecialized"/>,
+/// <see cref="GemmStrategy.Persistent"/> or <see cref="GemmStrategy.Cublas"/>.</param>
+/// <param name="Configurations">The launched configurations, narrowest first; none for <see cref="GemmStrategy.Cublas"/>,
+/// which runs no configuration of the registry.</param>
 public sealed record GroupedGemmLaunch(GemmStrategy Strategy, IReadOnlyList<LaunchedConfiguration> Configurations)
 {
     /// <inheritdoc/>
-    public override string ToString() =>
-        $"{Strategy}: {string.Join(", ", Configurations.Select(c => c.MaxRows == ConfigurationRange.Unbounded ? $"{c.Configuration.Name} ({c.MinRows}+ rows)" : $"{c.Configuration.Name} ({c.MinRows}-{c.MaxRows} rows)"))}";
+    public override string ToString() => Configurations.Count == 0
+        ? $"{Strategy}: no registry configuration"
+        : $"{Strategy}: {string.Join(", ", Configurations.Select(c => c.MaxRows == ConfigurationRange.Unbounded ? $"{c.Configuration.Name} ({c.MinRows}+ rows)" : $"{c.Configuration.Name} ({c.MinRows}-{c.MaxRows} rows)"))}";
 }

@@ -20,7 +20,10 @@ public static class MoeCutlassLogEvents
     /// <summary>A CUDA context could not be created because there is no device or no CUDA support. Debug.</summary>
     public const int CudaUnavailable = 1102;
 
-    /// <summary>A grouped-GEMM plan was created (E, N, K, output dtype, strategy, kernels, workspace). Information.</summary>
+    /// <summary>
+    /// A grouped-GEMM plan was created (E, N, K, output dtype, strategy, where its selection came from, kernels,
+    /// workspace). Information. The selection says why <see cref="GemmStrategy.Auto"/> runs cuBLAS where it does.
+    /// </summary>
     public const int PlanCreated = 1200;
 
     /// <summary>A grouped-GEMM plan was disposed. Debug.</summary>
@@ -65,9 +68,9 @@ internal static partial class Log
     public static partial void CudaUnavailable(ILogger logger, int device, string reason);
 
     [LoggerMessage(EventId = MoeCutlassLogEvents.PlanCreated, EventName = "PlanCreated", Level = LogLevel.Information,
-        Message = "Created grouped GEMM plan E={Experts} N={N} K={K} output {OutputDType} strategy {Strategy} max rows {MaxRows} on {Backend}: kernels [{Kernels}], workspace {WorkspaceBytes} bytes")]
+        Message = "Created grouped GEMM plan E={Experts} N={N} K={K} output {OutputDType} strategy {Strategy} max rows {MaxRows} on {Backend}: selection {Selection}, kernels [{Kernels}], workspace {WorkspaceBytes} bytes")]
     public static partial void PlanCreated(ILogger logger, int experts, int n, int k, DType outputDType, GemmStrategy strategy, int maxRows,
-        Backend backend, string kernels, long workspaceBytes);
+        Backend backend, string selection, string kernels, long workspaceBytes);
 
     [LoggerMessage(EventId = MoeCutlassLogEvents.PlanDestroyed, EventName = "PlanDestroyed", Level = LogLevel.Debug,
         Message = "Disposed grouped GEMM plan E={Experts} N={N} K={K}")]

@@ -42,6 +42,13 @@ public sealed record BuildInfo(string Version, string GitCommit, int AbiVersion,
 /// The class's datasheet HBM bandwidth in GB/s (10^9 bytes per second); 0 when the class has no known ceilings.
 /// Unlike <paramref name="PeakMemoryBandwidthGBps"/>, this is NVIDIA's published figure, not one computed from clocks.
 /// </param>
+/// <param name="HasSm90a">
+/// Whether the device runs the library's SM90a grouped-GEMM kernels: compute capability 9.0 exactly (sm_90a code runs
+/// nowhere else) and a library whose grouped-GEMM kernels are built for sm_90a. <see cref="GemmStrategy.Single"/>,
+/// <see cref="GemmStrategy.ExpertSpecialized"/> and <see cref="GemmStrategy.Persistent"/> need it; without it plans of
+/// those strategies throw <see cref="MoeCutlassUnsupportedException"/> naming the compute capability, and
+/// <see cref="GemmStrategy.Auto"/> resolves to <see cref="GemmStrategy.Cublas"/>.
+/// </param>
 public sealed record DeviceInfo(
     int Index,
     string Name,
@@ -56,7 +63,8 @@ public sealed record DeviceInfo(
     double PeakMemoryBandwidthGBps,
     string GpuClass,
     double PeakFp8DenseTflops,
-    double DatasheetBandwidthGBps)
+    double DatasheetBandwidthGBps,
+    bool HasSm90a)
 {
     /// <summary>The compute capability as "major.minor", e.g. "9.0".</summary>
     public string ComputeCapability => $"{ComputeMajor}.{ComputeMinor}";
@@ -190,7 +198,8 @@ public static class MoeCutlassLibrary
             info.peak_memory_bandwidth_gbps,
             NativeStatus.FromFixed(info.gpu_class, 64),
             info.peak_fp8_dense_tflops,
-            info.datasheet_bandwidth_gbps);
+            info.datasheet_bandwidth_gbps,
+            info.has_sm90a != 0);
     }
 
     /// <summary>

@@ -57,7 +57,10 @@ public sealed record MoeLayerOptions(int TotalExperts, int TopK, int Hidden, int
     /// (overflows to ±infinity beyond 65504), or <see cref="DType.Float32"/>.</summary>
     public DType OutputDType { get; init; } = DType.BFloat16;
 
-    /// <summary>The grouped-GEMM strategy of both GEMMs. Default <see cref="GemmStrategy.Auto"/>.</summary>
+    /// <summary>
+    /// The grouped-GEMM strategy of both GEMMs. Default <see cref="GemmStrategy.Auto"/>. With
+    /// <see cref="GemmStrategy.Cublas"/> a forward call synchronises with the host and cannot be captured.
+    /// </summary>
     public GemmStrategy Strategy { get; init; } = GemmStrategy.Auto;
 
     /// <summary>The largest number of expert rows (token-expert pairs) a forward call makes: MaxTokens * TopK.</summary>
@@ -138,7 +141,7 @@ public sealed record MoeLayerOptions(int TotalExperts, int TopK, int Hidden, int
 /// A whole Mixture-of-Experts layer on one context: route (softmax top-k from router logits, or precomputed ids and
 /// weights), permute, gather and quantize to FP8, GEMM1 (W13 = [gate | up]), SiLU-and-mul and requantize, GEMM2 (W2),
 /// weighted combine, all on the context's device with no host synchronization (a forward call can be captured into a
-/// CUDA graph). Created with <see cref="MoeContext.CreateMoeLayer"/> or <see cref="MoeContext.CreateMoeLayerFromHost(MoeLayerOptions, ReadOnlySpan{float}, ReadOnlySpan{float}, MoeStream?)"/>.
+/// CUDA graph; not with <see cref="GemmStrategy.Cublas"/>, whose GEMMs read the expert offsets on the host). Created with <see cref="MoeContext.CreateMoeLayer"/> or <see cref="MoeContext.CreateMoeLayerFromHost(MoeLayerOptions, ReadOnlySpan{float}, ReadOnlySpan{float}, MoeStream?)"/>.
 /// </summary>
 /// <remarks>
 /// <para>For each token t with experts e_j and weights w_j: output[t] = Σ_j w_j · y_j over the local experts, with

@@ -56,7 +56,7 @@ public sealed class MoeStream : IDisposable
 
     /// <summary>
     /// Starts capturing this stream into a CUDA graph: until <see cref="EndCapture"/>, work enqueued on it (grouped-GEMM
-    /// runs, fills, copies between buffers) is recorded, not run. Capture is thread-local: call <see cref="EndCapture"/>
+    /// runs of every strategy but <see cref="GemmStrategy.Cublas"/>, fills, copies between buffers) is recorded, not run. Capture is thread-local: call <see cref="EndCapture"/>
     /// on the same thread, and make no allocations (<see cref="MoeContext.Allocate{T}"/>) or host copies on that thread
     /// in between.
     /// </summary>

@@ -127,6 +127,8 @@ public sealed class LibraryTests : NativeTestBase
             Assert.That((int)GemmStrategy.Auto, Is.EqualTo(NativeConstants.MC_STRATEGY_AUTO));
             Assert.That((int)GemmStrategy.Single, Is.EqualTo(NativeConstants.MC_STRATEGY_SINGLE));
             Assert.That((int)GemmStrategy.ExpertSpecialized, Is.EqualTo(NativeConstants.MC_STRATEGY_EXPERT_SPECIALIZED));
+            Assert.That((int)GemmStrategy.Persistent, Is.EqualTo(NativeConstants.MC_STRATEGY_PERSISTENT));
+            Assert.That((int)GemmStrategy.Cublas, Is.EqualTo(NativeConstants.MC_STRATEGY_CUBLAS));
             Assert.That((int)DeviceErrorFlags.OffsetsNotMonotonic, Is.EqualTo(NativeConstants.MC_DEVICE_ERROR_OFFSETS_NOT_MONOTONIC));
             Assert.That((int)DeviceErrorFlags.OffsetsNegative, Is.EqualTo(NativeConstants.MC_DEVICE_ERROR_OFFSETS_NEGATIVE));
             Assert.That((int)DeviceErrorFlags.OffsetsBeyondRows, Is.EqualTo(NativeConstants.MC_DEVICE_ERROR_OFFSETS_BEYOND_ROWS));

@@ -46,12 +46,36 @@ public sealed class LoggingTests : NativeTestBase
             Assert.That(plan.State["Strategy"], Is.EqualTo(GemmStrategy.Single));
             Assert.That(plan.State["MaxRows"], Is.EqualTo(77));
             Assert.That((string)plan.State["Kernels"]!, Is.Not.Empty);
+            Assert.That((string)plan.State["Selection"]!, Does.StartWith("other GPU"));
             Assert.That(plan.State, Does.ContainKey("WorkspaceBytes"));
             Assert.That(plan.Message, Does.Contain("E=3 N=200 K=272"));
 
             Assert.That(destroyed.State["Backend"], Is.EqualTo(Backend.Cpu));
             Assert.That(entries.Select(e => e.EventId.Id).ToList().IndexOf(MoeCutlassLogEvents.ContextDestroyed),
                 Is.GreaterThan(entries.Select(e => e.EventId.Id).ToList().IndexOf(MoeCutlassLogEvents.PlanCreated)));
+        }
+    }
+
+    [Test]
+    public void PlanCreation_LogsWhereItsSelectionCameFrom_AtInformation()
+    {
+        // On a device without SM90a auto's plan says "cuBLAS (auto: the device has no SM90a)" here: the reason auto ran
+        // cuBLAS is in the Information event, not only in a Debug one per run.
+        var provider = new CapturingLoggerProvider();
+        using (var factory = LoggerFactory.Create(builder => builder.AddProvider(provider).SetMinimumLevel(LogLevel.Information)))
+        using (var context = MoeContext.CreateCpu(threads: 1, loggerFactory: factory))
+        using (context.CreateGroupedGemmPlan(new GroupedGemmOptions(3, 200, 272, DType.BFloat16, GemmStrategy.Cublas, 16)))
+        {
+        }
+
+        var plan = provider.Entries.Single(e => e.EventId.Id == MoeCutlassLogEvents.PlanCreated);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(plan.Level, Is.EqualTo(LogLevel.Information));
+            Assert.That(plan.State["Strategy"], Is.EqualTo(GemmStrategy.Cublas));
+            Assert.That(plan.State["Selection"], Is.EqualTo("cuBLAS"));
+            Assert.That(plan.State["Kernels"], Is.EqualTo(""));
+            Assert.That(plan.Message, Does.Contain("strategy Cublas").And.Contain("selection cuBLAS, kernels []"));
         }
     }
 

@@ -63,6 +63,43 @@ public sealed class MoeLayerTests : NativeTestBase
     }
 
     [Test]
+    public void CublasStrategy_OnTheCpu_GivesTheBitsOfEveryOtherStrategy_AndNamesNoKernel()
+    {
+        // The CPU reference computes the same math whatever the strategy; a layer that rejected cublas, or ran its
+        // GEMMs on other rows or weights, would differ.
+        var random = NewRandom();
+        using var context = MoeContext.CreateCpu(threads: 2);
+        var options = new MoeLayerOptions(TotalExperts: 8, TopK: 2, Hidden: 208, Intermediate: 144, MaxTokens: 16);
+        var problem = LayerProblem.Create(random, options, tokens: 11);
+        using var hidden = problem.UploadHidden(context);
+        using var logits = problem.UploadLogits(context);
+        ushort[] Forward(GemmStrategy strategy, out MoeLayer created)
+        {
+            created = context.CreateMoeLayerFromHost(options with { Strategy = strategy }, problem.W13, problem.W2);
+            using var output = AllocateOutput(context, options, problem.Tokens);
+            created.Forward(problem.Tokens, hidden, logits, output);
+            return ReadBits(output);
+        }
+
+        ushort[] cublas = Forward(GemmStrategy.Cublas, out MoeLayer cublasLayer);
+        using (cublasLayer)
+        {
+            using (Assert.EnterMultipleScope())
+            {
+                Assert.That(cublasLayer.Gemm1Kernels, Is.Empty, "cuBLAS picks its own kernels");
+                Assert.That(cublasLayer.Gemm2Kernels, Is.Empty);
+                Assert.That(cublas.Any(bits => (bits & 0x7FFF) != 0), Is.True, "the output is not all zeros");
+                foreach (GemmStrategy other in new[] { GemmStrategy.Auto, GemmStrategy.Single, GemmStrategy.Persistent })
+                {
+                    ushort[] bits = Forward(other, out MoeLayer layer);
+                    layer.Dispose();
+                    Assert.That(cublas, Is.EqualTo(bits), $"cublas against {other}");
+                }
+            }
+        }
+    }
+
+    [Test]
     public void FromHost_Float16AndBFloat16Weights_QuantizeLikeTheSameValuesAsFloat()
     {
         var random = NewRandom();

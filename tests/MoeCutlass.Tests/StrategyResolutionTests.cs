@@ -30,6 +30,59 @@ public sealed class StrategyResolutionTests : NativeTestBase
     }
 
     [Test]
+    public void CublasPlans_ResolveToCublasForEveryRun_WithNoRegistryConfiguration()
+    {
+        using var context = MoeContext.CreateCpu(threads: 1);
+        using var plan = context.CreateGroupedGemmPlan(new GroupedGemmOptions(4, 256, 256, DType.BFloat16, GemmStrategy.Cublas, 1024));
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That((int)GemmStrategy.Cublas, Is.EqualTo(4), "MC_STRATEGY_CUBLAS is 4 in the C ABI");
+            Assert.That(plan.Kernels, Is.Empty, "cuBLAS picks its own kernels");
+            Assert.That(plan.Selection, Is.EqualTo("cuBLAS"));
+            foreach (int rows in new[] { 0, 4, 4 * 16, 1024 })
+            {
+                // The value comes back from the library, so this checks the enum against the native constant's meaning.
+                Assert.That(plan.ResolveStrategy(rows), Is.EqualTo(GemmStrategy.Cublas), $"{rows} rows");
+                GroupedGemmLaunch launch = plan.Resolve(rows);
+                Assert.That(launch.Strategy, Is.EqualTo(GemmStrategy.Cublas));
+                Assert.That(launch.Configurations, Is.Empty);
+                Assert.That(launch.ToString(), Is.EqualTo("Cublas: no registry configuration"));
+            }
+        }
+    }
+
+    [Test]
+    public void CublasWithAConfigurationList_IsAnArgumentErrorNamingTheRule()
+    {
+        using var context = MoeContext.CreateCpu(threads: 1);
+        var options = new GroupedGemmOptions(4, 256, 256, DType.BFloat16, GemmStrategy.Cublas, 64)
+        {
+            Configurations = [new ConfigurationRange("tile_128x128x128_c1x2_cooperative")],
+        };
+        var error = Assert.Throws<MoeCutlassArgumentException>(() => context.CreateGroupedGemmPlan(options).Dispose())!;
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(error.Status, Is.EqualTo(MoeStatus.InvalidArgument));
+            Assert.That(error.NativeMessage, Does.Contain("desc->config_count = 1: MC_STRATEGY_CUBLAS runs no kernel configuration"));
+            Assert.That(error.ParamName, Is.EqualTo("options"));
+            Assert.That(context.AllocationCount, Is.Zero);
+        }
+    }
+
+    [TestCase(256)]
+    [TestCase(7168)]
+    public void AutoOnTheCpu_NeverResolvesToCublas(int k)
+    {
+        // The CPU plans as an SM90a GPU of no measured class, and auto never runs cuBLAS on SM90a.
+        using var context = MoeContext.CreateCpu(threads: 1);
+        using var plan = context.CreateGroupedGemmPlan(new GroupedGemmOptions(8, 256, k, DType.BFloat16, GemmStrategy.Auto, 8 * 4096));
+        foreach (int rows in new[] { 0, 1, 8 * 8, 8 * 63, 8 * 64, 8 * 512, 8 * 4096 })
+        {
+            Assert.That(plan.ResolveStrategy(rows), Is.Not.EqualTo(GemmStrategy.Cublas), $"{rows} rows");
+        }
+    }
+
+    [Test]
     public void ForcedConfiguration_IsWhatEveryRunLaunches_AndUnknownNamesAreArgumentErrors()
     {
         using var context = MoeContext.CreateCpu(threads: 1);

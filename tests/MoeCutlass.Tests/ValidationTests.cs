@@ -136,6 +136,7 @@ public sealed unsafe class ValidationTests : NativeTestBase
         Assert.That(destination.ToArray(), Is.All.EqualTo(-7f));
     }
 
+    [TestCase(5)] // the first value past MC_STRATEGY_CUBLAS (4)
     [TestCase(7)]
     [TestCase(-1)]
     public void UnknownStrategy_IsRejected(int strategy) =>

@@ -85,6 +85,15 @@ typedef int32_t mc_status;
 #define MC_STRATEGY_EXPERT_SPECIALIZED 2  /* per-expert configuration chosen on the device from its rows */
 #define MC_STRATEGY_PERSISTENT 3          /* one persistent launch over the base pointers and the device offsets: no
                                              per-expert arrays or precompute (every configuration, swap-AB included) */
+#define MC_STRATEGY_CUBLAS 4              /* dequantize A and B to bf16, then cuBLAS's grouped GEMM (no registry
+                                             configuration). The one strategy that copies the expert offsets to the
+                                             host and synchronises with the run's stream, so it cannot run under
+                                             CUDA-graph capture. Auto never chooses it on SM90a devices and chooses
+                                             it on devices without SM90a (mc_device_info.has_sm90a = 0). The CPU
+                                             reference runs it (the same math as every strategy); the CUDA backend
+                                             does not have the cuBLAS path yet (issue 15, slice 2): a CUDA plan that
+                                             asks for it, or whose auto resolves to it, fails to create with
+                                             MC_STATUS_UNSUPPORTED. */
 
 #define MC_COPY_HOST_TO_DEVICE 1
 #define MC_COPY_DEVICE_TO_HOST 2
@@ -159,6 +168,11 @@ typedef struct mc_device_info {
   char gpu_class[64];
   double peak_fp8_dense_tflops;
   double datasheet_bandwidth_gbps;
+  /* 1 when the device runs this library's SM90a grouped-GEMM kernels: compute capability 9.0 exactly (sm_90a code
+     runs nowhere else) and a build whose grouped-GEMM kernels are sm_90a. MC_STRATEGY_SINGLE, _EXPERT_SPECIALIZED
+     and _PERSISTENT need it. 0: plans of those strategies fail with MC_STATUS_UNSUPPORTED naming the compute
+     capability, and MC_STRATEGY_AUTO resolves to MC_STRATEGY_CUBLAS. */
+  int32_t has_sm90a;
 } mc_device_info;
 
 typedef struct mc_context_desc {
@@ -194,8 +208,8 @@ typedef struct mc_grouped_gemm_desc {
      should take no expert is simply not listed. MC_STRATEGY_SINGLE takes exactly one, which then serves every
      call; with several, expert specialization buckets experts by these ranges and the last one serves the calls
      whose average rows per expert reach its first row minus one (MC_STRATEGY_PERSISTENT: every call runs one
-     persistent launch per listed configuration, each over its range's experts). Entries past config_count are
-     ignored. */
+     persistent launch per listed configuration, each over its range's experts). MC_STRATEGY_CUBLAS takes none
+     (cuBLAS picks its own kernels). Entries past config_count are ignored. */
   int32_t config_count;
   int32_t configs[MC_MAX_PLAN_CONFIGS];
   int32_t config_max_rows[MC_MAX_PLAN_CONFIGS];
@@ -205,19 +219,20 @@ typedef struct mc_grouped_gemm_plan_info {
   uint32_t struct_size;
   int32_t strategy;          /* the strategy asked for */
   int32_t backend;
-  int32_t kernel_count;      /* kernel configurations the plan may launch (= config_count) */
+  int32_t kernel_count;      /* kernel configurations the plan may launch (= config_count; 0 for MC_STRATEGY_CUBLAS) */
   int64_t workspace_bytes;   /* device workspace the plan owns */
   char kernels[256];         /* configuration names, ';'-separated, in the order of configs */
   int32_t config_count;      /* configurations the plan may launch */
   int32_t configs[2 * MC_MAX_PLAN_CONFIGS]; /* their registry indices, ascending */
-  char selection[64];        /* where the selection came from: the GPU class, or "mc_grouped_gemm_desc.configs" */
+  char selection[64];        /* where the selection came from: the GPU class, "mc_grouped_gemm_desc.configs", or
+                                "cuBLAS" ("cuBLAS (auto: the device has no SM90a)" when auto chose it) */
 } mc_grouped_gemm_plan_info;
 
 /* What one run launches (mc_grouped_gemm_plan_resolve): the same answer on every backend. */
 typedef struct mc_grouped_gemm_launch {
   uint32_t struct_size;
-  int32_t strategy;                       /* MC_STRATEGY_SINGLE, _EXPERT_SPECIALIZED or _PERSISTENT */
-  int32_t config_count;                   /* launched configurations, 1 .. MC_MAX_PLAN_CONFIGS */
+  int32_t strategy;                       /* MC_STRATEGY_SINGLE, _EXPERT_SPECIALIZED, _PERSISTENT or _CUBLAS */
+  int32_t config_count;                   /* launched configurations, 1 .. MC_MAX_PLAN_CONFIGS (0 for _CUBLAS) */
   int32_t configs[MC_MAX_PLAN_CONFIGS];   /* registry indices */
   int32_t min_rows[MC_MAX_PLAN_CONFIGS];  /* each takes the experts with min_rows .. max_rows rows */
   int32_t max_rows[MC_MAX_PLAN_CONFIGS];
@@ -321,7 +336,8 @@ MC_API mc_status mc_event_elapsed_ms(mc_event start, mc_event end, float* millis
 /* ---- CUDA graphs ------------------------------------------------------------------------------- */
 /* Capture once, replay many times: work enqueued on a capturing stream is recorded into a graph instead of
    being run, and the instantiated graph replays all of it with one launch (no per-kernel host overhead).
-   Everything a grouped-GEMM run needs stays on the device, so mc_grouped_gemm_run can be captured.
+   Everything a grouped-GEMM run needs stays on the device, so mc_grouped_gemm_run can be captured (except with
+   MC_STRATEGY_CUBLAS, which reads the expert offsets on the host).
    Graphs need the CUDA backend: on the CPU backend mc_stream_begin_capture returns MC_STATUS_UNSUPPORTED. */
 
 /* Starts capturing `stream` into a CUDA graph (cudaStreamCaptureModeThreadLocal: end it on the same thread).
@@ -374,10 +390,10 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
 MC_API mc_status mc_grouped_gemm_plan_destroy(mc_grouped_gemm_plan plan);
 MC_API mc_status mc_grouped_gemm_plan_get_info(mc_grouped_gemm_plan plan, mc_grouped_gemm_plan_info* info);
 MC_API mc_status mc_grouped_gemm_run(mc_grouped_gemm_plan plan, const mc_grouped_gemm_args* args, mc_stream stream);
-/* What a run of this plan with `rows` rows executes: MC_STRATEGY_SINGLE, MC_STRATEGY_EXPERT_SPECIALIZED or
-   MC_STRATEGY_PERSISTENT
-   (auto decides per call from rows, E, N and K; expert specialization falls back to the single configuration
-   once the average rows per expert reaches its widest swapped threshold). rows: 0 .. the plan's max_rows. */
+/* What a run of this plan with `rows` rows executes: MC_STRATEGY_SINGLE, MC_STRATEGY_EXPERT_SPECIALIZED,
+   MC_STRATEGY_PERSISTENT or MC_STRATEGY_CUBLAS (auto decides per call from rows, E, N and K; expert specialization
+   falls back to the single configuration once the average rows per expert reaches its widest swapped threshold).
+   rows: 0 .. the plan's max_rows. */
 MC_API mc_status mc_grouped_gemm_plan_resolve_strategy(mc_grouped_gemm_plan plan, int32_t rows, int32_t* strategy);
 /* The configurations a run of this plan with `rows` rows launches and the rows per expert each takes (set
    launch->struct_size first). rows: 0 .. the plan's max_rows. */
@@ -394,7 +410,8 @@ MC_API mc_status mc_find_kernel_config(const char* name, int32_t* index);
 /* ---- MoE layer ----------------------------------------------------------------------------------- */
 /* A whole Mixture-of-Experts layer on one device (issue 13): route, permute, gather + quantize, GEMM1,
    SiLU-and-mul + requantize, GEMM2, weighted combine, with every stage on the context's device and no host
-   synchronisation, so a forward call can be captured into a CUDA graph.
+   synchronisation, so a forward call can be captured into a CUDA graph (except with strategy MC_STRATEGY_CUBLAS,
+   whose GEMMs read the expert offsets on the host).
 
    For each token t with top-k experts e_0 .. e_{k-1} and routing weights w_0 .. w_{k-1}:
      output[t] = sum over j (in order j = 0 .. k-1, local experts only) of w_j * y_j, where
@@ -430,7 +447,8 @@ typedef struct mc_moe_layer_desc {
   int32_t logits_dtype;       /* router logits: MC_DTYPE_FP32, _BF16 or _FP16 (ignored for precomputed routing) */
   int32_t output_dtype;       /* MC_DTYPE_BF16 or MC_DTYPE_FP16 */
   int32_t max_tokens;         /* largest T a forward call passes, 0 .. ; max_tokens * top_k <= MC_MAX_ROWS */
-  int32_t strategy;           /* grouped-GEMM strategy of both GEMMs (MC_STRATEGY_*) */
+  int32_t strategy;           /* grouped-GEMM strategy of both GEMMs (MC_STRATEGY_*; with MC_STRATEGY_CUBLAS a
+                                 forward call synchronises and cannot be captured) */
 } mc_moe_layer_desc;
 
 /* The expert weights, context memory, referenced (not copied): they must stay allocated and unchanged while the

@@ -138,6 +138,17 @@ bool specializes(int32_t strategy, const SelectionTable& table) {
   return strategy != MC_STRATEGY_SINGLE && (strategy != MC_STRATEGY_AUTO || table.auto_specializes);
 }
 
+const char* strategy_constant(int32_t strategy) {
+  switch (strategy) {
+    case MC_STRATEGY_AUTO: return "MC_STRATEGY_AUTO (0)";
+    case MC_STRATEGY_SINGLE: return "MC_STRATEGY_SINGLE (1)";
+    case MC_STRATEGY_EXPERT_SPECIALIZED: return "MC_STRATEGY_EXPERT_SPECIALIZED (2)";
+    case MC_STRATEGY_PERSISTENT: return "MC_STRATEGY_PERSISTENT (3)";
+    case MC_STRATEGY_CUBLAS: return "MC_STRATEGY_CUBLAS (4)";
+    default: return "an unknown strategy";
+  }
+}
+
 void add_config(PlanSelection& plan, int32_t config) {
   for (int32_t i = 0; i < plan.config_count; ++i) {
     if (plan.configs[i] == config) return;
@@ -167,12 +178,20 @@ const char* gpu_class_name(GpuClass gpu_class) {
 
 SelectionTable selection_table(GpuClass gpu_class, int32_t k) { return build_table(gpu_class, k); }
 
+bool runs_sm90a_kernels(int32_t compute_major, int32_t compute_minor, bool built) {
+  return built && compute_major == 9 && compute_minor == 0;
+}
+
 void validate_config_override(const ConfigOverride& request, int32_t strategy) {
   if (request.count < 0 || request.count > kMaxPlanConfigs) {
     fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_count = ", request.count, " is outside 0 .. ", kMaxPlanConfigs,
          " (MC_MAX_PLAN_CONFIGS)");
   }
   if (request.count == 0) return;
+  if (strategy == MC_STRATEGY_CUBLAS) {
+    fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_count = ", request.count,
+         ": MC_STRATEGY_CUBLAS runs no kernel configuration of the registry (cuBLAS picks its own), so it takes 0");
+  }
   if (strategy == MC_STRATEGY_SINGLE && request.count != 1) {
     fail(MC_STATUS_INVALID_ARGUMENT, "desc->config_count = ", request.count,
          ": MC_STRATEGY_SINGLE runs one configuration, so it takes exactly 1");
@@ -208,8 +227,40 @@ void validate_config_override(const ConfigOverride& request, int32_t strategy) {
 }
 
 PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const ConfigOverride& request) {
+  SelectionDevice device;
+  device.gpu_class = gpu_class;
+  return select_plan(strategy, device, k, request);
+}
+
+PlanSelection select_plan(int32_t strategy, const SelectionDevice& device, int32_t k, const ConfigOverride& request) {
   PlanSelection plan;
   plan.strategy = strategy;
+  if (strategy == MC_STRATEGY_CUBLAS) {
+    // No table: cuBLAS chooses its kernels per call from the sizes, which it is given on the host.
+    plan.source = "cuBLAS";
+    plan.cublas = true;
+    return plan;
+  }
+  if (!device.sm90a) {
+    // Every registry configuration is an SM90a kernel: without SM90a the only grouped GEMM is cuBLAS's.
+    if (strategy != MC_STRATEGY_AUTO) {
+      fail(MC_STATUS_UNSUPPORTED, "desc->strategy = ", strategy_constant(strategy),
+           " runs this library's SM90a kernels, which need compute capability 9.0 (H100/H200); ", device.name,
+           " has compute capability ", device.compute_major, ".", device.compute_minor,
+           ". MC_STRATEGY_CUBLAS is the grouped GEMM for it (MC_STRATEGY_AUTO chooses it); conversion, quantization, "
+           "routing and the other layer stages run on it");
+    }
+    if (request.count > 0) {
+      fail(MC_STATUS_UNSUPPORTED, "desc->config_count = ", request.count,
+           ": the registry's kernel configurations are SM90a kernels, which need compute capability 9.0; ",
+           device.name, " has compute capability ", device.compute_major, ".", device.compute_minor,
+           ". Leave the list empty, and MC_STRATEGY_AUTO chooses MC_STRATEGY_CUBLAS");
+    }
+    plan.source = "cuBLAS (auto: the device has no SM90a)";
+    plan.cublas = true;
+    return plan;
+  }
+  const GpuClass gpu_class = device.gpu_class;
   if (request.count > 0) {
     plan.source = "mc_grouped_gemm_desc.configs";
     plan.forced = true;
@@ -248,6 +299,10 @@ LaunchSet select_launches(const PlanSelection& plan, int32_t experts, int32_t ro
   const SelectionTable& table = plan.table;
   const int32_t average = experts > 0 ? rows / experts : 0;
   LaunchSet set;
+  if (plan.cublas) {
+    set.strategy = MC_STRATEGY_CUBLAS;
+    return set;
+  }
   if (plan.strategy == MC_STRATEGY_PERSISTENT && plan.forced && table.specialized_count > 1) {
     // A caller's list of several configurations: expert specialization inside the persistent kernel, one launch
     // per configuration, each walking only the experts in its range.

@@ -64,10 +64,10 @@ void require_valid_offsets(const int32_t* offsets, int32_t experts, int32_t rows
 
 void require_strategy(int32_t strategy, const char* argument) {
   if (strategy != MC_STRATEGY_AUTO && strategy != MC_STRATEGY_SINGLE && strategy != MC_STRATEGY_EXPERT_SPECIALIZED &&
-      strategy != MC_STRATEGY_PERSISTENT) {
+      strategy != MC_STRATEGY_PERSISTENT && strategy != MC_STRATEGY_CUBLAS) {
     fail(MC_STATUS_INVALID_STRATEGY, argument, " = ", strategy,
-         " is not MC_STRATEGY_AUTO (0), MC_STRATEGY_SINGLE (1), MC_STRATEGY_EXPERT_SPECIALIZED (2) or "
-         "MC_STRATEGY_PERSISTENT (3)");
+         " is not MC_STRATEGY_AUTO (0), MC_STRATEGY_SINGLE (1), MC_STRATEGY_EXPERT_SPECIALIZED (2), "
+         "MC_STRATEGY_PERSISTENT (3) or MC_STRATEGY_CUBLAS (4)");
   }
 }
 

@@ -97,7 +97,11 @@ class CpuBackend final : public Backend {
 
   void quantize_weights(const WeightQuantization& job, BackendStream&) override { cpu_quantize_weights(job, pool_); }
 
-  GpuClass gpu_class() override { return GpuClass::Other; }
+  SelectionDevice selection_device() override {
+    SelectionDevice device;  // an SM90a GPU of no measured class
+    device.name = "the CPU reference backend";
+    return device;
+  }
 
   std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape& shape) override {
     return make_cpu_grouped_gemm_plan(shape, pool_);

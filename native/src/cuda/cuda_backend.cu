@@ -161,27 +161,40 @@ class CudaBackend final : public Backend {
   }
 
   // From the device description (cuda_device_info), the same figures mc_get_device_info reports; read once.
-  GpuClass gpu_class() override {
-    std::call_once(gpu_class_once_, [this] {
+  SelectionDevice selection_device() override {
+    std::call_once(device_once_, [this] {
       mc_device_info info{};
       cuda_device_info(device_, info);
-      gpu_class_ = gpu_class_of(info.multiprocessors, info.peak_memory_bandwidth_gbps).id;
+      selection_device_.gpu_class = gpu_class_of(info.multiprocessors, info.peak_memory_bandwidth_gbps).id;
+      selection_device_.sm90a = info.has_sm90a != 0;
+      selection_device_.compute_major = info.compute_major;
+      selection_device_.compute_minor = info.compute_minor;
+      selection_device_.name = "device " + std::to_string(device_) + " (" + info.name + ")";
       multiprocessors_ = info.multiprocessors;
-      compute_major_ = info.compute_major;
-      compute_minor_ = info.compute_minor;
-      device_name_ = info.name;
     });
-    return gpu_class_;
+    return selection_device_;
   }
 
   std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape& shape) override {
-    gpu_class();
-    // The grouped-GEMM kernels are CUTLASS SM90 kernels built for sm_90a only (wgmma, TMA multicast), which runs on
-    // compute capability 9.0 alone; the rest of the library is built for Ampere on (cmake/MoeCutlassCuda.cmake).
-    if (compute_major_ != 9 || compute_minor_ != 0) {
-      fail(MC_STATUS_UNSUPPORTED, "the grouped GEMM kernels of this build need an SM90a GPU (compute capability 9.0, "
-           "H100/H200); device ", device_, " (", device_name_, ") has compute capability ", compute_major_, ".",
-           compute_minor_, ". Conversion, quantization, routing and the other layer stages run on it");
+    const SelectionDevice device = selection_device();
+    // The cuBLAS strategy's CUDA path (dequantization kernels, cuBLAS loaded at run time, its plan) is issue 15's
+    // slice 2. Until it lands a CUDA plan refuses the strategy here, before anything is allocated, so the caller
+    // gets no handle and the context stays usable.
+    if (shape.selection.cublas) {
+      if (shape.strategy == MC_STRATEGY_AUTO) {
+        fail(MC_STATUS_UNSUPPORTED, "desc->strategy = MC_STRATEGY_AUTO (0) resolves to MC_STRATEGY_CUBLAS (4) on ",
+             device.name, ", which has compute capability ", device.compute_major, ".", device.compute_minor,
+             " and no SM90a, and the cuBLAS path of the CUDA backend is not built yet (issue 15, slice 2)");
+      }
+      fail(MC_STATUS_UNSUPPORTED, "desc->strategy = MC_STRATEGY_CUBLAS (4): the cuBLAS path of the CUDA backend is "
+           "not built yet (issue 15, slice 2); the CPU backend runs it, and on an SM90a GPU MC_STRATEGY_AUTO, "
+           "_SINGLE, _EXPERT_SPECIALIZED and _PERSISTENT run");
+    }
+    // The selection step refuses every other strategy on a device without SM90a (select_plan, with the compute
+    // capability in the message); this guards the invariant that no registry kernel is launched there.
+    if (!device.sm90a) {
+      fail(MC_STATUS_INTERNAL, "a plan of SM90a kernels reached the CUDA backend for ", device.name,
+           ", which has compute capability ", device.compute_major, ".", device.compute_minor);
     }
     cuda::CudaPlanEnvironment environment;
     environment.multiprocessors = multiprocessors_;
@@ -257,12 +270,9 @@ class CudaBackend final : public Backend {
   int32_t* error_flag_ = nullptr;
   // The MoE layer's device stages (cuda/moe_layer), which raise MC_DEVICE_ERROR_TOPK_ID_* in error_flag_.
   std::unique_ptr<MoeLayerStages> moe_stages_;
-  std::once_flag gpu_class_once_;
-  GpuClass gpu_class_ = GpuClass::Other;
+  std::once_flag device_once_;
+  SelectionDevice selection_device_;
   int32_t multiprocessors_ = 0;
-  int32_t compute_major_ = 0;
-  int32_t compute_minor_ = 0;
-  std::string device_name_;
 };
 
 CudaStream::~CudaStream() {

@@ -9,6 +9,12 @@
 #include "core/gemm_selection.hpp"
 #include "cuda/cuda_check.hpp"
 
+// Set by CMake when the grouped-GEMM units are built as sm_90a code (MOECUTLASS_SM90_ARCHITECTURE 90a): the half of
+// mc_device_info.has_sm90a that the build decides.
+#ifndef MOECUTLASS_SM90A_KERNELS
+#define MOECUTLASS_SM90A_KERNELS 0
+#endif
+
 namespace moecutlass {
 
 int32_t cuda_device_count() {
@@ -67,6 +73,7 @@ void cuda_device_info(int32_t device, mc_device_info& info) {
   std::snprintf(info.gpu_class, sizeof(info.gpu_class), "%s", gpu_class.name);
   info.peak_fp8_dense_tflops = gpu_class.peak_fp8_dense_tflops;
   info.datasheet_bandwidth_gbps = gpu_class.datasheet_bandwidth_gbps;
+  info.has_sm90a = runs_sm90a_kernels(info.compute_major, info.compute_minor, MOECUTLASS_SM90A_KERNELS != 0) ? 1 : 0;
 }
 
 }  // namespace moecutlass

@@ -19,7 +19,7 @@ internal sealed record BenchResult
     /// <summary>"cuda" or "cpu".</summary>
     public required string Backend { get; init; }
 
-    /// <summary>auto, single or expert_specialized.</summary>
+    /// <summary>The strategy's name (StrategySelection.Name: auto, single, expert_specialized, persistent, cublas) or a forced configuration's.</summary>
     public required string Strategy { get; init; }
 
     /// <summary>bf16 or fp16.</summary>

@@ -30,7 +30,7 @@ internal static class CommonOptions
 
     public static Option<string[]> Strategies(string defaultText) => new("--strategy", "-s")
     {
-        Description = $"Grouped-GEMM strategy: {StrategySelection.OptionValues} (repeatable or a comma list) [default: {defaultText}]",
+        Description = $"Grouped-GEMM strategy: {StrategySelection.OptionValues} (repeatable or a comma list; {StrategySelection.AllNote}) [default: {defaultText}]",
         HelpName = "NAME",
         Arity = ArgumentArity.OneOrMore,
     };

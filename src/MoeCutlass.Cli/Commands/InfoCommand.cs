@@ -5,7 +5,10 @@ using Spectre.Console;
 
 namespace MoeCutlass.Cli.Commands;
 
-/// <summary><c>moecutlass info</c>: the loaded library, its build, the CUDA devices, and the backend bench would use.</summary>
+/// <summary>
+/// <c>moecutlass info</c>: the loaded library, its build, the CUDA devices and the grouped-GEMM strategies each runs,
+/// and the backend bench would use.
+/// </summary>
 internal static class InfoCommand
 {
     public static Command Create()
@@ -44,17 +47,21 @@ internal static class InfoCommand
             devices.AddColumn(new TableColumn("#").RightAligned());
             devices.AddColumn("Name");
             devices.AddColumn("Compute");
+            devices.AddColumn("SM90a");
             devices.AddColumn(new TableColumn("SMs").RightAligned());
             devices.AddColumn(new TableColumn("Memory").RightAligned());
             devices.AddColumn(new TableColumn("L2").RightAligned());
             devices.AddColumn(new TableColumn("Peak bandwidth").RightAligned());
+            var strategies = new List<string>();
             for (int i = 0; i < deviceCount; i++)
             {
                 DeviceInfo info = MoeCutlassLibrary.GetDeviceInfo(i);
+                strategies.Add($"Device {info.Index} strategies: {DeviceStrategies.Describe(info)}");
                 devices.AddRow(
                     info.Index.ToString(CultureInfo.InvariantCulture),
                     Markup.Escape(info.Name),
                     $"sm_{info.ComputeMajor}{info.ComputeMinor}",
+                    info.HasSm90a ? "yes" : "no",
                     info.Multiprocessors.ToString(CultureInfo.InvariantCulture),
                     $"{info.TotalMemoryBytes / (double)(1L << 30):0.0} GiB",
                     $"{info.L2CacheBytes / (double)(1 << 20):0} MiB",
@@ -62,6 +69,10 @@ internal static class InfoCommand
             }
 
             console.Write(devices);
+            foreach (string line in strategies)
+            {
+                console.WriteLine(line);
+            }
         }
 
         (Backend backend, string reason) = BackendSelection.Resolve(BackendRequest.Auto);

@@ -43,6 +43,7 @@ internal static class NativeConstants
     public const int MC_STRATEGY_SINGLE = 1;
     public const int MC_STRATEGY_EXPERT_SPECIALIZED = 2;
     public const int MC_STRATEGY_PERSISTENT = 3;
+    public const int MC_STRATEGY_CUBLAS = 4;
     public const int MC_COPY_HOST_TO_DEVICE = 1;
     public const int MC_COPY_DEVICE_TO_HOST = 2;
     public const int MC_COPY_DEVICE_TO_DEVICE = 3;
@@ -83,7 +84,7 @@ internal unsafe struct mc_build_info
     public fixed byte compiler[64];
 }
 
-/// <summary>Blittable mirror of the C struct <c>mc_device_info</c> (392 bytes).</summary>
+/// <summary>Blittable mirror of the C struct <c>mc_device_info</c> (400 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct mc_device_info
 {
@@ -102,6 +103,7 @@ internal unsafe struct mc_device_info
     public fixed byte gpu_class[64];
     public double peak_fp8_dense_tflops;
     public double datasheet_bandwidth_gbps;
+    public int has_sm90a;
 }
 
 /// <summary>Blittable mirror of the C struct <c>mc_context_desc</c> (16 bytes).</summary>
@@ -276,7 +278,7 @@ internal static class NativeLayout
         ("mc_build_info", "git_commit", 88),
         ("mc_build_info", "cuda_architectures", 136),
         ("mc_build_info", "compiler", 200),
-        ("mc_device_info", "", 392),
+        ("mc_device_info", "", 400),
         ("mc_device_info", "struct_size", 0),
         ("mc_device_info", "device", 4),
         ("mc_device_info", "compute_major", 8),
@@ -292,6 +294,7 @@ internal static class NativeLayout
         ("mc_device_info", "gpu_class", 312),
         ("mc_device_info", "peak_fp8_dense_tflops", 376),
         ("mc_device_info", "datasheet_bandwidth_gbps", 384),
+        ("mc_device_info", "has_sm90a", 392),
         ("mc_context_desc", "", 16),
         ("mc_context_desc", "struct_size", 0),
         ("mc_context_desc", "backend", 4),

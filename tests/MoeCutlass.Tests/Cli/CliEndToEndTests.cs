@@ -49,7 +49,7 @@ public sealed class CliEndToEndTests : NativeTestBase
     {
         CliRun run = await CliProcess.RunAsync(_temp.Path, ["bench", "--suite", _suite, "--case", "tiny", "--strategy", "fastest"]);
 
-        AssertUsageError(run, "error: unknown strategy 'fastest' (valid: auto, single, expert_specialized, persistent, all)");
+        AssertUsageError(run, "error: unknown strategy 'fastest' (valid: auto, single, expert_specialized, persistent, cublas, all)");
     }
 
     [Test]
@@ -199,6 +199,35 @@ public sealed class CliEndToEndTests : NativeTestBase
             Assert.That(run.StandardOutput, Does.Contain("4 passed, 0 failed, 0 error(s) of 4 checks"), run.ToString());
             Assert.That(run.StandardOutput, Does.Not.Contain("FAIL"));
             Assert.That(run.StandardError, Is.Empty, run.ToString());
+        }
+    }
+
+    [Test]
+    public async Task Verify_Cublas_OnTheCpu_MatchesTheReference()
+    {
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["verify", "--suite", _suite, "--case", "tiny", "--backend", "cpu", "-s", "cublas"]);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(run.ExitCode, Is.Zero, run.ToString());
+            Assert.That(run.StandardOutput, Does.Contain("1 passed, 0 failed, 0 error(s) of 1 checks"), run.ToString());
+            Assert.That(run.StandardOutput, Does.Contain("cublas"), run.ToString());
+            Assert.That(run.StandardError, Is.Empty, run.ToString());
+        }
+    }
+
+    [Test]
+    public async Task Bench_Cublas_IsTimedNextToSingle()
+    {
+        (CliRun run, JsonDocument parsed) = await RunTinySingleBenchAsync("cublas.json", "--strategy", "cublas");
+        using JsonDocument document = parsed;
+        JsonElement[] records = [.. document.RootElement.GetProperty("results").EnumerateArray()];
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(run.ExitCode, Is.Zero, run.ToString());
+            Assert.That(records.Select(r => r.GetProperty("strategy").GetString()), Is.EqualTo(new[] { "single", "cublas" }));
+            Assert.That(records.Select(r => r.GetProperty("error").ValueKind), Is.All.EqualTo(JsonValueKind.Null));
+            Assert.That(records[1].GetProperty("time_median_us").GetDouble(), Is.Positive);
         }
     }
 

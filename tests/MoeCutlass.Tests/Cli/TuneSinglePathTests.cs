@@ -195,7 +195,7 @@ public sealed class TuneSinglePathTests : NativeTestBase
         results.AddRange(Records(shortK, set, wide64: 32));
         results.AddRange(Records(longK, set, wide64: 88));
         IReadOnlyList<ShapeCrossovers> fits = TuneFit.Fit([shortK, longK], results, set);
-        var info = new DeviceInfo(0, "NVIDIA H200", 9, 0, 132, 1L << 37, 1 << 25, 232448, 6144, 3201000, 4915, "H200", 1979, 4800);
+        var info = new DeviceInfo(0, "NVIDIA H200", 9, 0, 132, 1L << 37, 1 << 25, 232448, 6144, 3201000, 4915, "H200", 1979, 4800, HasSm90a: true);
         var request = new TuneRequest([shortK, longK], null, TuneSelection.DefaultRows, DType.BFloat16, 10, 3, 0, null, null)
         {
             Paths = [TunePath.Single],

@@ -296,6 +296,32 @@ public sealed class CudaGroupedGemmTests : GpuTestBase
         Assert.That(Cuda.IsUsable, Is.True);
     }
 
+    [Test]
+    public void Cublas_IsUnsupportedUntilItsCudaPathLands_AndTheContextStaysUsable()
+    {
+        // Issue 15, slice 2 builds the path; until then plan and layer creation refuse it and create nothing.
+        long before = Cuda.AllocationCount;
+        var plan = Assert.Throws<MoeCutlassUnsupportedException>(() =>
+            Cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(4, 256, 256, DType.BFloat16, GemmStrategy.Cublas, 64)).Dispose())!;
+        var options = new MoeLayerOptions(8, 2, 256, 128, 16) { Strategy = GemmStrategy.Cublas };
+        using var w13 = Cuda.Allocate<byte>(options.W13Elements);
+        using var w13Scales = Cuda.Allocate<float>(options.W13ScaleElements);
+        using var w2 = Cuda.Allocate<byte>(options.W2Elements);
+        using var w2Scales = Cuda.Allocate<float>(options.W2ScaleElements);
+        long withWeights = Cuda.AllocationCount;
+        var layer = Assert.Throws<MoeCutlassUnsupportedException>(() =>
+            Cuda.CreateMoeLayer(options, w13, w13Scales, w2, w2Scales).Dispose())!;
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(plan.Status, Is.EqualTo(MoeStatus.Unsupported));
+            Assert.That(plan.NativeMessage, Does.Contain("MC_STRATEGY_CUBLAS (4)").And.Contain("not built yet"));
+            Assert.That(layer.NativeMessage, Does.Contain("MC_STRATEGY_CUBLAS (4)").And.Contain("not built yet"));
+            Assert.That(withWeights - before, Is.EqualTo(4), "only the test's weight buffers were allocated");
+            Assert.That(Cuda.AllocationCount, Is.EqualTo(withWeights), "the refused layer left an allocation behind");
+            Assert.That(Cuda.IsUsable, Is.True);
+        }
+    }
+
     [TestCase("a", 8, MoeStatus.Misaligned)]
     [TestCase("a", 1, MoeStatus.Misaligned)]
     [TestCase("a", 16, MoeStatus.BufferTooSmall)] // aligned, but A is allocated exactly [rows, K]
