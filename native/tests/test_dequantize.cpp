@@ -70,7 +70,9 @@ TEST(Dequantize, WeightsUseTheirExpertNBlockAndKBlockScale) {
   std::vector<uint8_t> codes(static_cast<size_t>(experts * n * k));
   for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<uint8_t>((i * 101 + 3) & 0xFF);
   std::vector<float> scales(static_cast<size_t>(experts * n_blocks * k_blocks));
-  auto scale_of = [](int64_t e, int64_t nb, int64_t kb) { return std::ldexp(1.25, static_cast<int>(3 * e - nb + 4 * kb - 6)); };
+  auto scale_of = [](int64_t e, int64_t nb, int64_t kb) {
+    return std::ldexp(1.25, static_cast<int>(3 * e - nb + 4 * kb - 6));
+  };
   for (int64_t e = 0; e < experts; ++e) {
     for (int64_t nb = 0; nb < n_blocks; ++nb) {
       for (int64_t kb = 0; kb < k_blocks; ++kb) {

@@ -57,9 +57,9 @@ public enum GemmStrategy
     /// strategy that copies the expert offsets to the host and synchronises with the run's stream, so it cannot run
     /// under CUDA-graph capture. <see cref="Auto"/> never chooses it on SM90a devices and chooses it on devices without
     /// SM90a (<see cref="DeviceInfo.HasSm90a"/> false). The CPU reference backend runs it (the same math as every
-    /// strategy); the CUDA backend does not have the cuBLAS path yet (issue 15, slice 2): creating a CUDA plan or MoE
-    /// layer that asks for it, or whose <see cref="Auto"/> resolves to it, throws
-    /// <see cref="MoeCutlassUnsupportedException"/>.
+    /// strategy). The CUDA backend loads cuBLAS 12.5 or later at run time; without one, creating a CUDA plan or MoE
+    /// layer of it throws <see cref="MoeCutlassUnsupportedException"/> naming what was tried. A run refuses bad
+    /// offsets and a capturing stream before writing anything.
     /// </summary>
     Cublas = NativeConstants.MC_STRATEGY_CUBLAS,
 }

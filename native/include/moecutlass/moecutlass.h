@@ -90,10 +90,12 @@ typedef int32_t mc_status;
                                              host and synchronises with the run's stream, so it cannot run under
                                              CUDA-graph capture. Auto never chooses it on SM90a devices and chooses
                                              it on devices without SM90a (mc_device_info.has_sm90a = 0). The CPU
-                                             reference runs it (the same math as every strategy); the CUDA backend
-                                             does not have the cuBLAS path yet (issue 15, slice 2): a CUDA plan that
-                                             asks for it, or whose auto resolves to it, fails to create with
-                                             MC_STATUS_UNSUPPORTED. */
+                                             reference runs it (the same math as every strategy). The CUDA backend
+                                             loads cuBLAS 12.5 or later at run time (libcublas.so.13, then .so.12):
+                                             without one, creating such a plan fails with MC_STATUS_UNSUPPORTED
+                                             naming what was tried. Its runs refuse bad offsets like the CPU backend
+                                             (MC_STATUS_INVALID_OFFSETS) and a capturing stream with
+                                             MC_STATUS_UNSUPPORTED, both before writing anything. */
 
 #define MC_COPY_HOST_TO_DEVICE 1
 #define MC_COPY_DEVICE_TO_HOST 2

@@ -72,6 +72,12 @@ MoeLayerPipeline::~MoeLayerPipeline() {
 }
 
 void MoeLayerPipeline::forward(const MoeLayerInputs& inputs, BackendStream& stream, BackendEvent* const* events) {
+  // The cuBLAS GEMMs read the expert offsets on the host, which a capture cannot do: refused here, before the
+  // route and permutation are recorded into the capture, so the capture holds nothing of this call.
+  if (gemm1_shape_.selection.cublas && backend_.is_capturing(stream)) {
+    fail(MC_STATUS_UNSUPPORTED, "the layer's GEMM strategy is MC_STRATEGY_CUBLAS, which reads the expert offsets on "
+         "the host between the permutation and the GEMMs, so its forward cannot be captured into a CUDA graph");
+  }
   MoeLayerStages& stages = backend_.moe_stages();
   auto boundary = [&](int index) {
     if (events != nullptr) events[index]->record(stream);

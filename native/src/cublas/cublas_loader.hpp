@@ -5,7 +5,7 @@
 // first plan that needs it, resolves the entry points by name and checks the version.
 //
 // No CUDA or cuBLAS header is needed: the few types are declared here with the values of cublas_api.h and
-// library_types.h (a CUDA build whose toolkit has the cuBLAS headers checks them against them, cublas_loader.cpp), so the
+// library_types.h (a CUDA build whose toolkit has the cuBLAS headers checks them, cublas_loader.cpp), so the
 // loader builds and its failure paths are tested on the CPU CI too.
 #pragma once
 

@@ -16,6 +16,7 @@
 #include "cuda/cuda_fill.hpp"
 #include "cuda/cuda_graph.hpp"
 #include "cuda/cuda_quantize.hpp"
+#include "cuda/cublas/cublas_grouped_gemm_plan.hpp"
 #include "cuda/grouped_gemm/cuda_grouped_gemm_plan.hpp"
 #include "cuda/moe_layer/cuda_moe_stages.hpp"
 #include "cuda/persistent/cuda_persistent_plan.hpp"
@@ -177,30 +178,20 @@ class CudaBackend final : public Backend {
 
   std::unique_ptr<GroupedGemmPlanImpl> create_grouped_gemm_plan(const GroupedGemmShape& shape) override {
     const SelectionDevice device = selection_device();
-    // The cuBLAS strategy's CUDA path (dequantization kernels, cuBLAS loaded at run time, its plan) is issue 15's
-    // slice 2. Until it lands a CUDA plan refuses the strategy here, before anything is allocated, so the caller
-    // gets no handle and the context stays usable.
-    if (shape.selection.cublas) {
-      if (shape.strategy == MC_STRATEGY_AUTO) {
-        fail(MC_STATUS_UNSUPPORTED, "desc->strategy = MC_STRATEGY_AUTO (0) resolves to MC_STRATEGY_CUBLAS (4) on ",
-             device.name, ", which has compute capability ", device.compute_major, ".", device.compute_minor,
-             " and no SM90a, and the cuBLAS path of the CUDA backend is not built yet (issue 15, slice 2)");
-      }
-      fail(MC_STATUS_UNSUPPORTED, "desc->strategy = MC_STRATEGY_CUBLAS (4): the cuBLAS path of the CUDA backend is "
-           "not built yet (issue 15, slice 2); the CPU backend runs it, and on an SM90a GPU MC_STRATEGY_AUTO, "
-           "_SINGLE, _EXPERT_SPECIALIZED and _PERSISTENT run");
-    }
+    cuda::CudaPlanEnvironment environment;
+    environment.multiprocessors = multiprocessors_;
+    environment.device = device_;
+    environment.error_flag = error_flag_;
+    environment.backend = this;
+    // cuBLAS's grouped GEMM on dequantized operands: asked for, or what auto resolves to without SM90a. It throws
+    // MC_STATUS_UNSUPPORTED before allocating anything when no cuBLAS 12.5+ can be loaded.
+    if (shape.selection.cublas) return cuda::make_cublas_grouped_gemm_plan(shape, environment);
     // The selection step refuses every other strategy on a device without SM90a (select_plan, with the compute
     // capability in the message); this guards the invariant that no registry kernel is launched there.
     if (!device.sm90a) {
       fail(MC_STATUS_INTERNAL, "a plan of SM90a kernels reached the CUDA backend for ", device.name,
            ", which has compute capability ", device.compute_major, ".", device.compute_minor);
     }
-    cuda::CudaPlanEnvironment environment;
-    environment.multiprocessors = multiprocessors_;
-    environment.device = device_;
-    environment.error_flag = error_flag_;
-    environment.backend = this;
     if (shape.strategy == MC_STRATEGY_PERSISTENT) return cuda::make_cuda_persistent_plan(shape, environment);
     auto pointer_array = cuda::make_cuda_grouped_gemm_plan(shape, environment);
     // Auto adds the persistent path where the class's table has ranges for it and the weights fit its one tensor map

@@ -6,7 +6,7 @@ internal static class StrategySelection
     public const string OptionValues = "auto, single, expert_specialized, persistent, cublas, all";
 
     /// <summary>What <c>all</c> leaves out, for the option's help text.</summary>
-    public const string AllNote = "all = every strategy but cublas, whose CUDA path is not built yet";
+    public const string AllNote = "all = every strategy but cublas, the baseline (name it to run it)";
 
     /// <summary>The order strategies are run and reported in.</summary>
     private static readonly IReadOnlyList<GemmStrategy> ReportOrder =

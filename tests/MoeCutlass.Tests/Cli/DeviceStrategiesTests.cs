@@ -12,20 +12,20 @@ public sealed class DeviceStrategiesTests
         foreach (DeviceInfo device in new[] { TestDevices.H100, TestDevices.H200 })
         {
             Assert.That(DeviceStrategies.Describe(device),
-                Does.StartWith("single, expert_specialized, persistent, auto").And.Contain("cublas: its CUDA path is not built yet"));
+                Does.StartWith("single, expert_specialized, persistent, auto, cublas").And.Contain("cuBLAS 12.5+"));
         }
     }
 
     [Test]
-    public void DevicesWithoutSm90a_RunNoneYet_AndSayWhy()
+    public void DevicesWithoutSm90a_RunCublasOnly_AndSayWhy()
     {
         string text = DeviceStrategies.Describe(TestDevices.A100);
 
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(text, Does.StartWith("none yet"));
+            Assert.That(text, Does.StartWith("cublas only"));
             Assert.That(text, Does.Contain("this GPU has 8.0"));
-            Assert.That(text, Does.Contain("auto resolves to cublas"));
+            Assert.That(text, Does.Contain("auto resolves to it"));
         }
     }
 }

@@ -297,29 +297,44 @@ public sealed class CudaGroupedGemmTests : GpuTestBase
     }
 
     [Test]
-    public void Cublas_IsUnsupportedUntilItsCudaPathLands_AndTheContextStaysUsable()
+    public void Cublas_PlanAndLayerRelease_AndACapturedLayerForwardIsRefusedWithTheCaptureIntact()
     {
-        // Issue 15, slice 2 builds the path; until then plan and layer creation refuse it and create nothing.
+        // The cuBLAS GEMMs read the expert offsets on the host: no capture. The layer refuses before recording its
+        // route and permutation, so the capture stays valid and holds nothing of the call.
         long before = Cuda.AllocationCount;
-        var plan = Assert.Throws<MoeCutlassUnsupportedException>(() =>
-            Cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(4, 256, 256, DType.BFloat16, GemmStrategy.Cublas, 64)).Dispose())!;
+        Cuda.CreateGroupedGemmPlan(new GroupedGemmOptions(4, 256, 256, DType.BFloat16, GemmStrategy.Cublas, 64)).Dispose();
+        Assert.That(Cuda.AllocationCount, Is.EqualTo(before), "a disposed cuBLAS plan left an allocation behind");
+
+        var random = NewRandom();
         var options = new MoeLayerOptions(8, 2, 256, 128, 16) { Strategy = GemmStrategy.Cublas };
-        using var w13 = Cuda.Allocate<byte>(options.W13Elements);
-        using var w13Scales = Cuda.Allocate<float>(options.W13ScaleElements);
-        using var w2 = Cuda.Allocate<byte>(options.W2Elements);
-        using var w2Scales = Cuda.Allocate<float>(options.W2ScaleElements);
-        long withWeights = Cuda.AllocationCount;
-        var layer = Assert.Throws<MoeCutlassUnsupportedException>(() =>
-            Cuda.CreateMoeLayer(options, w13, w13Scales, w2, w2Scales).Dispose())!;
+        const int tokens = 5;
+        var problem = LayerProblem.Create(random, options, tokens);
+        using var layer = Cuda.CreateMoeLayerFromHost(options, problem.W13, problem.W2);
+        using var hidden = (DeviceBuffer<BFloat16>)problem.UploadHidden(Cuda);
+        using var logits = (DeviceBuffer<float>)problem.UploadLogits(Cuda);
+        using var output = Cuda.Allocate<BFloat16>(options.OutputElements(tokens));
+        using var stream = Cuda.CreateStream();
+        output.Fill(BFloat16.FromBits(0x7E57));
+        Cuda.Synchronize();
+
+        stream.BeginCapture();
+        var refused = Assert.Throws<MoeCutlassUnsupportedException>(() => layer.Forward(tokens, hidden, logits, output, stream))!;
+        using (MoeGraph graph = stream.EndCapture())
+        {
+            graph.Launch(stream); // the capture survived, and replaying it writes nothing
+        }
+
+        stream.Synchronize();
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(plan.Status, Is.EqualTo(MoeStatus.Unsupported));
-            Assert.That(plan.NativeMessage, Does.Contain("MC_STRATEGY_CUBLAS (4)").And.Contain("not built yet"));
-            Assert.That(layer.NativeMessage, Does.Contain("MC_STRATEGY_CUBLAS (4)").And.Contain("not built yet"));
-            Assert.That(withWeights - before, Is.EqualTo(4), "only the test's weight buffers were allocated");
-            Assert.That(Cuda.AllocationCount, Is.EqualTo(withWeights), "the refused layer left an allocation behind");
-            Assert.That(Cuda.IsUsable, Is.True);
+            Assert.That(refused.NativeMessage, Does.Contain("MC_STRATEGY_CUBLAS").And.Contain("cannot be captured"));
+            Assert.That(output.ToArray().All(v => v.Bits == 0x7E57), Is.True, "the refused forward wrote its output");
         }
+
+        layer.Forward(tokens, hidden, logits, output, stream); // eager, the same layer runs
+        stream.Synchronize();
+        Assert.That(output.ToArray().Any(v => v.Bits != 0x7E57), Is.True);
+        Assert.That(Cuda.IsUsable, Is.True);
     }
 
     [TestCase("a", 8, MoeStatus.Misaligned)]

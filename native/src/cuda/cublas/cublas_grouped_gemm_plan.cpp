@@ -1,0 +1,232 @@
+#include "cuda/cublas/cublas_grouped_gemm_plan.hpp"
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/validate.hpp"
+#include "cublas/cublas_loader.hpp"
+#include "cuda/cuda_check.hpp"
+#include "cuda/cuda_dequantize.hpp"
+#include "moecutlass/moecutlass.h"
+
+namespace moecutlass::cuda {
+
+namespace {
+
+constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;  // cuBLAS's recommendation for Hopper
+
+// Device memory from the context's allocator, released in reverse order.
+class DeviceBuffers {
+ public:
+  explicit DeviceBuffers(Backend* backend) : backend_(backend) {}
+  ~DeviceBuffers() {
+    for (auto it = pointers_.rbegin(); it != pointers_.rend(); ++it) backend_->release(*it);
+  }
+  DeviceBuffers(const DeviceBuffers&) = delete;
+  DeviceBuffers& operator=(const DeviceBuffers&) = delete;
+
+  void* allocate(size_t bytes) {
+    void* pointer = backend_->allocate(static_cast<int64_t>(bytes > 0 ? bytes : 16));
+    pointers_.push_back(pointer);
+    bytes_ += bytes;
+    return pointer;
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  Backend* backend_;
+  std::vector<void*> pointers_;
+  size_t bytes_ = 0;
+};
+
+class PinnedBuffer {
+ public:
+  PinnedBuffer(size_t bytes, Backend* backend) : backend_(backend) {
+    MC_CUDA_CHECK(cudaMallocHost(&pointer_, bytes > 0 ? bytes : 16), backend);
+  }
+  ~PinnedBuffer() { cuda_check_noexcept(cudaFreeHost(pointer_), backend_); }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(pointer_);
+  }
+
+ private:
+  Backend* backend_;
+  void* pointer_ = nullptr;
+};
+
+void cublas_check(const cublas::Api& api, cublas::Status status, const char* call) {
+  if (status != cublas::kSuccess) {
+    const char* text = api.status_string != nullptr ? api.status_string(status) : nullptr;
+    fail(MC_STATUS_CUDA_ERROR, call, " failed: ", text != nullptr ? text : "unknown cuBLAS status", " (", status,
+         ") from ", api.path);
+  }
+}
+
+class CublasHandle {
+ public:
+  explicit CublasHandle(const cublas::Api& api) : api_(api) {
+    cublas_check(api_, api_.create(&handle_), "cublasCreate");
+  }
+  ~CublasHandle() {
+    if (handle_ != nullptr) api_.destroy(handle_);  // nothing to do about a failure while tearing down
+  }
+  CublasHandle(const CublasHandle&) = delete;
+  CublasHandle& operator=(const CublasHandle&) = delete;
+  cublas::Handle get() const { return handle_; }
+
+ private:
+  const cublas::Api& api_;
+  cublas::Handle handle_ = nullptr;
+};
+
+class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
+ public:
+  CublasGroupedGemmPlan(const GroupedGemmShape& shape, const CudaPlanEnvironment& environment)
+      : shape_(shape), environment_(environment), api_(cublas::api()), memory_(environment.backend) {
+    // Everything bound to a device (the handle, pinned and device memory) is made with the plan's device current,
+    // and the caller's device is current again afterwards.
+    DeviceScope scope(environment.device, environment.backend);
+    offsets_host_ = std::make_unique<PinnedBuffer>(sizeof(int32_t) * (static_cast<size_t>(shape.experts) + 1),
+                                                   environment.backend);
+    pointers_host_ =
+        std::make_unique<PinnedBuffer>(3 * sizeof(void*) * static_cast<size_t>(shape.experts), environment.backend);
+    const size_t experts = static_cast<size_t>(shape.experts);
+    const size_t n = static_cast<size_t>(shape.n);
+    const size_t k = static_cast<size_t>(shape.k);
+    const size_t max_rows = static_cast<size_t>(shape.max_rows);
+    b_bf16_ = static_cast<uint16_t*>(memory_.allocate(experts * n * k * 2));
+    a_bf16_ = static_cast<uint16_t*>(memory_.allocate(max_rows * k * 2));
+    if (shape.output_dtype == MC_DTYPE_FP16) c_fp32_ = static_cast<float*>(memory_.allocate(max_rows * n * 4));
+    pointers_device_ = static_cast<void**>(memory_.allocate(3 * sizeof(void*) * experts));
+    void* workspace = memory_.allocate(kCublasWorkspaceBytes);
+    handle_ = std::make_unique<CublasHandle>(api_);
+    cublas_check(api_, api_.set_workspace(handle_->get(), workspace, kCublasWorkspaceBytes), "cublasSetWorkspace");
+    // Per-group host arrays, sized once (a group per expert at most).
+    transa_.assign(experts, cublas::kOpT);
+    transb_.assign(experts, cublas::kOpN);
+    m_.assign(experts, shape.n);
+    n_.reserve(experts);
+    k_.assign(experts, shape.k);
+    lda_.assign(experts, shape.k);
+    ldb_.assign(experts, shape.k);
+    ldc_.assign(experts, shape.n);
+    alpha_.assign(experts, 1.0f);
+    beta_.assign(experts, 0.0f);
+    group_size_.assign(experts, 1);
+  }
+
+  ~CublasGroupedGemmPlan() override {
+    try {
+      DeviceScope scope(environment_.device, environment_.backend);
+      handle_.reset();  // before the workspace it was given is released with memory_
+    } catch (...) {
+      handle_.reset();  // the device could not be made current (a faulted context): destroy it anyway
+    }
+  }
+
+  GroupedGemmPlanDetails details() const override { return {static_cast<int64_t>(memory_.bytes())}; }
+
+  void run(const GroupedGemmOperands& operands, BackendStream& stream) override {
+    auto cuda_stream = static_cast<cudaStream_t>(stream.native_handle());
+    DeviceScope scope(environment_.device, environment_.backend);
+    Backend* backend = environment_.backend;
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    MC_CUDA_CHECK(cudaStreamIsCapturing(cuda_stream, &capture), backend);
+    if (capture != cudaStreamCaptureStatusNone) {
+      fail(MC_STATUS_UNSUPPORTED,
+           "MC_STRATEGY_CUBLAS reads the expert offsets on the host (cuBLAS's grouped GEMM takes host-side sizes), "
+           "so its runs cannot be captured into a CUDA graph; run it outside the capture, or plan another strategy");
+    }
+    const int32_t experts = shape_.experts;
+    int32_t* offsets = offsets_host_->as<int32_t>();
+    MC_CUDA_CHECK(cudaMemcpyAsync(offsets, operands.expert_offsets, sizeof(int32_t) * (experts + 1),
+                                  cudaMemcpyDeviceToHost, cuda_stream),
+                  backend);
+    MC_CUDA_CHECK(cudaStreamSynchronize(cuda_stream), backend);
+    require_valid_offsets(offsets, experts, operands.rows, "args->expert_offsets");
+
+    cuda_check(launch_dequantize_activations_bf16(operands.a, operands.a_scales, operands.expert_offsets + experts,
+                                                  operands.rows, shape_.k, a_bf16_, cuda_stream),
+               "A dequantization launch", backend);
+    cuda_check(launch_dequantize_weights_bf16(operands.b, operands.b_scales, experts, shape_.n, shape_.k, b_bf16_,
+                                              cuda_stream),
+               "B dequantization launch", backend);
+
+    // Row-major D_e [M_e, N] = A_e [M_e, K] x B_e^T is, column-major, D_e^T = op(B_e) x A_e^T with op = T.
+    const bool fp16 = shape_.output_dtype == MC_DTYPE_FP16;
+    const size_t n = static_cast<size_t>(shape_.n);
+    const size_t k = static_cast<size_t>(shape_.k);
+    const void** a_pointers = pointers_host_->as<const void*>();
+    const void** b_pointers = a_pointers + experts;
+    void** c_pointers = const_cast<void**>(b_pointers + experts);
+    n_.clear();
+    int32_t groups = 0;
+    for (int32_t e = 0; e < experts; ++e) {
+      const int32_t rows = offsets[e + 1] - offsets[e];
+      if (rows == 0) continue;
+      const size_t first = static_cast<size_t>(offsets[e]);
+      a_pointers[groups] = b_bf16_ + static_cast<size_t>(e) * n * k;  // cuBLAS's A: the expert's weights
+      b_pointers[groups] = a_bf16_ + first * k;                       // cuBLAS's B: the expert's rows
+      c_pointers[groups] = fp16 ? static_cast<void*>(c_fp32_ + first * n)
+                                : static_cast<void*>(static_cast<uint16_t*>(operands.d) + first * n);
+      n_.push_back(rows);
+      ++groups;
+    }
+    if (groups > 0) {
+      // The device arrays hold [A pointers of the groups | B pointers | C pointers], each `experts` long.
+      void** device_a = pointers_device_;
+      void** device_b = pointers_device_ + experts;
+      void** device_c = pointers_device_ + 2 * experts;
+      MC_CUDA_CHECK(cudaMemcpyAsync(pointers_device_, pointers_host_->as<void>(), 3 * sizeof(void*) * experts,
+                                    cudaMemcpyHostToDevice, cuda_stream),
+                    backend);
+      cublas_check(api_, api_.set_stream(handle_->get(), cuda_stream), "cublasSetStream");
+      cublas_check(api_,
+                   api_.gemm_grouped_batched_ex(handle_->get(), transa_.data(), transb_.data(), m_.data(), n_.data(),
+                                                k_.data(), alpha_.data(), const_cast<const void* const*>(device_a),
+                                                cublas::kR16BF, lda_.data(), const_cast<const void* const*>(device_b),
+                                                cublas::kR16BF, ldb_.data(), beta_.data(), device_c,
+                                                fp16 ? cublas::kR32F : cublas::kR16BF, ldc_.data(), groups,
+                                                group_size_.data(), cublas::kCompute32F),
+                   "cublasGemmGroupedBatchedEx");
+      MC_CUDA_CHECK(cudaGetLastError(), backend);
+      if (fp16) {
+        const int64_t first = offsets[0];
+        const int64_t count = (static_cast<int64_t>(offsets[experts]) - first) * shape_.n;
+        backend->convert(c_fp32_ + first * shape_.n, MC_DTYPE_FP32,
+                         static_cast<uint16_t*>(operands.d) + first * shape_.n, MC_DTYPE_FP16, count, stream);
+      }
+    }
+  }
+
+ private:
+  GroupedGemmShape shape_;
+  CudaPlanEnvironment environment_;
+  const cublas::Api& api_;
+  DeviceBuffers memory_;  // declared before the handle: released after it
+  std::unique_ptr<CublasHandle> handle_;
+  std::unique_ptr<PinnedBuffer> offsets_host_;
+  std::unique_ptr<PinnedBuffer> pointers_host_;
+  uint16_t* b_bf16_ = nullptr;
+  uint16_t* a_bf16_ = nullptr;
+  float* c_fp32_ = nullptr;
+  void** pointers_device_ = nullptr;
+  std::vector<cublas::Operation> transa_, transb_;
+  std::vector<int> m_, n_, k_, lda_, ldb_, ldc_, group_size_;
+  std::vector<float> alpha_, beta_;
+};
+
+}  // namespace
+
+std::unique_ptr<GroupedGemmPlanImpl> make_cublas_grouped_gemm_plan(const GroupedGemmShape& shape,
+                                                                    const CudaPlanEnvironment& environment) {
+  return std::make_unique<CublasGroupedGemmPlan>(shape, environment);
+}
+
+}  // namespace moecutlass::cuda
