@@ -29,7 +29,8 @@ internal sealed record MeasuredConfiguration(string Label, GroupedGemmOptions Op
 /// Graph mode (<see cref="BenchSettings.Graph"/>): after the eager timings, ONE Run per strategy is captured into
 /// a CUDA graph on the same stream, launched <see cref="BenchSettings.Warmup"/> times untimed (the first launch
 /// uploads it), then timed with the same event-bracketed loop in rounds. A graph failure is recorded in
-/// <see cref="BenchResult.GraphError"/> and keeps the eager timings.
+/// <see cref="BenchResult.GraphError"/> and keeps the eager timings. <see cref="GemmStrategy.Cublas"/> is not captured
+/// (it synchronises with the host by design), so its graph columns stay empty.
 /// </para>
 /// </summary>
 internal sealed class BenchRunner
@@ -110,7 +111,9 @@ internal sealed class BenchRunner
 
             if (_settings.Graph)
             {
-                foreach (Entry entry in entries.Where(e => e.Error is null))
+                // cublas reads the offsets on the host and refuses capture by design: it has no graph timing, which
+                // is not a failure of the run.
+                foreach (Entry entry in entries.Where(e => e.Error is null && e.Plan!.Options.Strategy != GemmStrategy.Cublas))
                 {
                     try
                     {
