@@ -5,7 +5,8 @@
 // error at most 2^-9 each after the fp32 product, so at most about 2^-8 per product) and accumulates in fp32, while
 // the reference sums the exact products; so per element |D - D_ref| <= 2^-7 * sum_i |a_i b_i| + ulp(D_ref), the
 // 2^-7 leaving room for fp32 accumulation and the output rounding of both sides (the reference's D_ref is itself
-// rounded to the output dtype, hence the ulp). A wrong expert, row, column or scale block breaks it by orders of
+// rounded to the output dtype, hence the ulp; fp16 output goes through a bf16 result, one more rounding of at most
+// 2^-9 relative, still inside the 2^-7). A wrong expert, row, column or scale block breaks it by orders of
 // magnitude. Also: rows past offsets[E] stay untouched; a run under stream capture is refused with
 // MC_STATUS_UNSUPPORTED and leaves the capture and the output intact; bad offsets are refused before writing.
 #include <gtest/gtest.h>

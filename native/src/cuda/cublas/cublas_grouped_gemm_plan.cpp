@@ -102,7 +102,7 @@ class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
     const size_t max_rows = static_cast<size_t>(shape.max_rows);
     b_bf16_ = static_cast<uint16_t*>(memory_.allocate(experts * n * k * 2));
     a_bf16_ = static_cast<uint16_t*>(memory_.allocate(max_rows * k * 2));
-    if (shape.output_dtype == MC_DTYPE_FP16) c_fp32_ = static_cast<float*>(memory_.allocate(max_rows * n * 4));
+    if (shape.output_dtype == MC_DTYPE_FP16) c_bf16_ = static_cast<uint16_t*>(memory_.allocate(max_rows * n * 2));
     pointers_device_ = static_cast<void**>(memory_.allocate(3 * sizeof(void*) * experts));
     void* workspace = memory_.allocate(kCublasWorkspaceBytes);
     handle_ = std::make_unique<CublasHandle>(api_);
@@ -173,7 +173,7 @@ class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
       const size_t first = static_cast<size_t>(offsets[e]);
       a_pointers[groups] = b_bf16_ + static_cast<size_t>(e) * n * k;  // cuBLAS's A: the expert's weights
       b_pointers[groups] = a_bf16_ + first * k;                       // cuBLAS's B: the expert's rows
-      c_pointers[groups] = fp16 ? static_cast<void*>(c_fp32_ + first * n)
+      c_pointers[groups] = fp16 ? static_cast<void*>(c_bf16_ + first * n)
                                 : static_cast<void*>(static_cast<uint16_t*>(operands.d) + first * n);
       n_.push_back(rows);
       ++groups;
@@ -192,14 +192,14 @@ class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
                                                 k_.data(), alpha_.data(), const_cast<const void* const*>(device_a),
                                                 cublas::kR16BF, lda_.data(), const_cast<const void* const*>(device_b),
                                                 cublas::kR16BF, ldb_.data(), beta_.data(), device_c,
-                                                fp16 ? cublas::kR32F : cublas::kR16BF, ldc_.data(), groups,
+                                                cublas::kR16BF, ldc_.data(), groups,
                                                 group_size_.data(), cublas::kCompute32F),
                    "cublasGemmGroupedBatchedEx");
       MC_CUDA_CHECK(cudaGetLastError(), backend);
       if (fp16) {
         const int64_t first = offsets[0];
         const int64_t count = (static_cast<int64_t>(offsets[experts]) - first) * shape_.n;
-        backend->convert(c_fp32_ + first * shape_.n, MC_DTYPE_FP32,
+        backend->convert(c_bf16_ + first * shape_.n, MC_DTYPE_BF16,
                          static_cast<uint16_t*>(operands.d) + first * shape_.n, MC_DTYPE_FP16, count, stream);
       }
     }
@@ -215,7 +215,7 @@ class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
   std::unique_ptr<PinnedBuffer> pointers_host_;
   uint16_t* b_bf16_ = nullptr;
   uint16_t* a_bf16_ = nullptr;
-  float* c_fp32_ = nullptr;
+  uint16_t* c_bf16_ = nullptr;  // fp16 output: cuBLAS's bf16 result, converted
   void** pointers_device_ = nullptr;
   std::vector<cublas::Operation> transa_, transb_;
   std::vector<int> m_, n_, k_, lda_, ldb_, ldc_, group_size_;
