@@ -57,27 +57,15 @@ class CudaCublas : public ::testing::Test {
     }
   }
 
-  template <class T>
-  void* upload(mc_context context, const std::vector<T>& host) {
-    const int64_t bytes = static_cast<int64_t>(host.size() * sizeof(T));
-    void* pointer = nullptr;
-    EXPECT_EQ(mc_malloc(context, bytes > 0 ? bytes + 16 : 16, &pointer), MC_STATUS_OK) << mctest::last_error();
-    if (bytes > 0) {
-      EXPECT_EQ(mc_memcpy_async(context, pointer, host.data(), bytes, MC_COPY_HOST_TO_DEVICE, nullptr), MC_STATUS_OK)
-          << mctest::last_error();
-    }
-    return pointer;
-  }
-
   Buffers upload_all(mc_context context, const mctest::GemmOperands& o, const std::vector<int32_t>& offsets,
                      size_t d_elements) {
     Buffers b;
-    b.a = upload(context, o.a);
-    b.a_scales = upload(context, o.a_scales);
-    b.b = upload(context, o.b);
-    b.b_scales = upload(context, o.b_scales);
-    b.offsets = upload(context, offsets);
-    b.d = upload(context, std::vector<uint16_t>(d_elements, kCanary));
+    b.a = mctest::upload(context, o.a);
+    b.a_scales = mctest::upload(context, o.a_scales);
+    b.b = mctest::upload(context, o.b);
+    b.b_scales = mctest::upload(context, o.b_scales);
+    b.offsets = mctest::upload(context, offsets);
+    b.d = mctest::upload(context, std::vector<uint16_t>(d_elements, kCanary));
     return b;
   }
 
@@ -104,23 +92,6 @@ class CudaCublas : public ::testing::Test {
     return host;
   }
 
-  // One run of strategy `strategy` on `context`; D has `guard` rows past o.rows.
-  std::vector<uint16_t> run(mc_context context, int32_t strategy, int32_t n, int32_t k, int32_t output_dtype,
-                            const mctest::GemmOperands& o, int32_t guard) {
-    const auto experts = static_cast<int32_t>(o.offsets.size()) - 1;
-    const size_t elements = static_cast<size_t>(o.rows + guard) * n;
-    const Buffers b = upload_all(context, o, o.offsets, elements);
-    mc_grouped_gemm_desc desc = mctest::gemm_desc(experts, n, k, o.rows + guard, output_dtype);
-    desc.strategy = strategy;
-    mc_grouped_gemm_plan plan = nullptr;
-    EXPECT_EQ(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_OK) << mctest::last_error();
-    const mc_grouped_gemm_args args = args_of(b, o.rows);  // A holds o.rows rows; D has the guard rows past them
-    EXPECT_EQ(mc_grouped_gemm_run(plan, &args, nullptr), MC_STATUS_OK) << mctest::last_error();
-    std::vector<uint16_t> d = download(context, b.d, elements);
-    EXPECT_EQ(mc_grouped_gemm_plan_destroy(plan), MC_STATUS_OK);
-    return d;
-  }
-
   static double value(uint16_t bits, int32_t dtype) {
     return dtype == MC_DTYPE_FP16 ? moecutlass::fp16_to_float(bits) : moecutlass::bf16_to_float(bits);
   }
@@ -137,8 +108,14 @@ class CudaCublas : public ::testing::Test {
     const mctest::GemmOperands o = mctest::make_gemm_operands(n, k, rows_per_expert, output_dtype, engine);
     const int32_t guard = 2;
     mctest::Context cpu(0);
-    const std::vector<uint16_t> expected = run(cpu, MC_STRATEGY_SINGLE, n, k, output_dtype, o, guard);
-    const std::vector<uint16_t> got = run(gpu_, MC_STRATEGY_CUBLAS, n, k, output_dtype, o, guard);
+    const auto run = [&](mc_context context, int32_t strategy) {
+      mc_grouped_gemm_desc desc =
+          mctest::gemm_desc(static_cast<int32_t>(rows_per_expert.size()), n, k, o.rows, output_dtype);
+      desc.strategy = strategy;
+      return mctest::run_grouped_gemm(context, desc, o, o.offsets, guard, kCanary);
+    };
+    const std::vector<uint16_t> expected = run(cpu, MC_STRATEGY_SINGLE);
+    const std::vector<uint16_t> got = run(gpu_, MC_STRATEGY_CUBLAS);
     const int32_t k_blocks = mctest::scale_blocks(k), n_blocks = mctest::scale_blocks(n);
     int64_t checked = 0, exact = 0;
     for (size_t e = 0; e + 1 < o.offsets.size(); ++e) {

@@ -45,32 +45,10 @@ class CudaGroupedGemm : public ::testing::Test {
     }
   }
 
-  template <class T>
-  T* upload(mc_context context, const std::vector<T>& host, int64_t extra_bytes = 0) {
-    const int64_t bytes = static_cast<int64_t>(host.size() * sizeof(T)) + extra_bytes;
-    void* pointer = nullptr;
-    EXPECT_EQ(mc_malloc(context, bytes > 0 ? bytes : 16, &pointer), MC_STATUS_OK) << mctest::last_error();
-    if (!host.empty()) {
-      EXPECT_EQ(mc_memcpy_async(context, pointer, host.data(), static_cast<int64_t>(host.size() * sizeof(T)),
-                                MC_COPY_HOST_TO_DEVICE, nullptr),
-                MC_STATUS_OK)
-          << mctest::last_error();
-    }
-    return static_cast<T*>(pointer);
-  }
-
   // Runs the problem on `context` with D pre-filled with `canary`, `guard_rows` rows of D beyond `rows`.
   std::vector<uint16_t> run(mc_context context, const Problem& p, const Operands& o, int32_t guard_rows,
                             uint16_t canary, const std::vector<int32_t>* offsets_override = nullptr) {
     const auto experts = static_cast<int32_t>(p.rows_per_expert.size());
-    const int32_t capacity = o.rows + guard_rows;
-    std::vector<uint16_t> d(static_cast<size_t>(capacity) * p.n, canary);
-    auto* a = upload(context, o.a, 16);
-    auto* a_scales = upload(context, o.a_scales, 16);
-    auto* b = upload(context, o.b);
-    auto* b_scales = upload(context, o.b_scales);
-    auto* offsets = upload(context, offsets_override != nullptr ? *offsets_override : o.offsets);
-    auto* dd = upload(context, d);
     mc_grouped_gemm_desc desc = mctest::gemm_desc(experts, p.n, p.k, o.rows, p.output_dtype);
     desc.strategy = context == gpu_ ? p.strategy : MC_STRATEGY_SINGLE;
     if (context == gpu_ && p.forced_config >= 0) {
@@ -78,29 +56,8 @@ class CudaGroupedGemm : public ::testing::Test {
       desc.configs[0] = p.forced_config;
       desc.config_max_rows[0] = MC_MAX_ROWS;
     }
-    mc_grouped_gemm_plan plan = nullptr;
-    EXPECT_EQ(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_OK) << mctest::last_error();
-    mc_grouped_gemm_args args{};
-    args.struct_size = sizeof args;
-    args.rows = o.rows;
-    args.a = a;
-    args.a_scales = a_scales;
-    args.b = b;
-    args.b_scales = b_scales;
-    args.expert_offsets = offsets;
-    args.d = dd;
-    EXPECT_EQ(mc_grouped_gemm_run(plan, &args, nullptr), MC_STATUS_OK) << mctest::last_error();
-    EXPECT_EQ(mc_memcpy_async(context, d.data(), dd, static_cast<int64_t>(d.size() * 2), MC_COPY_DEVICE_TO_HOST,
-                              nullptr),
-              MC_STATUS_OK)
-        << mctest::last_error();
-    EXPECT_EQ(mc_context_synchronize(context), MC_STATUS_OK) << mctest::last_error();
-    EXPECT_EQ(mc_grouped_gemm_plan_destroy(plan), MC_STATUS_OK);
-    for (void* pointer : {static_cast<void*>(a), static_cast<void*>(a_scales), static_cast<void*>(b),
-                          static_cast<void*>(b_scales), static_cast<void*>(offsets), static_cast<void*>(dd)}) {
-      EXPECT_EQ(mc_free(context, pointer), MC_STATUS_OK);
-    }
-    return d;
+    return mctest::run_grouped_gemm(context, desc, o, offsets_override != nullptr ? *offsets_override : o.offsets,
+                                    guard_rows, canary);
   }
 
   static double to_double(uint16_t bits, int32_t dtype) {
