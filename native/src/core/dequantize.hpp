@@ -1,7 +1,7 @@
 // The element rule of the FP8 -> bf16 dequantization that feeds the cuBLAS strategy (issue 15,
 // docs/design/cublas-baseline.md): one e4m3 code times its block's fp32 scale, one IEEE fp32 multiplication
-// (nearest even), then rounded to bf16 (nearest even); a NaN code gives 0x7FC0. Shared by the CPU reference (cpu/dequantize.cpp) and the CUDA
-// kernels (cuda/cuda_dequantize.cu), which therefore agree bit for bit.
+// (nearest even), then rounded to bf16 (nearest even); a NaN code gives 0x7FC0. Shared by the CPU reference
+// (cpu/dequantize.cpp) and the CUDA kernels (cuda/cuda_dequantize.cu), which therefore agree bit for bit.
 //
 // Why fp32 and then bf16, not the exact product rounded once: a code has 4 significant bits and a scale 24, so the
 // product is exact in double but not always in fp32; rounding twice costs at most 2^-24 relative on top of bf16's

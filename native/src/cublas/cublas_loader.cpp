@@ -11,8 +11,7 @@
 #include <cublas_v2.h>
 static_assert(moecutlass::cublas::kSuccess == CUBLAS_STATUS_SUCCESS);
 static_assert(moecutlass::cublas::kOpN == CUBLAS_OP_N && moecutlass::cublas::kOpT == CUBLAS_OP_T);
-static_assert(moecutlass::cublas::kR16F == CUDA_R_16F && moecutlass::cublas::kR32F == CUDA_R_32F &&
-              moecutlass::cublas::kR16BF == CUDA_R_16BF);
+static_assert(moecutlass::cublas::kR16BF == CUDA_R_16BF);
 static_assert(moecutlass::cublas::kCompute32F == CUBLAS_COMPUTE_32F);
 #endif
 

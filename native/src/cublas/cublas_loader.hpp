@@ -26,9 +26,7 @@ using ComputeType = int;  // cublasComputeType_t
 inline constexpr Status kSuccess = 0;
 inline constexpr Operation kOpN = 0;
 inline constexpr Operation kOpT = 1;
-inline constexpr DataType kR16F = 2;
-inline constexpr DataType kR32F = 0;
-inline constexpr DataType kR16BF = 14;
+inline constexpr DataType kR16BF = 14;  // the only operand and result type the plan uses
 inline constexpr ComputeType kCompute32F = 68;
 
 // The oldest cuBLAS with cublasGemmGroupedBatchedEx, as major * 10000 + minor * 100 + patch.
