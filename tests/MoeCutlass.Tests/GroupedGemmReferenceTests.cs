@@ -19,7 +19,7 @@ public sealed class GroupedGemmReferenceTests : NativeTestBase
         yield return new TestCaseData(new[] { 129, 1, 0, 33, 7, 0, 1, 2 }, 64, 144, DType.Float16, GemmStrategy.Auto);
         yield return new TestCaseData(new[] { 65, 0 }, 136, 16, DType.BFloat16, GemmStrategy.Single);
         yield return new TestCaseData(new[] { 0, 0, 0 }, 8, 16, DType.Float16, GemmStrategy.Auto);
-        // cuBLAS's strategy is the same math: the CPU reference runs it like the others (its GPU path is slice 2).
+        // cuBLAS's strategy is the same math: the CPU reference runs it like the others (its GPU path: CudaCublas).
         yield return new TestCaseData(new[] { 1, 0, 33, 7, 0 }, 200, 272, DType.BFloat16, GemmStrategy.Cublas);
         yield return new TestCaseData(new[] { 0, 7, 129 }, 136, 144, DType.Float16, GemmStrategy.Cublas);
     }
