@@ -50,6 +50,9 @@ struct GroupedGemmShape {
   int32_t output_dtype = 0;
   int32_t strategy = 0;
   int32_t max_rows = 0;
+  // MC_PLAN_STATIC_WEIGHTS: B and its scales keep their values while the plan lives (the cuBLAS strategy then
+  // dequantizes them once per pointer pair instead of every run).
+  bool static_weights = false;
   // The configurations a run may launch and the ranges each call chooses from (core/gemm_selection.hpp), from the
   // backend's GPU class or the caller's list; select_launches(selection, experts, rows) is what a run executes.
   PlanSelection selection;

@@ -102,8 +102,10 @@ class CudaCublas : public ::testing::Test {
     return std::ldexp(1.0, std::ilogb(magnitude) - mantissa_bits);
   }
 
-  void expect_within_bound(int32_t n, int32_t k, int32_t output_dtype, const std::vector<int32_t>& rows_per_expert) {
-    SCOPED_TRACE("N " + std::to_string(n) + " K " + std::to_string(k) + " dtype " + std::to_string(output_dtype));
+  void expect_within_bound(int32_t n, int32_t k, int32_t output_dtype, const std::vector<int32_t>& rows_per_expert,
+                           int32_t flags = 0) {
+    SCOPED_TRACE("N " + std::to_string(n) + " K " + std::to_string(k) + " dtype " + std::to_string(output_dtype) +
+                 " flags " + std::to_string(flags));
     std::mt19937_64 engine(0xCB1A5 + n * 7 + k);
     const mctest::GemmOperands o = mctest::make_gemm_operands(n, k, rows_per_expert, output_dtype, engine);
     const int32_t guard = 2;
@@ -112,6 +114,7 @@ class CudaCublas : public ::testing::Test {
       mc_grouped_gemm_desc desc =
           mctest::gemm_desc(static_cast<int32_t>(rows_per_expert.size()), n, k, o.rows, output_dtype);
       desc.strategy = strategy;
+      desc.flags = flags;
       return mctest::run_grouped_gemm(context, desc, o, o.offsets, guard, kCanary);
     };
     const std::vector<uint16_t> expected = run(cpu, MC_STRATEGY_SINGLE);
@@ -144,7 +147,7 @@ class CudaCublas : public ::testing::Test {
     for (size_t i = static_cast<size_t>(o.rows) * n; i < got.size(); ++i) {
       ASSERT_EQ(got[i], kCanary) << "guard element " << i << " past offsets[E] was written";
     }
-    std::cout << "cublas N " << n << " K " << k << " dtype " << output_dtype << ": " << checked
+    std::cout << "cublas N " << n << " K " << k << " dtype " << output_dtype << " flags " << flags << ": " << checked
               << " elements within the bound, " << exact << " bit-identical to the reference\n";
   }
 
@@ -154,6 +157,11 @@ class CudaCublas : public ::testing::Test {
 TEST_F(CudaCublas, RaggedExpertsWithinTheBf16Bound) {
   expect_within_bound(256, 512, MC_DTYPE_BF16, {0, 5, 130, 1, 0});
   expect_within_bound(256, 512, MC_DTYPE_FP16, {3, 0, 64});
+}
+
+TEST_F(CudaCublas, StaticWeightsWithinTheBf16Bound) {
+  expect_within_bound(256, 512, MC_DTYPE_BF16, {0, 5, 130, 1, 0}, MC_PLAN_STATIC_WEIGHTS);
+  expect_within_bound(136, 144, MC_DTYPE_FP16, {17, 40, 0, 9}, MC_PLAN_STATIC_WEIGHTS);
 }
 
 TEST_F(CudaCublas, NAndKNotMultiplesOf128WithinTheBound) {
@@ -206,6 +214,53 @@ TEST_F(CudaCublas, BadOffsetsAreRefusedBeforeAnythingIsWritten) {
   const std::vector<uint16_t> d = download(gpu_, b.d, elements);
   for (size_t i = 0; i < d.size(); ++i) ASSERT_EQ(d[i], kCanary) << "element " << i << " written by a refused run";
   MC_ASSERT_OK(mc_grouped_gemm_plan_destroy(plan));
+}
+
+// MC_PLAN_STATIC_WEIGHTS: the plan dequantizes B once per (b, b_scales) pointer pair. Same pointers: the same bits
+// (and an in-place rewrite goes unseen, which is the contract the flag's caller accepts, and shows the second run
+// reused the first's weights); other pointers: dequantized again, bit-identical to a plan without the flag.
+TEST_F(CudaCublas, StaticWeightsAreDequantizedOncePerPointerPair) {
+  std::mt19937_64 engine(0x57A7);
+  const std::vector<int32_t> rows = {6, 0, 19};
+  const mctest::GemmOperands first = mctest::make_gemm_operands(256, 256, rows, MC_DTYPE_BF16, engine);
+  const mctest::GemmOperands second = mctest::make_gemm_operands(256, 256, rows, MC_DTYPE_BF16, engine);
+  const size_t elements = static_cast<size_t>(first.rows) * 256;
+  const Buffers b = upload_all(gpu_, first, first.offsets, elements);
+  void* other_b = mctest::upload(gpu_, second.b);
+  void* other_scales = mctest::upload(gpu_, second.b_scales);
+  mc_grouped_gemm_desc desc = mctest::gemm_desc(3, 256, 256, first.rows);
+  desc.strategy = MC_STRATEGY_CUBLAS;
+  mc_grouped_gemm_plan every_run = nullptr;
+  MC_ASSERT_OK(mc_grouped_gemm_plan_create(gpu_, &desc, &every_run));
+  desc.flags = MC_PLAN_STATIC_WEIGHTS;
+  mc_grouped_gemm_plan once = nullptr;
+  MC_ASSERT_OK(mc_grouped_gemm_plan_create(gpu_, &desc, &once));
+  const auto run = [&](mc_grouped_gemm_plan plan, const void* weights, const void* scales) {
+    mc_grouped_gemm_args args = args_of(b, first.rows);
+    args.b = weights;
+    args.b_scales = static_cast<const float*>(scales);
+    EXPECT_EQ(mc_grouped_gemm_run(plan, &args, nullptr), MC_STATUS_OK) << mctest::last_error();
+    return download(gpu_, b.d, elements);
+  };
+  const std::vector<uint16_t> reference_first = run(every_run, b.b, b.b_scales);
+  const std::vector<uint16_t> reference_second = run(every_run, other_b, other_scales);
+  ASSERT_NE(reference_first, reference_second);
+  EXPECT_EQ(run(once, b.b, b.b_scales), reference_first);
+  EXPECT_EQ(run(once, b.b, b.b_scales), reference_first);
+  EXPECT_EQ(run(once, other_b, other_scales), reference_second) << "new pointers must be dequantized again";
+  // A new scale pointer alone is a new pair too: second's codes with first's scales.
+  const std::vector<uint16_t> mixed = run(once, other_b, b.b_scales);
+  ASSERT_NE(mixed, reference_second) << "a run with another b_scales pointer reused the cached weights";
+  ASSERT_NE(mixed, reference_first);
+  // Rewrite the codes in place with first's: the static plan keeps its dequantized copy of the pair (the contract
+  // its caller accepted, and the proof that it did not dequantize again), the plan without the flag sees the change.
+  MC_ASSERT_OK(mc_memcpy_async(gpu_, other_b, first.b.data(), static_cast<int64_t>(first.b.size()),
+                               MC_COPY_HOST_TO_DEVICE, nullptr));
+  MC_ASSERT_OK(mc_context_synchronize(gpu_));
+  EXPECT_EQ(run(once, other_b, b.b_scales), mixed);
+  EXPECT_EQ(run(every_run, other_b, b.b_scales), reference_first);
+  MC_ASSERT_OK(mc_grouped_gemm_plan_destroy(once));
+  MC_ASSERT_OK(mc_grouped_gemm_plan_destroy(every_run));
 }
 
 }  // namespace

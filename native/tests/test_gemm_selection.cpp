@@ -346,6 +346,30 @@ TEST(GemmSelectionAbi, DescriptorsWithoutTheListGetTheLibrarySelection) {
                    "desc->struct_size");
 }
 
+TEST(GemmSelectionAbi, PlanFlagsAreCheckedAndOptional) {
+  mctest::Context context(1);
+  mc_grouped_gemm_desc desc = mctest::gemm_desc(4, 256, 256, 64);
+  desc.flags = MC_PLAN_STATIC_WEIGHTS | 2;
+  mc_grouped_gemm_plan plan = nullptr;
+  MC_EXPECT_STATUS(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_INVALID_ARGUMENT, "desc->flags = 3",
+                   "MC_PLAN_STATIC_WEIGHTS");
+  EXPECT_EQ(plan, nullptr);
+  desc.flags = MC_PLAN_STATIC_WEIGHTS;
+  for (const int32_t strategy : {MC_STRATEGY_AUTO, MC_STRATEGY_SINGLE, MC_STRATEGY_CUBLAS}) {
+    desc.strategy = strategy;
+    MC_ASSERT_OK(mc_grouped_gemm_plan_create(context, &desc, &plan));
+    EXPECT_EQ(mc_grouped_gemm_plan_destroy(plan), MC_STATUS_OK);
+  }
+  // A descriptor that ends before flags (built against the previous header) has none, whatever follows it.
+  desc.flags = -1;
+  desc.struct_size = static_cast<uint32_t>(offsetof(mc_grouped_gemm_desc, flags));
+  MC_ASSERT_OK(mc_grouped_gemm_plan_create(context, &desc, &plan));
+  EXPECT_EQ(mc_grouped_gemm_plan_destroy(plan), MC_STATUS_OK);
+  desc.struct_size = static_cast<uint32_t>(offsetof(mc_grouped_gemm_desc, flags)) + 2;
+  MC_EXPECT_STATUS(mc_grouped_gemm_plan_create(context, &desc, &plan), MC_STATUS_INVALID_STRUCT_SIZE,
+                   "desc->struct_size");
+}
+
 TEST(GemmSelectionAbi, AForcedConfigurationIsWhatEveryRunResolvesTo) {
   mctest::Context context(1);
   mc_grouped_gemm_desc desc = mctest::gemm_desc(4, 256, 256, 64);

@@ -29,6 +29,14 @@ public sealed record GroupedGemmOptions(int Experts, int N, int K, DType OutputD
     /// </summary>
     public IReadOnlyList<ConfigurationRange>? Configurations { get; init; }
 
+    /// <summary>
+    /// The caller promises that B and its scales keep their values while the plan lives (weights loaded once, as a
+    /// model's are). <see cref="GemmStrategy.Cublas"/> then dequantizes B on the first run and again only when a run
+    /// passes other B or B-scale buffers; without it, it dequantizes the experts that have rows on every run. The
+    /// other strategies read the FP8 operands directly and are unaffected. Leave it false for weights rewritten in place.
+    /// </summary>
+    public bool StaticWeights { get; init; }
+
     /// <summary>A copy that forces the configuration named <paramref name="name"/> for every expert of every call.</summary>
     /// <param name="name">A registry name.</param>
     /// <returns>The options with <see cref="GemmStrategy.Single"/> and that one configuration.</returns>

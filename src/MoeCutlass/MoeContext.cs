@@ -266,6 +266,7 @@ public sealed class MoeContext : IDisposable
             output_dtype = (int)options.OutputDType,
             strategy = (int)options.Strategy,
             max_rows = options.MaxRows,
+            flags = options.StaticWeights ? NativeConstants.MC_PLAN_STATIC_WEIGHTS : 0,
         };
         if (options.Configurations is { } configurations)
         {

@@ -97,6 +97,15 @@ typedef int32_t mc_status;
                                              (MC_STATUS_INVALID_OFFSETS) and a capturing stream with
                                              MC_STATUS_UNSUPPORTED, both before writing anything. */
 
+/* mc_grouped_gemm_desc.flags */
+#define MC_PLAN_STATIC_WEIGHTS 1          /* the caller promises that b and b_scales keep their values while the
+                                             plan lives (weights loaded once, as a model's are). MC_STRATEGY_CUBLAS
+                                             then dequantizes B on the first run and again only when a run passes
+                                             other b or b_scales pointers; without the flag it dequantizes the
+                                             experts that have rows on every run. Every other strategy reads the FP8
+                                             operands directly and is unaffected. A plan whose weights are rewritten
+                                             in place must not set it. */
+
 #define MC_COPY_HOST_TO_DEVICE 1
 #define MC_COPY_DEVICE_TO_HOST 2
 #define MC_COPY_DEVICE_TO_DEVICE 3
@@ -215,6 +224,8 @@ typedef struct mc_grouped_gemm_desc {
   int32_t config_count;
   int32_t configs[MC_MAX_PLAN_CONFIGS];
   int32_t config_max_rows[MC_MAX_PLAN_CONFIGS];
+  /* Optional (a struct_size that ends before it means 0): MC_PLAN_* bits; other bits are refused. */
+  int32_t flags;
 } mc_grouped_gemm_desc;
 
 typedef struct mc_grouped_gemm_plan_info {

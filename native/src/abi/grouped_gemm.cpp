@@ -20,12 +20,20 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
   return guard("mc_grouped_gemm_plan_create", [&] {
     std::shared_ptr<Context> object = resolve<Context>(context, "context");
     require_not_null(desc, "desc");
-    // The descriptor grew config_count/configs/config_max_rows; callers built against the smaller struct keep
-    // working and get the library's selection.
+    // The descriptor grew config_count/configs/config_max_rows, then flags; callers built against a smaller struct
+    // keep working and get the library's selection and no flags.
     constexpr std::size_t kSizeBeforeConfigs = offsetof(mc_grouped_gemm_desc, config_count);
-    const bool has_configs = desc->struct_size == sizeof(mc_grouped_gemm_desc);
-    if (!has_configs) {
-      require_struct_size(desc->struct_size, kSizeBeforeConfigs, "mc_grouped_gemm_desc", "desc->struct_size");
+    constexpr std::size_t kSizeBeforeFlags = offsetof(mc_grouped_gemm_desc, flags);
+    const std::size_t size = desc->struct_size;
+    if (size != kSizeBeforeConfigs && size != kSizeBeforeFlags) {
+      require_struct_size(desc->struct_size, sizeof(mc_grouped_gemm_desc), "mc_grouped_gemm_desc",
+                          "desc->struct_size");
+    }
+    const bool has_configs = size >= kSizeBeforeFlags;
+    const int32_t flags = size == sizeof(mc_grouped_gemm_desc) ? desc->flags : 0;
+    if ((flags & ~MC_PLAN_STATIC_WEIGHTS) != 0) {
+      fail(MC_STATUS_INVALID_ARGUMENT, "desc->flags = ", flags,
+           " has bits other than MC_PLAN_STATIC_WEIGHTS (1), the only plan flag this library knows");
     }
     require_not_null(plan, "plan");
     require_experts(desc->experts, "desc->experts");
@@ -61,6 +69,7 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
     shape.output_dtype = desc->output_dtype;
     shape.strategy = desc->strategy;
     shape.max_rows = desc->max_rows;
+    shape.static_weights = (flags & MC_PLAN_STATIC_WEIGHTS) != 0;
     shape.selection = select_plan(desc->strategy, object->backend().selection_device(), desc->k, request);
     auto created = std::make_shared<Plan>(object, shape, object->backend().create_grouped_gemm_plan(shape));
     *plan = reinterpret_cast<mc_grouped_gemm_plan>(Registry::instance().add(created));

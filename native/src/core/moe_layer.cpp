@@ -20,6 +20,7 @@ GroupedGemmShape gemm_shape(Backend& backend, const MoeLayerShape& shape, int32_
   gemm.output_dtype = MC_DTYPE_BF16;  // the intermediates stay bf16; only the combine writes output_dtype
   gemm.strategy = shape.strategy;
   gemm.max_rows = shape.max_rows();
+  gemm.static_weights = true;  // the layer's weights stay unchanged while it exists (mc_moe_layer_weights)
   gemm.selection = select_plan(shape.strategy, backend.selection_device(), k, ConfigOverride{});
   return gemm;
 }

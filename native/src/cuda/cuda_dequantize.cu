@@ -54,6 +54,18 @@ __global__ void __launch_bounds__(kThreads)
   dequantize_row(codes + row * k, scale_row, k, out + row * k);
 }
 
+// Rows of the experts listed in experts[blockIdx.y] only (the ones a run has rows for); blockIdx.x is the weight row.
+__global__ void __launch_bounds__(kThreads)
+    dequantize_listed_weights_kernel(const uint8_t* __restrict__ codes, const float* __restrict__ scales,
+                                     const int32_t* __restrict__ experts, int64_t n, int64_t n_blocks, int64_t k,
+                                     int64_t k_blocks, uint16_t* __restrict__ out) {
+  const int64_t expert = experts[blockIdx.y];
+  const int64_t within = blockIdx.x;
+  const int64_t row = expert * n + within;
+  const float* scale_row = scales + (expert * n_blocks + within / MC_SCALE_BLOCK) * k_blocks;
+  dequantize_row(codes + row * k, scale_row, k, out + row * k);
+}
+
 }  // namespace
 
 cudaError_t launch_dequantize_activations_bf16(const uint8_t* codes, const float* scales, const int32_t* row_count,
@@ -73,6 +85,17 @@ cudaError_t launch_dequantize_weights_bf16(const uint8_t* codes, const float* sc
   if (rows > 0x7FFFFFFF) return cudaErrorInvalidValue;  // one block per row
   dequantize_weights_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(codes, scales, n, scale_blocks(n),
                                                                                    k, scale_blocks(k), out);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_dequantize_listed_weights_bf16(const uint8_t* codes, const float* scales, const int32_t* experts,
+                                                  int32_t listed, int32_t n, int32_t k, uint16_t* out,
+                                                  cudaStream_t stream) {
+  if (k <= 0 || k % kChunk != 0 || n <= 0 || listed < 0 || listed > 65535) return cudaErrorInvalidValue;
+  if (listed == 0) return cudaSuccess;
+  const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(listed));
+  dequantize_listed_weights_kernel<<<grid, kThreads, 0, stream>>>(codes, scales, experts, n, scale_blocks(n), k,
+                                                                  scale_blocks(k), out);
   return cudaGetLastError();
 }
 

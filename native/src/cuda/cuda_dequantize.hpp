@@ -19,4 +19,10 @@ cudaError_t launch_dequantize_activations_bf16(const uint8_t* codes, const float
 cudaError_t launch_dequantize_weights_bf16(const uint8_t* codes, const float* scales, int32_t experts, int32_t n,
                                            int32_t k, uint16_t* out, cudaStream_t stream);
 
+// B [.., n, k], only the experts experts[0 .. listed-1] (device memory, ids within B); the others are not written.
+// listed <= 65535 (a grid dimension; MC_MAX_EXPERTS is 4096).
+cudaError_t launch_dequantize_listed_weights_bf16(const uint8_t* codes, const float* scales, const int32_t* experts,
+                                                  int32_t listed, int32_t n, int32_t k, uint16_t* out,
+                                                  cudaStream_t stream);
+
 }  // namespace moecutlass

@@ -64,6 +64,13 @@ internal static class BenchCommand
             HelpName = "DIR",
         };
 
+        var cublasStatic = new Option<bool>("--cublas-static")
+        {
+            Description = "Also time cublas_static: the cublas strategy with GroupedGemmOptions.StaticWeights, B dequantized once per "
+                + "plan (bf16 weights resident, as a MegaBlocks-style cuBLAS layer keeps them), next to cublas, which dequantizes "
+                + "the experts with rows on every run; their difference is the dequantization's cost",
+        };
+
         var layer = new Option<bool>("--layer")
         {
             Description = "Time the whole MoE layer on the suite's \"layers\" cases (--case names layer cases then): layer vs its two GEMMs "
@@ -73,6 +80,7 @@ internal static class BenchCommand
         var command = new Command("bench", "Benchmark the grouped GEMM (or with --layer the whole MoE layer) on the shape suite")
         {
             suite, cases, strategies, backend, device, cpuThreads, iterations, warmup, graph, noGraph, dtype, seed, json, csv, configs, plot, layer,
+            cublasStatic,
         };
 
         command.SetAction(parseResult => CommandEnvironment.Run(
@@ -92,7 +100,8 @@ internal static class BenchCommand
                 JsonPath: OptionChecks.OutputFile(parseResult.GetValue(json), "--json"),
                 CsvPath: OptionChecks.OutputFile(parseResult.GetValue(csv), "--csv"),
                 PlotDirectory: parseResult.GetValue(plot) is { } plotDirectory ? PlotCommand.OutputDirectory(plotDirectory, "--plot") : null,
-                Configs: OptionLists.Split(parseResult.GetValue(configs)).Distinct().ToArray()))));
+                Configs: OptionLists.Split(parseResult.GetValue(configs)).Distinct().ToArray(),
+                CublasStatic: parseResult.GetValue(cublasStatic)))));
         return command;
     }
 
@@ -133,7 +142,7 @@ internal static class BenchCommand
         header.Add("backend", $"{BackendSelection.Describe(context)}: {reason}");
         header.Add("library", LibraryDescription.Text);
         header.Add("suite", $"{suite.Path} ({cases.Count} of {suite.Cases.Count} cases)");
-        header.Add("strategies", string.Join(", ", request.Strategies.Select(StrategySelection.Name).Concat(request.Configs.Select(c => $"{c} (forced)"))));
+        header.Add("strategies", string.Join(", ", request.StrategyLabels.Concat(request.Configs.Select(c => $"{c} (forced)"))));
         header.Add("timing", $"{settings.Iterations} timed iterations after {settings.Warmup} warm-up, per-iteration event times; "
             + $"output {OutputDTypeSelection.Name(settings.OutputDType)}; seed {request.Seed.ToString(CultureInfo.InvariantCulture)}");
         if (graphMode)
@@ -169,7 +178,7 @@ internal static class BenchCommand
         var runner = new BenchRunner(context, settings, environment.Logger);
         var failures = new List<string>();
 
-        List<BenchResult> measured = WorkProgress.Run(environment, "bench", shapes.Length * (request.Strategies.Count + request.Configs.Length), progress =>
+        List<BenchResult> measured = WorkProgress.Run(environment, "bench", shapes.Length * (request.StrategyLabels.Count + request.Configs.Length), progress =>
         {
             var results = new List<BenchResult>();
             foreach (ProblemShape shape in shapes)
@@ -247,7 +256,7 @@ internal static class BenchCommand
         catch (Exception ex) when (ex is IMoeCutlassException and not MoeCutlassDeviceFaultException)
         {
             string message = ErrorReporter.DescribeLibraryError(ex);
-            foreach (string label in request.Strategies.Select(StrategySelection.Name).Concat(request.Configs))
+            foreach (string label in request.StrategyLabels.Concat(request.Configs))
             {
                 results.Add(runner.Failed(shape, label, message));
                 progress.Complete($"{caseName} {label}", "failed");
@@ -261,11 +270,14 @@ internal static class BenchCommand
         {
             // Strategies are timed interleaved in rounds (BenchRunner.MeasureInterleaved), so they are measured
             // together and reported one by one.
-            progress.Begin($"{caseName} ({string.Join(", ", request.Strategies.Select(StrategySelection.Name).Concat(request.Configs))})");
+            progress.Begin($"{caseName} ({string.Join(", ", request.StrategyLabels.Concat(request.Configs))})");
             var shape0 = data.Shape;
             var options = new GroupedGemmOptions(shape0.Experts, shape0.N, shape0.K, settings.OutputDType, GemmStrategy.Auto, shape0.TotalRows);
             var configurations = request.Strategies
                 .Select(strategy => new MeasuredConfiguration(StrategySelection.Name(strategy), options with { Strategy = strategy }))
+                .Concat(request.CublasStatic
+                    ? [new MeasuredConfiguration(CublasStaticLabel, options with { Strategy = GemmStrategy.Cublas, StaticWeights = true })]
+                    : [])
                 .Concat(request.Configs.Select(label => new MeasuredConfiguration(label, ForcedConfiguration.Options(options, label))))
                 .ToList();
             IReadOnlyList<BenchResult> measured = runner.MeasureInterleaved(data, configurations);
@@ -331,5 +343,14 @@ internal static class BenchCommand
         string? JsonPath,
         string? CsvPath,
         string? PlotDirectory,
-        string[] Configs);
+        string[] Configs,
+        bool CublasStatic = false)
+    {
+        /// <summary>The reported labels of the strategies (and cublas_static with <c>--cublas-static</c>), in run order.</summary>
+        public IReadOnlyList<string> StrategyLabels =>
+            Strategies.Select(StrategySelection.Name).Concat(CublasStatic ? [CublasStaticLabel] : []).ToArray();
+    }
+
+    /// <summary>The label of <c>--cublas-static</c>'s measurement.</summary>
+    internal const string CublasStaticLabel = "cublas_static";
 }

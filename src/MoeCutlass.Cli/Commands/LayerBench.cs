@@ -21,6 +21,12 @@ internal static class LayerBench
             throw new UsageException("--config: forced configurations are timed by the GEMM bench only; leave out --layer or --config");
         }
 
+        if (request.CublasStatic)
+        {
+            throw new UsageException("--cublas-static: the layer's cublas GEMMs always keep their weights dequantized (a layer's "
+                + "weights stay unchanged while it exists); leave out --layer or --cublas-static");
+        }
+
         if (request.CsvPath is not null)
         {
             throw new UsageException("--csv: the layer bench writes --json only (stage times do not fit one CSV row)");

@@ -70,7 +70,8 @@ internal sealed class ParameterMap
         ("desc->max_rows", "options.MaxRows", "options"),
         ("desc->config_count", "options.Configurations.Count", "options"),
         ("desc->configs", "options.Configurations[{i}]", "options"),
-        ("desc->config_max_rows", "options.Configurations[{i}].MaxRows", "options"));
+        ("desc->config_max_rows", "options.Configurations[{i}].MaxRows", "options"),
+        ("desc->flags", "options.StaticWeights", "options"));
 
     /// <summary>Context creation (<see cref="MoeContext.Create"/>, <see cref="MoeContext.CreateCpu"/>, <see cref="MoeContext.CreateCuda"/>).</summary>
     public static readonly ParameterMap ContextCreate = new(

@@ -44,6 +44,7 @@ internal static class NativeConstants
     public const int MC_STRATEGY_EXPERT_SPECIALIZED = 2;
     public const int MC_STRATEGY_PERSISTENT = 3;
     public const int MC_STRATEGY_CUBLAS = 4;
+    public const int MC_PLAN_STATIC_WEIGHTS = 1;
     public const int MC_COPY_HOST_TO_DEVICE = 1;
     public const int MC_COPY_DEVICE_TO_HOST = 2;
     public const int MC_COPY_DEVICE_TO_DEVICE = 3;
@@ -129,7 +130,7 @@ internal unsafe struct mc_context_info
     public long allocation_count;
 }
 
-/// <summary>Blittable mirror of the C struct <c>mc_grouped_gemm_desc</c> (96 bytes).</summary>
+/// <summary>Blittable mirror of the C struct <c>mc_grouped_gemm_desc</c> (100 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct mc_grouped_gemm_desc
 {
@@ -143,6 +144,7 @@ internal unsafe struct mc_grouped_gemm_desc
     public int config_count;
     public fixed int configs[8];
     public fixed int config_max_rows[8];
+    public int flags;
 }
 
 /// <summary>Blittable mirror of the C struct <c>mc_grouped_gemm_plan_info</c> (416 bytes).</summary>
@@ -308,7 +310,7 @@ internal static class NativeLayout
         ("mc_context_info", "usable", 16),
         ("mc_context_info", "allocated_bytes", 24),
         ("mc_context_info", "allocation_count", 32),
-        ("mc_grouped_gemm_desc", "", 96),
+        ("mc_grouped_gemm_desc", "", 100),
         ("mc_grouped_gemm_desc", "struct_size", 0),
         ("mc_grouped_gemm_desc", "experts", 4),
         ("mc_grouped_gemm_desc", "n", 8),
@@ -319,6 +321,7 @@ internal static class NativeLayout
         ("mc_grouped_gemm_desc", "config_count", 28),
         ("mc_grouped_gemm_desc", "configs", 32),
         ("mc_grouped_gemm_desc", "config_max_rows", 64),
+        ("mc_grouped_gemm_desc", "flags", 96),
         ("mc_grouped_gemm_plan_info", "", 416),
         ("mc_grouped_gemm_plan_info", "struct_size", 0),
         ("mc_grouped_gemm_plan_info", "strategy", 4),

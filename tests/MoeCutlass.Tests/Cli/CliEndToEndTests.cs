@@ -232,6 +232,29 @@ public sealed class CliEndToEndTests : NativeTestBase
     }
 
     [Test]
+    public async Task Bench_CublasStatic_IsTimedAfterTheStrategies()
+    {
+        (CliRun run, JsonDocument parsed) = await RunTinySingleBenchAsync("cublas-static.json", "--strategy", "cublas", "--cublas-static");
+        using JsonDocument document = parsed;
+        JsonElement[] records = [.. document.RootElement.GetProperty("results").EnumerateArray()];
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(run.ExitCode, Is.Zero, run.ToString());
+            Assert.That(records.Select(r => r.GetProperty("strategy").GetString()), Is.EqualTo(new[] { "single", "cublas", "cublas_static" }));
+            Assert.That(records.Select(r => r.GetProperty("error").ValueKind), Is.All.EqualTo(JsonValueKind.Null));
+            Assert.That(records[2].GetProperty("time_median_us").GetDouble(), Is.Positive);
+        }
+    }
+
+    [Test]
+    public async Task BenchLayer_CublasStatic_IsAUsageError()
+    {
+        CliRun run = await CliProcess.RunAsync(_temp.Path, ["bench", "--layer", "--suite", _suite, "--backend", "cpu", "--cublas-static"]);
+
+        AssertUsageErrorStartingWith(run, "error: --cublas-static: the layer's cublas GEMMs always keep their weights dequantized");
+    }
+
+    [Test]
     public async Task Info_MentionsTheLibraryVersion()
     {
         CliRun run = await CliProcess.RunAsync(_temp.Path, ["info"]);

@@ -88,10 +88,17 @@ public sealed class CudaGroupedGemmTests : GpuTestBase
         TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"uploaded to the GPU in {watch.Elapsed.TotalSeconds:F1} s"));
 
         var failures = new List<string>();
-        var runs = Strategies.Select(s => (Label: s.ToString(), Options: problem.Options(outputDType, s))).Append(
-            ("Persistent specialized", problem.Options(outputDType, GemmStrategy.Persistent) with { Configurations = PersistentBuckets }));
+        // cuBLAS, the baseline, with its own (bf16-operand) tolerance: dequantizing the experts with rows on each run,
+        // and with StaticWeights (every expert once, then reused).
+        var runs = Strategies.Select(s => (Label: s.ToString(), Options: problem.Options(outputDType, s))).Concat(
+        [
+            ("Persistent specialized", problem.Options(outputDType, GemmStrategy.Persistent) with { Configurations = PersistentBuckets }),
+            ("Cublas", problem.Options(outputDType, GemmStrategy.Cublas)),
+            ("Cublas static weights", problem.Options(outputDType, GemmStrategy.Cublas) with { StaticWeights = true }),
+        ]);
         foreach (var (strategy, options) in runs)
         {
+            double tolerance = options.Strategy == GemmStrategy.Cublas ? GemmCheck.CublasTolerance : GemmCheck.Tolerance(outputDType);
             try
             {
                 using var plan = Cuda.CreateGroupedGemmPlan(options);
@@ -100,11 +107,11 @@ public sealed class CudaGroupedGemmTests : GpuTestBase
                 operands.Run(plan);
                 ushort[] output = operands.ReadOutput();
                 double seconds = watch.Elapsed.TotalSeconds;
-                string? mismatch = GemmCheck.CompareExperts(problem, reference, output, outputDType, out double worst);
+                string? mismatch = GemmCheck.CompareExperts(problem, reference, output, outputDType, out double worst, tolerance);
                 string? outside = GemmCheck.CheckRowsOutsideExperts(problem, output);
                 var flags = Cuda.QueryDeviceErrors(reset: true);
                 TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{strategy} [{plan.KernelList}]: worst expert relative error {worst:G3} (tolerance {GemmCheck.Tolerance(outputDType):G2}), " +
+                    $"{strategy} [{plan.KernelList}]: worst expert relative error {worst:G3} (tolerance {tolerance:G2}), " +
                     $"run + read back {seconds * 1e3:F1} ms, device errors {flags}"));
                 if (mismatch is not null)
                 {
@@ -190,6 +197,46 @@ public sealed class CudaGroupedGemmTests : GpuTestBase
             Assert.That(Cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None));
             TestContext.Out.WriteLine($"worst relative errors: first {firstError:G3}, second {secondError:G3}");
         }
+    }
+
+    [Test]
+    public void Cublas_StaticWeights_MatchesDequantizingEveryRun_AsActivationsAndOffsetsChange()
+    {
+        // StaticWeights dequantizes B once (every expert) and then reuses it; without it the plan dequantizes only the
+        // experts that have rows on each run. Same bf16 operands, same cuBLAS call: the same bits, run after run, also
+        // when other experts get the rows (the ones skipped before must have been dequantized up front).
+        var random = NewRandom();
+        var problem = GemmProblem.Create(Cpu, random, 384, 512, [0, 40, 3, 0, 129, 1], leadingRows: 2, trailingRows: 3);
+        using var operands = new GemmOperands(Cuda, problem);
+        using var everyRun = Cuda.CreateGroupedGemmPlan(problem.Options(DType.BFloat16, GemmStrategy.Cublas));
+        using var once = Cuda.CreateGroupedGemmPlan(problem.Options(DType.BFloat16, GemmStrategy.Cublas) with { StaticWeights = true });
+        int[][] offsetLists =
+        [
+            problem.Offsets,
+            [2, 60, 60, 100, 100, 170, 176],   // experts 0 and 3, empty before, get rows; 1 and 4 none
+            [0, 0, 0, 0, 0, 0, 178],
+        ];
+        ushort[] reference = problem.Reference(Cpu, DType.BFloat16);
+        for (int round = 0; round < offsetLists.Length; round++)
+        {
+            GemmProblem current = round == 0 ? problem : problem.WithNewActivations(Cpu, random).WithOffsets(offsetLists[round]);
+            operands.Replace(current);
+            operands.ResetOutput();
+            operands.Run(everyRun);
+            ushort[] expected = operands.ReadOutput();
+            operands.ResetOutput();
+            operands.Run(once);
+            ushort[] got = operands.ReadOutput();
+            Assert.That(got, Is.EqualTo(expected), $"round {round}: offsets {string.Join(',', offsetLists[round])}");
+            if (round == 0)
+            {
+                // And the cuBLAS result is the product of these operands (bf16 tolerance), not merely self-consistent.
+                Assert.That(GemmCheck.CompareExperts(problem, reference, got, DType.BFloat16, out double error, GemmCheck.CublasTolerance), Is.Null);
+                TestContext.Out.WriteLine($"worst relative error against the reference: {error:G3}");
+            }
+        }
+
+        Assert.That(Cuda.QueryDeviceErrors(reset: true), Is.EqualTo(DeviceErrorFlags.None));
     }
 
     // ---- corrupted offsets -------------------------------------------------------------------------------------

@@ -18,6 +18,11 @@ namespace {
 
 constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;  // cuBLAS's recommendation for Hopper
 
+// The per-run staging of the groups: three pointer arrays and the expert ids, a group per expert at most.
+size_t staging_bytes(int32_t experts) {
+  return (3 * sizeof(void*) + sizeof(int32_t)) * static_cast<size_t>(experts);
+}
+
 // Device memory from the context's allocator, released in reverse order.
 class DeviceBuffers {
  public:
@@ -94,8 +99,8 @@ class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
     DeviceScope scope(environment.device, environment.backend);
     offsets_host_ = std::make_unique<PinnedBuffer>(sizeof(int32_t) * (static_cast<size_t>(shape.experts) + 1),
                                                    environment.backend);
-    pointers_host_ =
-        std::make_unique<PinnedBuffer>(3 * sizeof(void*) * static_cast<size_t>(shape.experts), environment.backend);
+    // [A pointers | B pointers | C pointers | expert ids], a group per expert at most, copied to the device in one.
+    pointers_host_ = std::make_unique<PinnedBuffer>(staging_bytes(shape.experts), environment.backend);
     const size_t experts = static_cast<size_t>(shape.experts);
     const size_t n = static_cast<size_t>(shape.n);
     const size_t k = static_cast<size_t>(shape.k);
@@ -103,7 +108,7 @@ class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
     b_bf16_ = static_cast<uint16_t*>(memory_.allocate(experts * n * k * 2));
     a_bf16_ = static_cast<uint16_t*>(memory_.allocate(max_rows * k * 2));
     if (shape.output_dtype == MC_DTYPE_FP16) c_bf16_ = static_cast<uint16_t*>(memory_.allocate(max_rows * n * 2));
-    pointers_device_ = static_cast<void**>(memory_.allocate(3 * sizeof(void*) * experts));
+    pointers_device_ = static_cast<void**>(memory_.allocate(staging_bytes(shape.experts)));
     void* workspace = memory_.allocate(kCublasWorkspaceBytes);
     handle_ = std::make_unique<CublasHandle>(api_);
     cublas_check(api_, api_.set_workspace(handle_->get(), workspace, kCublasWorkspaceBytes), "cublasSetWorkspace");
@@ -151,13 +156,6 @@ class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
     MC_CUDA_CHECK(cudaStreamSynchronize(cuda_stream), backend);
     require_valid_offsets(offsets, experts, operands.rows, "args->expert_offsets");
 
-    cuda_check(launch_dequantize_activations_bf16(operands.a, operands.a_scales, operands.expert_offsets + experts,
-                                                  operands.rows, shape_.k, a_bf16_, cuda_stream),
-               "A dequantization launch", backend);
-    cuda_check(launch_dequantize_weights_bf16(operands.b, operands.b_scales, experts, shape_.n, shape_.k, b_bf16_,
-                                              cuda_stream),
-               "B dequantization launch", backend);
-
     // Row-major D_e [M_e, N] = A_e [M_e, K] x B_e^T is, column-major, D_e^T = op(B_e) x A_e^T with op = T.
     const bool fp16 = shape_.output_dtype == MC_DTYPE_FP16;
     const size_t n = static_cast<size_t>(shape_.n);
@@ -165,6 +163,7 @@ class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
     const void** a_pointers = pointers_host_->as<const void*>();
     const void** b_pointers = a_pointers + experts;
     void** c_pointers = const_cast<void**>(b_pointers + experts);
+    int32_t* listed_experts = reinterpret_cast<int32_t*>(c_pointers + experts);
     n_.clear();
     int32_t groups = 0;
     for (int32_t e = 0; e < experts; ++e) {
@@ -175,33 +174,53 @@ class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
       b_pointers[groups] = a_bf16_ + first * k;                       // cuBLAS's B: the expert's rows
       c_pointers[groups] = fp16 ? static_cast<void*>(c_bf16_ + first * n)
                                 : static_cast<void*>(static_cast<uint16_t*>(operands.d) + first * n);
+      listed_experts[groups] = e;
       n_.push_back(rows);
       ++groups;
     }
-    if (groups > 0) {
-      // The device arrays hold [A pointers of the groups | B pointers | C pointers], each `experts` long.
-      void** device_a = pointers_device_;
-      void** device_b = pointers_device_ + experts;
-      void** device_c = pointers_device_ + 2 * experts;
-      MC_CUDA_CHECK(cudaMemcpyAsync(pointers_device_, pointers_host_->as<void>(), 3 * sizeof(void*) * experts,
-                                    cudaMemcpyHostToDevice, cuda_stream),
-                    backend);
-      cublas_check(api_, api_.set_stream(handle_->get(), cuda_stream), "cublasSetStream");
-      cublas_check(api_,
-                   api_.gemm_grouped_batched_ex(handle_->get(), transa_.data(), transb_.data(), m_.data(), n_.data(),
-                                                k_.data(), alpha_.data(), const_cast<const void* const*>(device_a),
-                                                cublas::kR16BF, lda_.data(), const_cast<const void* const*>(device_b),
-                                                cublas::kR16BF, ldb_.data(), beta_.data(), device_c,
-                                                cublas::kR16BF, ldc_.data(), groups,
-                                                group_size_.data(), cublas::kCompute32F),
-                   "cublasGemmGroupedBatchedEx");
-      MC_CUDA_CHECK(cudaGetLastError(), backend);
-      if (fp16) {
-        const int64_t first = offsets[0];
-        const int64_t count = (static_cast<int64_t>(offsets[experts]) - first) * shape_.n;
-        backend->convert(c_bf16_ + first * shape_.n, MC_DTYPE_BF16,
-                         static_cast<uint16_t*>(operands.d) + first * shape_.n, MC_DTYPE_FP16, count, stream);
-      }
+    if (groups == 0) return;  // no rows: nothing to compute and nothing to write
+    // The device copy holds the groups' [A pointers | B pointers | C pointers | expert ids], each `experts` long.
+    void** device_a = pointers_device_;
+    void** device_b = pointers_device_ + experts;
+    void** device_c = pointers_device_ + 2 * experts;
+    const int32_t* device_experts = reinterpret_cast<const int32_t*>(pointers_device_ + 3 * experts);
+    MC_CUDA_CHECK(cudaMemcpyAsync(pointers_device_, pointers_host_->as<void>(), staging_bytes(experts),
+                                  cudaMemcpyHostToDevice, cuda_stream),
+                  backend);
+
+    cuda_check(launch_dequantize_activations_bf16(operands.a, operands.a_scales, operands.expert_offsets + experts,
+                                                  operands.rows, shape_.k, a_bf16_, cuda_stream),
+               "A dequantization launch", backend);
+    if (!shape_.static_weights) {
+      // Only the experts with rows: this run reads no other expert's bf16 weights.
+      cuda_check(launch_dequantize_listed_weights_bf16(operands.b, operands.b_scales, device_experts, groups,
+                                                       shape_.n, shape_.k, b_bf16_, cuda_stream),
+                 "B dequantization launch", backend);
+    } else if (operands.b != dequantized_b_ || operands.b_scales != dequantized_b_scales_) {
+      // MC_PLAN_STATIC_WEIGHTS: every expert, once per weight pointer pair (later runs may route rows to any).
+      dequantized_b_ = nullptr;
+      dequantized_b_scales_ = nullptr;
+      cuda_check(launch_dequantize_weights_bf16(operands.b, operands.b_scales, experts, shape_.n, shape_.k, b_bf16_,
+                                                cuda_stream),
+                 "B dequantization launch", backend);
+      dequantized_b_ = operands.b;
+      dequantized_b_scales_ = operands.b_scales;
+    }
+
+    cublas_check(api_, api_.set_stream(handle_->get(), cuda_stream), "cublasSetStream");
+    cublas_check(api_,
+                 api_.gemm_grouped_batched_ex(handle_->get(), transa_.data(), transb_.data(), m_.data(), n_.data(),
+                                              k_.data(), alpha_.data(), const_cast<const void* const*>(device_a),
+                                              cublas::kR16BF, lda_.data(), const_cast<const void* const*>(device_b),
+                                              cublas::kR16BF, ldb_.data(), beta_.data(), device_c, cublas::kR16BF,
+                                              ldc_.data(), groups, group_size_.data(), cublas::kCompute32F),
+                 "cublasGemmGroupedBatchedEx");
+    MC_CUDA_CHECK(cudaGetLastError(), backend);
+    if (fp16) {
+      const int64_t first = offsets[0];
+      const int64_t count = (static_cast<int64_t>(offsets[experts]) - first) * shape_.n;
+      backend->convert(c_bf16_ + first * shape_.n, MC_DTYPE_BF16,
+                       static_cast<uint16_t*>(operands.d) + first * shape_.n, MC_DTYPE_FP16, count, stream);
     }
   }
 
@@ -217,6 +236,9 @@ class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
   uint16_t* a_bf16_ = nullptr;
   uint16_t* c_bf16_ = nullptr;  // fp16 output: cuBLAS's bf16 result, converted
   void** pointers_device_ = nullptr;
+  // MC_PLAN_STATIC_WEIGHTS: the B and scale pointers whose bf16 weights b_bf16_ holds (null: none yet).
+  const uint8_t* dequantized_b_ = nullptr;
+  const float* dequantized_b_scales_ = nullptr;
   std::vector<cublas::Operation> transa_, transb_;
   std::vector<int> m_, n_, k_, lda_, ldb_, ldc_, group_size_;
   std::vector<float> alpha_, beta_;
