@@ -145,8 +145,10 @@ internal sealed class LayerBenchRunner(MoeContext context, BenchSettings setting
     {
         int rows = data.Routing.Rows;
         int maxRows = Math.Max(1, rows);
-        using GroupedGemmPlan gemm1 = context.CreateGroupedGemmPlan(options.Gemm1Options with { MaxRows = maxRows });
-        using GroupedGemmPlan gemm2 = context.CreateGroupedGemmPlan(options.Gemm2Options with { MaxRows = maxRows });
+        // StaticWeights as the layer's own GEMMs have it (the layer's weights never change between forwards): without it
+        // the cublas strategy's GEMMs alone would dequantize the weights on every run, which the layer does once.
+        using GroupedGemmPlan gemm1 = context.CreateGroupedGemmPlan(options.Gemm1Options with { MaxRows = maxRows, StaticWeights = true });
+        using GroupedGemmPlan gemm2 = context.CreateGroupedGemmPlan(options.Gemm2Options with { MaxRows = maxRows, StaticWeights = true });
         void Run1() => gemm1.Run(rows, data.A1, data.A1Scales, weights.W13, weights.W13Scales, data.Offsets, data.D1, stream);
         void Run2() => gemm2.Run(rows, data.A2, data.A2Scales, weights.W2, weights.W2Scales, data.Offsets, data.D2, stream);
         for (int i = 0; i < settings.Warmup; i++)
