@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -162,6 +163,41 @@ TEST_F(CudaCublas, RaggedExpertsWithinTheBf16Bound) {
 TEST_F(CudaCublas, StaticWeightsWithinTheBf16Bound) {
   expect_within_bound(256, 512, MC_DTYPE_BF16, {0, 5, 130, 1, 0}, MC_PLAN_STATIC_WEIGHTS);
   expect_within_bound(136, 144, MC_DTYPE_FP16, {17, 40, 0, 9}, MC_PLAN_STATIC_WEIGHTS);
+}
+
+// MOECUTLASS_CUBLAS_CALL, read when a plan is created: the scope sets it for the plans created inside it.
+class CublasCallOverride {
+ public:
+  explicit CublasCallOverride(const char* value) {
+    if (const char* old = std::getenv("MOECUTLASS_CUBLAS_CALL"); old != nullptr) {
+      previous_ = old;
+      had_ = true;
+    }
+    setenv("MOECUTLASS_CUBLAS_CALL", value, 1);
+  }
+  ~CublasCallOverride() {
+    if (had_) {
+      setenv("MOECUTLASS_CUBLAS_CALL", previous_.c_str(), 1);
+    } else {
+      unsetenv("MOECUTLASS_CUBLAS_CALL");
+    }
+  }
+
+ private:
+  std::string previous_;
+  bool had_ = false;
+};
+
+// Both call shapes (one grouped call; a cublasGemmEx per expert) whatever the plan's rule would choose for these
+// shapes: ragged experts, empty ones, fp16 through bf16, static weights.
+TEST_F(CudaCublas, EachCallShapeWithinTheBf16Bound) {
+  for (const char* call : {"grouped", "loop"}) {
+    SCOPED_TRACE(call);
+    CublasCallOverride scope(call);
+    expect_within_bound(256, 512, MC_DTYPE_BF16, {0, 5, 130, 1, 0});
+    expect_within_bound(136, 144, MC_DTYPE_FP16, {17, 40, 0, 9});
+    expect_within_bound(256, 512, MC_DTYPE_BF16, {3, 0, 64}, MC_PLAN_STATIC_WEIGHTS);
+  }
 }
 
 TEST_F(CudaCublas, NAndKNotMultiplesOf128WithinTheBound) {

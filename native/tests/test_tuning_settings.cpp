@@ -34,6 +34,7 @@ TEST(TuningSettings, DefaultsWithoutVariables) {
   EXPECT_EQ(settings.max_swizzle, 2);
   EXPECT_TRUE(settings.programmatic);
   EXPECT_TRUE(settings.forked);
+  EXPECT_EQ(settings.cublas_call, 0);
 }
 
 TEST(TuningSettings, EachAcceptedValue) {
@@ -43,17 +44,21 @@ TEST(TuningSettings, EachAcceptedValue) {
   }
   EXPECT_FALSE(read({{"MOECUTLASS_PDL", "0"}}).programmatic);
   EXPECT_FALSE(read({{"MOECUTLASS_ES_LAUNCH", "pdl"}}).forked);
+  EXPECT_EQ(read({{"MOECUTLASS_CUBLAS_CALL", "grouped"}}).cublas_call, 'g');
+  EXPECT_EQ(read({{"MOECUTLASS_CUBLAS_CALL", "loop"}}).cublas_call, 'l');
 }
 
 TEST(TuningSettings, UnparsableValuesKeepTheDefault) {
   const TuningSettings settings = read({{"MOECUTLASS_RASTER", "Mx"},
                                         {"MOECUTLASS_SWIZZLE", "16"},
                                         {"MOECUTLASS_PDL", "no"},
-                                        {"MOECUTLASS_ES_LAUNCH", "forked"}});
+                                        {"MOECUTLASS_ES_LAUNCH", "forked"},
+                                        {"MOECUTLASS_CUBLAS_CALL", "Loop"}});
   EXPECT_EQ(settings.raster_order, 'M');
   EXPECT_EQ(settings.max_swizzle, 2);
   EXPECT_TRUE(settings.programmatic);
   EXPECT_TRUE(settings.forked);
+  EXPECT_EQ(settings.cublas_call, 0);
   EXPECT_EQ(read({{"MOECUTLASS_SWIZZLE", "3"}}).max_swizzle, 2);
   EXPECT_EQ(read({{"MOECUTLASS_RASTER", ""}}).raster_order, 'M');
 }

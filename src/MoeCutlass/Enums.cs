@@ -52,8 +52,8 @@ public enum GemmStrategy
     Persistent = NativeConstants.MC_STRATEGY_PERSISTENT,
 
     /// <summary>
-    /// Dequantize A and B to bf16, then cuBLAS's grouped GEMM: no kernel configuration of the registry (cuBLAS picks
-    /// its own), so a plan of it reports none and takes no <see cref="GroupedGemmOptions.Configurations"/>. The one
+    /// Dequantize A and B to bf16, then cuBLAS (one grouped GEMM call, or a GEMM per expert where each expert's GEMM
+    /// is large): no kernel configuration of the registry (cuBLAS picks its own), so a plan of it reports none and takes no <see cref="GroupedGemmOptions.Configurations"/>. The one
     /// strategy that copies the expert offsets to the host and synchronises with the run's stream, so it cannot run
     /// under CUDA-graph capture. <see cref="Auto"/> never chooses it on SM90a devices and chooses it on devices without
     /// SM90a (<see cref="DeviceInfo.HasSm90a"/> false). The CPU reference backend runs it (the same math as every

@@ -85,7 +85,8 @@ typedef int32_t mc_status;
 #define MC_STRATEGY_EXPERT_SPECIALIZED 2  /* per-expert configuration chosen on the device from its rows */
 #define MC_STRATEGY_PERSISTENT 3          /* one persistent launch over the base pointers and the device offsets: no
                                              per-expert arrays or precompute (every configuration, swap-AB included) */
-#define MC_STRATEGY_CUBLAS 4              /* dequantize A and B to bf16, then cuBLAS's grouped GEMM (no registry
+#define MC_STRATEGY_CUBLAS 4              /* dequantize A and B to bf16, then cuBLAS: one grouped GEMM call, or a
+                                             GEMM per expert where the experts' GEMMs are large (no registry
                                              configuration). The one strategy that copies the expert offsets to the
                                              host and synchronises with the run's stream, so it cannot run under
                                              CUDA-graph capture. Auto never chooses it on SM90a devices and chooses

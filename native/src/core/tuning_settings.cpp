@@ -23,6 +23,10 @@ TuningSettings read_tuning_settings(EnvironmentReader getenv_function) {
   if (const char* launch = getenv_function("MOECUTLASS_ES_LAUNCH"); launch != nullptr && std::strcmp(launch, "pdl") == 0) {
     settings.forked = false;
   }
+  if (const char* call = getenv_function("MOECUTLASS_CUBLAS_CALL"); call != nullptr) {
+    if (std::strcmp(call, "grouped") == 0) settings.cublas_call = 'g';
+    if (std::strcmp(call, "loop") == 0) settings.cublas_call = 'l';
+  }
   return settings;
 }
 

@@ -8,6 +8,10 @@
 //                                 after the offsets precompute
 //   MOECUTLASS_ES_LAUNCH=pdl      expert specialization chains its configurations programmatically on the caller's
 //                                 stream instead of running them on forked streams (the default)
+//   MOECUTLASS_CUBLAS_CALL=grouped|loop
+//                                 the cublas strategy's call shape: one cublasGemmGroupedBatchedEx, or a
+//                                 cublasGemmEx per expert with rows; without it the plan chooses per run
+//                                 (cuda/cublas/cublas_call_choice.hpp)
 //
 // Which configurations run is not an environment knob: mc_grouped_gemm_desc.configs forces them per plan.
 #pragma once
@@ -23,6 +27,8 @@ struct TuningSettings {
   // Forked streams beat the programmatic chain on all 7 H100 cases measured, by 1-14 µs: an empty configuration
   // overlaps the busy one instead of following it.
   bool forked = true;
+  // MOECUTLASS_CUBLAS_CALL: 'g' grouped, 'l' loop, 0 the plan's own choice.
+  char cublas_call = 0;
 };
 
 // getenv is a parameter so that tests can feed values; production passes std::getenv.

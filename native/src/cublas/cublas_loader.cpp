@@ -13,6 +13,7 @@ static_assert(moecutlass::cublas::kSuccess == CUBLAS_STATUS_SUCCESS);
 static_assert(moecutlass::cublas::kOpN == CUBLAS_OP_N && moecutlass::cublas::kOpT == CUBLAS_OP_T);
 static_assert(moecutlass::cublas::kR16BF == CUDA_R_16BF);
 static_assert(moecutlass::cublas::kCompute32F == CUBLAS_COMPUTE_32F);
+static_assert(moecutlass::cublas::kGemmDefault == CUBLAS_GEMM_DEFAULT);
 #endif
 
 namespace moecutlass {
@@ -53,6 +54,7 @@ bool load_one(const std::string& candidate, Api& api, std::string& error) {
   resolve(library, "cublasSetWorkspace_v2", loaded.set_workspace, missing);
   resolve(library, "cublasGetStatusString", loaded.status_string, missing);
   resolve(library, "cublasGemmGroupedBatchedEx", loaded.gemm_grouped_batched_ex, missing);
+  resolve(library, "cublasGemmEx", loaded.gemm_ex, missing);
   int major = 0, minor = 0, patch = 0;
   if (get_property != nullptr) {
     if (get_property(0, &major) != kSuccess || get_property(1, &minor) != kSuccess ||

@@ -28,6 +28,8 @@ inline constexpr Operation kOpN = 0;
 inline constexpr Operation kOpT = 1;
 inline constexpr DataType kR16BF = 14;  // the only operand and result type the plan uses
 inline constexpr ComputeType kCompute32F = 68;
+using GemmAlgorithm = int;  // cublasGemmAlgo_t
+inline constexpr GemmAlgorithm kGemmDefault = -1;
 
 // The oldest cuBLAS with cublasGemmGroupedBatchedEx, as major * 10000 + minor * 100 + patch.
 inline constexpr int kMinimumVersion = 120500;
@@ -48,6 +50,10 @@ struct Api {
                                     const int* ldb, const void* beta, void* const* c, DataType c_type,
                                     const int* ldc, int group_count, const int* group_size,
                                     ComputeType compute_type) = nullptr;
+  // cublasGemmEx: one GEMM, every argument on the host; the plan's other call shape (a loop over the groups).
+  Status (*gemm_ex)(Handle, Operation transa, Operation transb, int m, int n, int k, const void* alpha, const void* a,
+                    DataType a_type, int lda, const void* b, DataType b_type, int ldb, const void* beta, void* c,
+                    DataType c_type, int ldc, ComputeType compute_type, GemmAlgorithm algorithm) = nullptr;
 };
 
 // The candidates in search order: each name as given (the dynamic loader's search), then under $CUDA_HOME/lib64 and

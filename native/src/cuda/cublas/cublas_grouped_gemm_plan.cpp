@@ -3,10 +3,13 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/tuning_settings.hpp"
 #include "core/validate.hpp"
+#include "cublas/cublas_call_choice.hpp"
 #include "cublas/cublas_loader.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/cuda_dequantize.hpp"
@@ -93,7 +96,11 @@ class CublasHandle {
 class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
  public:
   CublasGroupedGemmPlan(const GroupedGemmShape& shape, const CudaPlanEnvironment& environment)
-      : shape_(shape), environment_(environment), api_(cublas::api()), memory_(environment.backend) {
+      : shape_(shape),
+        environment_(environment),
+        settings_(read_tuning_settings([](const char* name) -> const char* { return std::getenv(name); })),
+        api_(cublas::api()),
+        memory_(environment.backend) {
     // Everything bound to a device (the handle, pinned and device memory) is made with the plan's device current,
     // and the caller's device is current again afterwards.
     DeviceScope scope(environment.device, environment.backend);
@@ -179,6 +186,8 @@ class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
       ++groups;
     }
     if (groups == 0) return;  // no rows: nothing to compute and nothing to write
+    const cublas::Call call = cublas::choose_call(settings_.cublas_call, groups, offsets[experts] - offsets[0],
+                                                  shape_.n, shape_.k);
     // The device copy holds the groups' [A pointers | B pointers | C pointers | expert ids], each `experts` long.
     void** device_a = pointers_device_;
     void** device_b = pointers_device_ + experts;
@@ -208,13 +217,25 @@ class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
     }
 
     cublas_check(api_, api_.set_stream(handle_->get(), cuda_stream), "cublasSetStream");
-    cublas_check(api_,
-                 api_.gemm_grouped_batched_ex(handle_->get(), transa_.data(), transb_.data(), m_.data(), n_.data(),
-                                              k_.data(), alpha_.data(), const_cast<const void* const*>(device_a),
-                                              cublas::kR16BF, lda_.data(), const_cast<const void* const*>(device_b),
-                                              cublas::kR16BF, ldb_.data(), beta_.data(), device_c, cublas::kR16BF,
-                                              ldc_.data(), groups, group_size_.data(), cublas::kCompute32F),
-                 "cublasGemmGroupedBatchedEx");
+    if (call == cublas::Call::kLoop) {
+      // The same groups, one cublasGemmEx each, from the host copies of the pointers.
+      for (int32_t g = 0; g < groups; ++g) {
+        cublas_check(api_,
+                     api_.gemm_ex(handle_->get(), cublas::kOpT, cublas::kOpN, shape_.n, n_[g], shape_.k, &alpha_[0],
+                                  a_pointers[g], cublas::kR16BF, shape_.k, b_pointers[g], cublas::kR16BF, shape_.k,
+                                  &beta_[0], c_pointers[g], cublas::kR16BF, shape_.n, cublas::kCompute32F,
+                                  cublas::kGemmDefault),
+                     "cublasGemmEx");
+      }
+    } else {
+      cublas_check(api_,
+                   api_.gemm_grouped_batched_ex(handle_->get(), transa_.data(), transb_.data(), m_.data(), n_.data(),
+                                                k_.data(), alpha_.data(), const_cast<const void* const*>(device_a),
+                                                cublas::kR16BF, lda_.data(), const_cast<const void* const*>(device_b),
+                                                cublas::kR16BF, ldb_.data(), beta_.data(), device_c, cublas::kR16BF,
+                                                ldc_.data(), groups, group_size_.data(), cublas::kCompute32F),
+                   "cublasGemmGroupedBatchedEx");
+    }
     MC_CUDA_CHECK(cudaGetLastError(), backend);
     if (fp16) {
       const int64_t first = offsets[0];
@@ -227,6 +248,7 @@ class CublasGroupedGemmPlan final : public GroupedGemmPlanImpl {
  private:
   GroupedGemmShape shape_;
   CudaPlanEnvironment environment_;
+  TuningSettings settings_;  // read once per plan: MOECUTLASS_CUBLAS_CALL
   const cublas::Api& api_;
   DeviceBuffers memory_;  // declared before the handle: released after it
   std::unique_ptr<CublasHandle> handle_;
