@@ -22,6 +22,8 @@ constexpr GpuClass kClasses[] = {GpuClass::H100, GpuClass::H200, GpuClass::Other
 // the min_k rows.
 constexpr int32_t kDepths[] = {128, 256, 1023, 1024, 1536, 4096, 7168, 14336};
 constexpr int32_t kLongK = 7168;
+// Wide enough for every MC_AUTO_PERSISTENT row (min_n): the N the suite's DeepSeek-V3 gate_up has.
+constexpr int32_t kWideN = 4096;
 
 int32_t index_of(const char* name) {
   const int32_t index = find_kernel_config(name);
@@ -56,7 +58,7 @@ constexpr std::pair<int32_t, int32_t> kWithoutSm90a[] = {{8, 0}, {8, 6}, {8, 9},
 
 // The widest configuration that takes the average under the SINGLE table.
 int32_t single_config(GpuClass gpu_class, int32_t experts, int32_t rows, int32_t k = kLongK) {
-  const PlanSelection plan = select_plan(MC_STRATEGY_SINGLE, gpu_class, k, {});
+  const PlanSelection plan = select_plan(MC_STRATEGY_SINGLE, gpu_class, kWideN, k, {});
   const LaunchSet set = select_launches(plan, experts, rows);
   EXPECT_EQ(set.count, 1);
   return set.launch[0].config;
@@ -89,7 +91,7 @@ TEST(KernelRegistry, NamesAreUniqueAndShapesAreBuildable) {
 TEST(GemmSelection, EveryClassTablePartitionsTheRowsAtEveryDepth) {
   for (GpuClass gpu_class : kClasses)
   for (int32_t k : kDepths) {
-    const SelectionTable table = selection_table(gpu_class, k);
+    const SelectionTable table = selection_table(gpu_class, kWideN, k);
     const std::string name = std::string(gpu_class_name(gpu_class)) + ", K " + std::to_string(k);
     ASSERT_GE(table.specialized_count, 1) << name;
     ASSERT_GE(table.single_count, 1) << name;
@@ -143,13 +145,13 @@ TEST(GemmSelection, SingleLaunchesOneConfigurationChosenByTheAverage) {
     EXPECT_EQ(single_config(GpuClass::H100, 32, rows), wide);
     EXPECT_EQ(single_config(GpuClass::Other, 32, rows), wide);
   }
-  const PlanSelection plan = select_plan(MC_STRATEGY_SINGLE, GpuClass::H200, kLongK, {});
+  const PlanSelection plan = select_plan(MC_STRATEGY_SINGLE, GpuClass::H200, kWideN, kLongK, {});
   const LaunchSet set = select_launches(plan, 32, 32 * 1024);
   EXPECT_EQ(set.strategy, MC_STRATEGY_SINGLE);
   EXPECT_EQ(set.launch[0].first_rows, 1);
   EXPECT_EQ(set.launch[0].last_rows, kUnboundedRows);
   // A single plan instantiates only its SINGLE configurations.
-  EXPECT_EQ(plan.config_count, selection_table(GpuClass::H200, kLongK).single_count);
+  EXPECT_EQ(plan.config_count, selection_table(GpuClass::H200, kWideN, kLongK).single_count);
 }
 
 TEST(GemmSelection, ShortKKeepsTheNarrowTileForFewerRowsOnly) {
@@ -163,11 +165,11 @@ TEST(GemmSelection, ShortKKeepsTheNarrowTileForFewerRowsOnly) {
   EXPECT_EQ(single_config(GpuClass::H200, 256, 256 * 16, 256), narrow);  // ds-tp8-down-e256-t512
   EXPECT_EQ(single_config(GpuClass::H200, 256, 256 * 40, 256), narrow);
   EXPECT_EQ(single_config(GpuClass::H200, 256, 256 * 41, 256), wide);
-  const SelectionTable short_k = selection_table(GpuClass::H200, 256);
+  const SelectionTable short_k = selection_table(GpuClass::H200, kWideN, 256);
   ASSERT_EQ(short_k.single_count, 3);
   EXPECT_EQ(short_k.single[0].last_rows, 40);
   EXPECT_EQ(short_k.single[1].first_rows, 41);
-  const SelectionTable long_k = selection_table(GpuClass::H200, 1024);
+  const SelectionTable long_k = selection_table(GpuClass::H200, kWideN, 1024);
   ASSERT_EQ(long_k.single_count, 3);  // the short-K row is shadowed, not repeated
   EXPECT_EQ(long_k.single[0].last_rows, 96);
   EXPECT_EQ(long_k.single[1].first_rows, 97);
@@ -175,7 +177,7 @@ TEST(GemmSelection, ShortKKeepsTheNarrowTileForFewerRowsOnly) {
 
 TEST(GemmSelection, SpecializationBelowTheWidestThresholdOnly) {
   for (int32_t strategy : {MC_STRATEGY_AUTO, MC_STRATEGY_EXPERT_SPECIALIZED}) {
-    const PlanSelection plan = select_plan(strategy, GpuClass::H100, kLongK, {});
+    const PlanSelection plan = select_plan(strategy, GpuClass::H100, kWideN, kLongK, {});
     // H100 table: 1..36 swapped 128x32, 37..64 swapped 128x64, 65.. 128x128; specialize while the average < 64.
     LaunchSet set = select_launches(plan, 256, 256 * 4);
     EXPECT_EQ(set.strategy, MC_STRATEGY_EXPERT_SPECIALIZED);
@@ -199,13 +201,13 @@ TEST(GemmSelection, SpecializationBelowTheWidestThresholdOnly) {
     EXPECT_EQ(set.lead, 0);
   }
   // On the H200, a large average runs the single path's tall tile.
-  const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, GpuClass::H200, kLongK, {});
+  const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, GpuClass::H200, kWideN, kLongK, {});
   const LaunchSet set = select_launches(plan, 32, 32 * 1024);
   EXPECT_EQ(set.strategy, MC_STRATEGY_SINGLE);
   EXPECT_EQ(set.launch[0].config, index_of("tile_256x128x128_c2x1_cooperative"));
   // auto instantiates both tables' configurations, each once.
   std::set<int32_t> expected;
-  const SelectionTable table = selection_table(GpuClass::H200, kLongK);
+  const SelectionTable table = selection_table(GpuClass::H200, kWideN, kLongK);
   for (int32_t i = 0; i < table.specialized_count; ++i) expected.insert(table.specialized[i].config);
   for (int32_t i = 0; i < table.single_count; ++i) expected.insert(table.single[i].config);
   EXPECT_EQ(plan.config_count, static_cast<int32_t>(expected.size()));
@@ -213,7 +215,7 @@ TEST(GemmSelection, SpecializationBelowTheWidestThresholdOnly) {
 
 TEST(GemmSelection, ACallersListReplacesTheTable) {
   const ConfigOverride request = two_configs("swap_128x64x128_c2x1_pingpong", 50, "tile_64x128x128_c1x2_pingpong");
-  const PlanSelection plan = select_plan(MC_STRATEGY_EXPERT_SPECIALIZED, GpuClass::H200, kLongK, request);
+  const PlanSelection plan = select_plan(MC_STRATEGY_EXPERT_SPECIALIZED, GpuClass::H200, kWideN, kLongK, request);
   EXPECT_STREQ(plan.source, "mc_grouped_gemm_desc.configs");
   EXPECT_EQ(plan.config_count, 2);
   LaunchSet set = select_launches(plan, 16, 16 * 10);
@@ -230,7 +232,7 @@ TEST(GemmSelection, ACallersListReplacesTheTable) {
   forced.configs[0] = index_of("swap_128x32x128_c2x1_pingpong");
   forced.max_rows[0] = kUnboundedRows;
   for (int32_t strategy : {MC_STRATEGY_SINGLE, MC_STRATEGY_EXPERT_SPECIALIZED, MC_STRATEGY_AUTO}) {
-    const PlanSelection one = select_plan(strategy, GpuClass::H100, kLongK, forced);
+    const PlanSelection one = select_plan(strategy, GpuClass::H100, kWideN, kLongK, forced);
     for (int32_t rows : {0, 16, 4096, 1 << 20}) {
       set = select_launches(one, 16, rows);
       ASSERT_EQ(set.count, 1);
@@ -287,7 +289,7 @@ TEST(GemmSelection, OverridesAreValidatedFieldByField) {
 TEST(GemmSelection, CublasPlansNoConfigurationAndEveryRunExecutesIt) {
   for (GpuClass gpu_class : kClasses) {
     for (int32_t k : kDepths) {
-      const PlanSelection plan = select_plan(MC_STRATEGY_CUBLAS, gpu_class, k, {});
+      const PlanSelection plan = select_plan(MC_STRATEGY_CUBLAS, gpu_class, kWideN, k, {});
       EXPECT_TRUE(plan.cublas);
       EXPECT_EQ(plan.config_count, 0);
       EXPECT_STREQ(plan.source, "cuBLAS");
@@ -464,7 +466,7 @@ TEST(GemmSelection, PersistentRunsItsOwnTableInOneLaunch) {
                                {256, 64, "swap_128x64x128_c2x1_pingpong"},
                                {256, 65, "tile_128x128x128_c1x2_cooperative"}};
   for (const Expected& e : expected) {
-    const PlanSelection plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H200, e.k, {});
+    const PlanSelection plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H200, kWideN, e.k, {});
     const LaunchSet set = select_launches(plan, 32, 32 * e.average);
     EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT) << e.k << " " << e.average;
     ASSERT_EQ(set.count, 1);
@@ -476,8 +478,8 @@ TEST(GemmSelection, PersistentRunsItsOwnTableInOneLaunch) {
     EXPECT_TRUE(prepared);
   }
   // A class without PERSISTENT rows runs its SINGLE choice in the persistent kernel.
-  const PlanSelection h100 = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H100, kLongK, {});
-  const PlanSelection h100_single = select_plan(MC_STRATEGY_SINGLE, GpuClass::H100, kLongK, {});
+  const PlanSelection h100 = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H100, kWideN, kLongK, {});
+  const PlanSelection h100_single = select_plan(MC_STRATEGY_SINGLE, GpuClass::H100, kWideN, kLongK, {});
   for (int32_t average : {0, 8, 64, 4096}) {
     const LaunchSet set = select_launches(h100, 8, 8 * average);
     EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT);
@@ -491,7 +493,7 @@ TEST(GemmSelection, PersistentRunsACallersListAsSpecializationInsideTheKernel) {
   request.configs[0] = index_of("swap_128x32x128_c2x1_pingpong");
   request.max_rows[0] = kUnboundedRows;
   EXPECT_NO_THROW(validate_config_override(request, MC_STRATEGY_PERSISTENT));
-  PlanSelection plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H100, kLongK, request);
+  PlanSelection plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H100, kWideN, kLongK, request);
   LaunchSet set = select_launches(plan, 8, 8 * 300);
   EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT);
   ASSERT_EQ(set.count, 1);
@@ -502,7 +504,7 @@ TEST(GemmSelection, PersistentRunsACallersListAsSpecializationInsideTheKernel) {
   request.max_rows[0] = 64;
   request.max_rows[1] = kUnboundedRows;
   EXPECT_NO_THROW(validate_config_override(request, MC_STRATEGY_PERSISTENT));
-  plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H200, kLongK, request);
+  plan = select_plan(MC_STRATEGY_PERSISTENT, GpuClass::H200, kWideN, kLongK, request);
   EXPECT_EQ(plan.config_count, 2);
   for (int32_t average : {1, 16, 200}) {
     set = select_launches(plan, 8, 8 * average);
@@ -521,7 +523,7 @@ TEST(GemmSelection, PersistentRunsACallersListAsSpecializationInsideTheKernel) {
 TEST(GemmSelection, AutoRunsThePersistentKernelWhereTheH200Measured) {
   // kernel_configs.def MC_AUTO_PERSISTENT: up to 64 rows per expert with K >= 2048, on the H200 only.
   const auto strategy = [](GpuClass gpu_class, int32_t k, int32_t experts, int64_t rows) {
-    return select_launches(select_plan(MC_STRATEGY_AUTO, gpu_class, k, {}), experts, rows).strategy;
+    return select_launches(select_plan(MC_STRATEGY_AUTO, gpu_class, kWideN, k, {}), experts, rows).strategy;
   };
   EXPECT_EQ(strategy(GpuClass::H200, 7168, 32, 32 * 8), MC_STRATEGY_PERSISTENT);
   EXPECT_EQ(strategy(GpuClass::H200, 2048, 256, 256 * 16), MC_STRATEGY_PERSISTENT);
@@ -533,11 +535,33 @@ TEST(GemmSelection, AutoRunsThePersistentKernelWhereTheH200Measured) {
   EXPECT_NE(strategy(GpuClass::H100, 7168, 32, 32 * 8), MC_STRATEGY_PERSISTENT);
 }
 
+TEST(GemmSelection, AutoKeepsThePointerArrayKernelsForNarrowN) {
+  // MC_AUTO_PERSISTENT(H200, 0, 64, 2048, 1024): ds-tp8-gate_up-e256-t512 (N 512, K 7168, 16 rows per expert) lost
+  // in the persistent kernel in every measured run; from N 1024 the row applies.
+  const auto strategy = [](int32_t n, int32_t k, int32_t experts, int64_t rows) {
+    return select_launches(select_plan(MC_STRATEGY_AUTO, GpuClass::H200, n, k, {}), experts, rows).strategy;
+  };
+  EXPECT_NE(strategy(512, 7168, 256, 4096), MC_STRATEGY_PERSISTENT);
+  EXPECT_NE(strategy(1023, 7168, 256, 4096), MC_STRATEGY_PERSISTENT);
+  EXPECT_EQ(strategy(1024, 7168, 256, 4096), MC_STRATEGY_PERSISTENT);
+  EXPECT_EQ(strategy(3072, 4096, 128, 2048), MC_STRATEGY_PERSISTENT) << "qwen3-gate_up-e128-t256";
+  // Narrow N: auto runs what it runs without persistent rows, and prepares no persistent-only configuration.
+  const PlanSelection narrow = select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 512, 7168, {});
+  EXPECT_EQ(narrow.table.auto_persistent_count, 0);
+  const PlanSelection specialized = select_plan(MC_STRATEGY_EXPERT_SPECIALIZED, GpuClass::H200, 512, 7168, {});
+  EXPECT_EQ(narrow.config_count, specialized.config_count);
+  const LaunchSet got = select_launches(narrow, 256, 4096);
+  const LaunchSet want = select_launches(specialized, 256, 4096);
+  EXPECT_EQ(got.strategy, want.strategy);
+  ASSERT_EQ(got.count, want.count);
+  for (int32_t i = 0; i < got.count; ++i) EXPECT_EQ(got.launch[i].config, want.launch[i].config);
+}
+
 TEST(GemmSelection, AutoKeepsOneConfigurationAtShortDepthOnTheH200) {
   // kernel_configs.def MC_AUTO_SPECIALIZE(H200, 1024): at K 256 auto runs single where expert_specialized still
   // specializes; from K 1024 auto specializes again; the H100 has no such row.
   const auto launches = [](int32_t strategy, GpuClass gpu_class, int32_t k) {
-    return select_launches(select_plan(strategy, gpu_class, k, {}), 256, 256 * 16);
+    return select_launches(select_plan(strategy, gpu_class, kWideN, k, {}), 256, 256 * 16);
   };
   EXPECT_EQ(launches(MC_STRATEGY_AUTO, GpuClass::H200, 256).strategy, MC_STRATEGY_SINGLE);
   EXPECT_EQ(launches(MC_STRATEGY_AUTO, GpuClass::H200, 256).count, 1);
@@ -545,14 +569,13 @@ TEST(GemmSelection, AutoKeepsOneConfigurationAtShortDepthOnTheH200) {
   EXPECT_EQ(launches(MC_STRATEGY_AUTO, GpuClass::H200, 1024).strategy, MC_STRATEGY_EXPERT_SPECIALIZED);
   EXPECT_EQ(launches(MC_STRATEGY_AUTO, GpuClass::H100, 256).strategy, MC_STRATEGY_EXPERT_SPECIALIZED);
   // Auto at K 256 prepares only what it can launch: the single path's configurations, no swapped tile.
-  const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, GpuClass::H200, 256, {});
+  const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, GpuClass::H200, kWideN, 256, {});
   EXPECT_FALSE(plan.table.auto_specializes);
   for (int32_t i = 0; i < plan.config_count; ++i) {
     EXPECT_FALSE(kKernelConfigs[plan.configs[i]].swap_ab) << kKernelConfigs[plan.configs[i]].name;
   }
   // A caller's list under auto is used as given.
-  const PlanSelection forced = select_plan(
-      MC_STRATEGY_AUTO, GpuClass::H200, 256,
+  const PlanSelection forced = select_plan(MC_STRATEGY_AUTO, GpuClass::H200, kWideN, 256,
       two_configs("swap_128x64x128_c2x1_pingpong", 64, "tile_128x128x128_c1x2_cooperative"));
   EXPECT_EQ(select_launches(forced, 256, 256 * 16).strategy, MC_STRATEGY_EXPERT_SPECIALIZED);
 }
@@ -560,9 +583,9 @@ TEST(GemmSelection, AutoKeepsOneConfigurationAtShortDepthOnTheH200) {
 TEST(GemmSelection, AutoRunsThePersistentKernelOnlyWhereTheClassSaysSo) {
   for (GpuClass gpu_class : kClasses) {
     for (int32_t k : kDepths) {
-      const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, gpu_class, k, {});
-      const PlanSelection specialized = select_plan(MC_STRATEGY_EXPERT_SPECIALIZED, gpu_class, k, {});
-      const PlanSelection single = select_plan(MC_STRATEGY_SINGLE, gpu_class, k, {});
+      const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, gpu_class, kWideN, k, {});
+      const PlanSelection specialized = select_plan(MC_STRATEGY_EXPERT_SPECIALIZED, gpu_class, kWideN, k, {});
+      const PlanSelection single = select_plan(MC_STRATEGY_SINGLE, gpu_class, kWideN, k, {});
       for (int32_t average : {0, 1, 8, 16, 24, 36, 48, 64, 96, 128, 256, 511, 512, 1024, 4096}) {
         const LaunchSet set = select_launches(plan, 16, 16 * average);
         const bool listed = [&] {
@@ -578,7 +601,7 @@ TEST(GemmSelection, AutoRunsThePersistentKernelOnlyWhereTheClassSaysSo) {
           EXPECT_EQ(set.strategy, MC_STRATEGY_PERSISTENT) << average;
           ASSERT_EQ(set.count, 1);
           EXPECT_EQ(set.launch[0].config,
-                    select_launches(select_plan(MC_STRATEGY_PERSISTENT, gpu_class, k, {}), 16, 16 * average)
+                    select_launches(select_plan(MC_STRATEGY_PERSISTENT, gpu_class, kWideN, k, {}), 16, 16 * average)
                         .launch[0]
                         .config);
           bool prepared = false;
@@ -615,7 +638,7 @@ TEST(GemmSelection, AutoNeverRunsCublasOnAnSm90aDevice) {
     const SelectionDevice device = device_with(9, 0, gpu_class);
     ASSERT_TRUE(device.sm90a);
     for (int32_t k : kDepths) {
-      const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, device, k, {});
+      const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, device, kWideN, k, {});
       EXPECT_FALSE(plan.cublas) << gpu_class_name(gpu_class) << ", K " << k;
       EXPECT_GE(plan.config_count, 1);
       for (int32_t experts : {1, 8, 32, 256}) {
@@ -636,7 +659,7 @@ TEST(GemmSelection, AutoRunsCublasOnEveryDeviceWithoutSm90a) {
     const SelectionDevice device = device_with(major, minor);
     ASSERT_FALSE(device.sm90a);
     for (int32_t k : kDepths) {
-      const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, device, k, {});
+      const PlanSelection plan = select_plan(MC_STRATEGY_AUTO, device, kWideN, k, {});
       EXPECT_TRUE(plan.cublas) << major << "." << minor << ", K " << k;
       EXPECT_EQ(plan.strategy, MC_STRATEGY_AUTO) << "the plan keeps the strategy it was asked for";
       EXPECT_EQ(plan.config_count, 0) << "no registry kernel is prepared where none can run";
@@ -648,14 +671,14 @@ TEST(GemmSelection, AutoRunsCublasOnEveryDeviceWithoutSm90a) {
       }
     }
     // Asked for by name it is the same plan.
-    EXPECT_TRUE(select_plan(MC_STRATEGY_CUBLAS, device, kLongK, {}).cublas);
+    EXPECT_TRUE(select_plan(MC_STRATEGY_CUBLAS, device, kWideN, kLongK, {}).cublas);
   }
 }
 
 TEST(GemmSelection, Sm90aStrategiesOnADeviceWithoutSm90aAreUnsupportedNamingItsComputeCapability) {
   const auto error_of = [](int32_t strategy, const SelectionDevice& device, const ConfigOverride& request) {
     try {
-      select_plan(strategy, device, kLongK, request);
+      select_plan(strategy, device, kWideN, kLongK, request);
     } catch (const Error& error) {
       return std::make_pair(error.status(), std::string(error.what()));
     }

@@ -70,7 +70,7 @@ MC_API mc_status mc_grouped_gemm_plan_create(mc_context context, const mc_groupe
     shape.strategy = desc->strategy;
     shape.max_rows = desc->max_rows;
     shape.static_weights = (flags & MC_PLAN_STATIC_WEIGHTS) != 0;
-    shape.selection = select_plan(desc->strategy, object->backend().selection_device(), desc->k, request);
+    shape.selection = select_plan(desc->strategy, object->backend().selection_device(), desc->n, desc->k, request);
     auto created = std::make_shared<Plan>(object, shape, object->backend().create_grouped_gemm_plan(shape));
     *plan = reinterpret_cast<mc_grouped_gemm_plan>(Registry::instance().add(created));
   });

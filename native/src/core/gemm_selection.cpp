@@ -17,6 +17,7 @@ struct RangeRow {
   int32_t first_rows;
   int32_t last_rows;
   int32_t min_k;
+  int32_t min_n;  // MC_AUTO_PERSISTENT only (0 elsewhere)
 };
 
 constexpr GpuClass kClass_H100 = GpuClass::H100;
@@ -29,10 +30,10 @@ constexpr Path kPath_PERSISTENT = Path::Persistent;
 constexpr RangeRow kRangeRows[] = {
 #define MC_KERNEL_CONFIG(name, tm, tn, tk, cm, cn, schedule, swap)
 #define MC_KERNEL_RANGE(gpu_class, path, name, first, last, min_k) \
-  {kClass_##gpu_class, kPath_##path, registry_detail::kIndex_##name, first, last, min_k},
-#define MC_AUTO_PERSISTENT(gpu_class, first, last, min_k) \
-  {kClass_##gpu_class, Path::AutoPersistent, -1, first, last, min_k},
-#define MC_AUTO_SPECIALIZE(gpu_class, min_k) {kClass_##gpu_class, Path::AutoSpecialize, -1, 0, 0, min_k},
+  {kClass_##gpu_class, kPath_##path, registry_detail::kIndex_##name, first, last, min_k, 0},
+#define MC_AUTO_PERSISTENT(gpu_class, first, last, min_k, min_n) \
+  {kClass_##gpu_class, Path::AutoPersistent, -1, first, last, min_k, min_n},
+#define MC_AUTO_SPECIALIZE(gpu_class, min_k) {kClass_##gpu_class, Path::AutoSpecialize, -1, 0, 0, min_k, 0},
 #include "core/kernel_configs.def"
 #undef MC_KERNEL_CONFIG
 #undef MC_KERNEL_RANGE
@@ -70,7 +71,7 @@ void append_range(RowRange* ranges, int32_t& count, const RangeRow& row) {
   ranges[count++] = {row.config, first, row.last_rows};
 }
 
-SelectionTable build_table(GpuClass gpu_class, int32_t k) {
+SelectionTable build_table(GpuClass gpu_class, int32_t n, int32_t k) {
   SelectionTable table;
   for (const RangeRow& row : kRangeRows) {
     if (row.gpu_class != gpu_class) continue;
@@ -93,7 +94,7 @@ SelectionTable build_table(GpuClass gpu_class, int32_t k) {
         break;  // handled above
       case Path::AutoPersistent:
         // Not a partition: auto's persistent ranges may leave gaps (there auto runs as before).
-        if (table.auto_persistent_count < kMaxPlanConfigs) {
+        if (n >= row.min_n && table.auto_persistent_count < kMaxPlanConfigs) {
           table.auto_persistent[table.auto_persistent_count++] = {-1, row.first_rows, row.last_rows};
         }
         break;
@@ -176,7 +177,7 @@ const char* gpu_class_name(GpuClass gpu_class) {
   return kOtherName;
 }
 
-SelectionTable selection_table(GpuClass gpu_class, int32_t k) { return build_table(gpu_class, k); }
+SelectionTable selection_table(GpuClass gpu_class, int32_t n, int32_t k) { return build_table(gpu_class, n, k); }
 
 bool runs_sm90a_kernels(int32_t compute_major, int32_t compute_minor, bool built) {
   return built && compute_major == 9 && compute_minor == 0;
@@ -226,13 +227,14 @@ void validate_config_override(const ConfigOverride& request, int32_t strategy) {
   }
 }
 
-PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const ConfigOverride& request) {
+PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t n, int32_t k, const ConfigOverride& request) {
   SelectionDevice device;
   device.gpu_class = gpu_class;
-  return select_plan(strategy, device, k, request);
+  return select_plan(strategy, device, n, k, request);
 }
 
-PlanSelection select_plan(int32_t strategy, const SelectionDevice& device, int32_t k, const ConfigOverride& request) {
+PlanSelection select_plan(int32_t strategy, const SelectionDevice& device, int32_t n, int32_t k,
+                          const ConfigOverride& request) {
   PlanSelection plan;
   plan.strategy = strategy;
   if (strategy == MC_STRATEGY_CUBLAS) {
@@ -279,7 +281,7 @@ PlanSelection select_plan(int32_t strategy, const SelectionDevice& device, int32
     table.auto_specializes = true;  // a caller's list is meant to be used
   } else {
     plan.source = gpu_class_name(gpu_class);
-    plan.table = selection_table(gpu_class, k);
+    plan.table = selection_table(gpu_class, n, k);
   }
   const SelectionTable& table = plan.table;
   const bool persistent_only = strategy == MC_STRATEGY_PERSISTENT && request.count <= 1;

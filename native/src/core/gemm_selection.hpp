@@ -1,7 +1,7 @@
 // The selection step of a grouped-GEMM plan: pure host logic, no CUDA, unit-tested on any machine and shared by
 // every backend (the CPU backend resolves `auto` with it and reports what a GPU would launch).
 //
-//   select_plan     (strategy, GPU class, K, caller's override) -> the configurations a plan instantiates
+//   select_plan     (strategy, GPU class, N, K, caller's override) -> the configurations a plan instantiates
 //                   and the ranges it chooses from (the per-GPU-class MC_KERNEL_RANGE table, or the caller's list);
 //   select_launches (that, rows of one call) -> the configurations one run launches and the rows each takes.
 //
@@ -85,8 +85,9 @@ struct SelectionTable {
 };
 
 // The MC_KERNEL_RANGE rows of one GPU class that apply to a problem of depth k, as consecutive ranges (rows with
-// min_k above k skipped, later rows clipped where earlier ones already cover: kernel_configs.def).
-SelectionTable selection_table(GpuClass gpu_class, int32_t k);
+// min_k above k skipped, later rows clipped where earlier ones already cover: kernel_configs.def), and the
+// MC_AUTO_PERSISTENT rows whose min_k and min_n the problem reaches.
+SelectionTable selection_table(GpuClass gpu_class, int32_t n, int32_t k);
 
 // A caller's explicit configuration list (mc_grouped_gemm_desc.configs), already validated by
 // validate_config_override: count 0 means none.
@@ -116,9 +117,10 @@ struct PlanSelection {
 
 // Throws Error(MC_STATUS_UNSUPPORTED) naming the device's compute capability when the device has no SM90a and the
 // strategy (single, expert_specialized, persistent) or the caller's list needs the registry's SM90a kernels.
-PlanSelection select_plan(int32_t strategy, const SelectionDevice& device, int32_t k, const ConfigOverride& request);
+PlanSelection select_plan(int32_t strategy, const SelectionDevice& device, int32_t n, int32_t k,
+                          const ConfigOverride& request);
 // The same on an SM90a device of that class (what the class tables were measured on).
-PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t k, const ConfigOverride& request);
+PlanSelection select_plan(int32_t strategy, GpuClass gpu_class, int32_t n, int32_t k, const ConfigOverride& request);
 
 struct LaunchSet {
   int32_t strategy = MC_STRATEGY_SINGLE;  // what the run executes: single, expert_specialized, persistent or cublas

@@ -21,7 +21,7 @@ GroupedGemmShape gemm_shape(Backend& backend, const MoeLayerShape& shape, int32_
   gemm.strategy = shape.strategy;
   gemm.max_rows = shape.max_rows();
   gemm.static_weights = true;  // the layer's weights stay unchanged while it exists (mc_moe_layer_weights)
-  gemm.selection = select_plan(shape.strategy, backend.selection_device(), k, ConfigOverride{});
+  gemm.selection = select_plan(shape.strategy, backend.selection_device(), n, k, ConfigOverride{});
   return gemm;
 }
 
