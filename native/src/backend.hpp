@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -149,6 +150,10 @@ class Backend {
   // true while the stream is between begin and end of a capture (also an invalidated one). Cheap, never waits.
   virtual bool is_capturing(BackendStream& stream) = 0;
 
+  // Runs `body` with the backend's device current (the CUDA backend restores the caller's device afterwards): NCCL's
+  // communicator creation binds to the current device. The CPU backend just runs it.
+  virtual void run_on_device(const std::function<void()>& body) { body(); }
+
   // Waits for all work of the context (every stream it created, and its default stream).
   virtual void synchronize() = 0;
   // Waits, then reads (and with reset clears) the device-side error flag: MC_DEVICE_ERROR_* bits.
@@ -167,6 +172,16 @@ inline constexpr bool kCudaCompiledIn = true;
 #else
 inline constexpr bool kCudaCompiledIn = false;
 #endif
+
+#if defined(MOECUTLASS_WITH_NCCL) && MOECUTLASS_WITH_NCCL
+inline constexpr bool kNcclCompiledIn = true;
+#else
+inline constexpr bool kNcclCompiledIn = false;
+#endif
+
+inline constexpr const char* kBuiltWithoutNccl =
+    "MoeCutlass was built without NCCL (MOECUTLASS_NCCL=OFF, or AUTO without CUDA or without nccl.h), so it has no "
+    "communicators and no parallel MoE layer";
 
 inline constexpr const char* kBuiltWithoutCuda =
     "MoeCutlass was built without CUDA (MOECUTLASS_CUDA=OFF or no CUDA compiler); use MC_BACKEND_CPU";

@@ -189,3 +189,24 @@ public enum MoeActivation
     /// <summary>GEMM1's rows are [gate | up] (2 * Intermediate columns); h = silu(gate) * up (SwiGLU: Mixtral, DeepSeek, Qwen).</summary>
     SiluAndMul = NativeConstants.MC_ACTIVATION_SILU_AND_MUL,
 }
+
+/// <summary>
+/// How a layer is split across the ranks of an <see cref="MoeCommunicator"/> (<c>MC_PARALLEL_*</c>; issue 16,
+/// docs/design/multi-gpu.md).
+/// </summary>
+public enum MoeParallelMode
+{
+    /// <summary>
+    /// Tensor parallel: every rank holds every expert with a 1/W slice of the intermediate size
+    /// (<see cref="MoeLayerOptions.Intermediate"/> is I/W, a multiple of 128), runs the layer on all tokens and the fp32
+    /// partial outputs are summed across the ranks (all-reduce).
+    /// </summary>
+    Tensor = NativeConstants.MC_PARALLEL_TENSOR,
+
+    /// <summary>
+    /// Expert parallel: rank r holds experts r E/W .. (r+1) E/W - 1 (<see cref="MoeLayerOptions.FirstExpert"/>,
+    /// <see cref="MoeLayerOptions.LocalExperts"/>); each rank passes up to <see cref="MoeParallelism.TokensPerRank"/> of
+    /// its own tokens, which are all-gathered, run through every rank's experts and reduce-scattered back.
+    /// </summary>
+    Expert = NativeConstants.MC_PARALLEL_EXPERT,
+}

@@ -515,7 +515,24 @@ public sealed class MoeContext : IDisposable
             w2_scales = (float*)w2ScalesLease.Raw,
         };
         nint raw = 0;
-        NativeStatus.Check(NativeMethods.mc_moe_layer_create(context.Raw, &desc, &weights, &raw), ParameterMap.MoeLayerCreate);
+        if (options.Parallel is { } parallel)
+        {
+            // A null communicator goes to the library as NULL, which names it (after the checks that come first).
+            using HandleLease communicator = parallel.Communicator is null ? default : parallel.Communicator.Lease();
+            var parallelDesc = new mc_moe_layer_parallel_desc
+            {
+                struct_size = (uint)sizeof(mc_moe_layer_parallel_desc),
+                mode = (int)parallel.Mode,
+                communicator = communicator.Raw,
+                tokens_per_rank = parallel.TokensPerRank,
+            };
+            NativeStatus.Check(NativeMethods.mc_moe_layer_create_parallel(context.Raw, &desc, &parallelDesc, &weights, &raw),
+                ParameterMap.MoeLayerCreate);
+        }
+        else
+        {
+            NativeStatus.Check(NativeMethods.mc_moe_layer_create(context.Raw, &desc, &weights, &raw), ParameterMap.MoeLayerCreate);
+        }
         MoeLayerHandle handle;
         try
         {

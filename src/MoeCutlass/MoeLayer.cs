@@ -63,6 +63,15 @@ public sealed record MoeLayerOptions(int TotalExperts, int TopK, int Hidden, int
     /// </summary>
     public GemmStrategy Strategy { get; init; } = GemmStrategy.Auto;
 
+    /// <summary>
+    /// One rank of a tensor- or expert-parallel layer across GPUs (issue 16), or null (the default) for a layer on one
+    /// device. The other options keep their per-rank meaning: <see cref="Intermediate"/> is I/W for
+    /// <see cref="MoeParallelMode.Tensor"/>; <see cref="FirstExpert"/> and <see cref="LocalExperts"/> are the rank's slice
+    /// for <see cref="MoeParallelMode.Expert"/>. Forward calls are collective: every rank makes the same ones, in order.
+    /// Needs a CUDA context and NCCL (<see cref="MoeCommunicator"/>).
+    /// </summary>
+    public MoeParallelism? Parallel { get; init; }
+
     /// <summary>The largest number of expert rows (token-expert pairs) a forward call makes: MaxTokens * TopK.</summary>
     public long MaxRows => (long)MaxTokens * TopK;
 

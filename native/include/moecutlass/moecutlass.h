@@ -146,6 +146,7 @@ typedef struct mc_event_s* mc_event;
 typedef struct mc_grouped_gemm_plan_s* mc_grouped_gemm_plan;
 typedef struct mc_graph_s* mc_graph;  /* an executable CUDA graph (mc_stream_end_capture) */
 typedef struct mc_moe_layer_s* mc_moe_layer;
+typedef struct mc_communicator_s* mc_communicator;  /* an NCCL communicator of one context (one rank) */
 
 /* ---- descriptors --------------------------------------------------------------------------------- */
 typedef struct mc_build_info {
@@ -518,6 +519,74 @@ MC_API mc_status mc_moe_layer_forward(mc_moe_layer layer, const mc_moe_layer_arg
    event_count must be MC_MOE_LAYER_STAGE_EVENTS; every event belongs to the layer's context. */
 MC_API mc_status mc_moe_layer_forward_timed(mc_moe_layer layer, const mc_moe_layer_args* args, mc_stream stream,
                                             const mc_event* events, int32_t event_count);
+
+/* ---- multi-GPU MoE layer (NCCL) ----------------------------------------------------------------- */
+/* Tensor- and expert-parallel layers across GPUs (issue 16, docs/design/multi-gpu.md). NCCL is not linked: a
+   library configured with MOECUTLASS_NCCL=ON or AUTO (nccl.h found) loads libnccl.so.2 (2.18 or later) at run time,
+   at the first call that needs it: the dynamic loader's search path, then $NCCL_HOME/lib, then the NCCL the library
+   was built against. Without one, and in a library built without NCCL, every call below fails with
+   MC_STATUS_UNSUPPORTED and a message naming why (what was tried). The CPU backend has no communicator
+   (MC_STATUS_UNSUPPORTED). NCCL errors are MC_STATUS_CUDA_ERROR, the message naming the NCCL call and its error.
+   The library never enables NVLink multicast (NVLS); callers that should not use it set NCCL_NVLS_ENABLE=0. */
+#define MC_NCCL_UNIQUE_ID_BYTES 128
+/* NCCL's ncclUniqueId (the bytes), with the struct_size every public struct starts with. */
+typedef struct mc_nccl_unique_id {
+  uint32_t struct_size;
+  uint8_t bytes[MC_NCCL_UNIQUE_ID_BYTES];
+} mc_nccl_unique_id;
+
+typedef struct mc_communicator_info {
+  uint32_t struct_size;
+  int32_t world_size;    /* W */
+  int32_t rank;          /* r, 0 .. W-1 */
+  int32_t device;        /* the CUDA device of the communicator's context */
+  int32_t nccl_version;  /* of the loaded NCCL, major * 10000 + minor * 100 + patch */
+} mc_communicator_info;
+
+/* One process per GPU: rank 0 calls mc_nccl_get_unique_id and hands the bytes to the other ranks (a file, a
+   socket); every rank then calls mc_communicator_create with its own context (its device), the same id and
+   world_size, and its rank. mc_communicator_create blocks until all world_size ranks have joined. */
+MC_API mc_status mc_nccl_get_unique_id(mc_nccl_unique_id* id);
+MC_API mc_status mc_communicator_create(mc_context context, const mc_nccl_unique_id* id, int32_t world_size,
+                                        int32_t rank, mc_communicator* communicator);
+/* One process driving several GPUs: communicators[i] (rank i of count) for contexts[i]; the contexts must be CUDA
+   contexts on distinct devices. Nothing is written unless all are created. */
+MC_API mc_status mc_communicator_create_all(const mc_context* contexts, int32_t count,
+                                            mc_communicator* communicators);
+/* NULL is a no-op. A layer created with the communicator keeps it alive until the layer is destroyed. */
+MC_API mc_status mc_communicator_destroy(mc_communicator communicator);
+MC_API mc_status mc_communicator_get_info(mc_communicator communicator, mc_communicator_info* info);
+
+/* mc_moe_layer_parallel_desc.mode */
+#define MC_PARALLEL_TENSOR 1  /* every rank holds every expert with a 1/W slice of I; all-reduce of fp32 partials */
+#define MC_PARALLEL_EXPERT 2  /* rank r holds experts r E/W .. (r+1) E/W - 1; all-gather, reduce-scatter */
+
+/* How a layer is split across the communicator's W ranks. mc_moe_layer_desc keeps its per-rank meaning:
+   - MC_PARALLEL_TENSOR: desc->inter is the rank's slice I/W and must be a multiple of 128 (the 128x128 weight
+     scale blocks are not split); first_expert = 0 and local_experts = total_experts; the weights are rows
+     [r I/W, (r+1) I/W) of the gate and of the up projection (w13 [E, 2 I/W, H], gate slice first) and the same
+     columns of w2 ([E, H, I/W]). A forward call takes all T tokens on every rank and writes the whole [T, H] sum.
+     tokens_per_rank must be 0.
+   - MC_PARALLEL_EXPERT: total_experts % W == 0, local_experts = total_experts / W, first_expert = r local_experts.
+     Every rank passes up to tokens_per_rank (1 .. desc->max_tokens) of its own tokens, the same tokens_per_rank on
+     every rank; a forward call's args->tokens (0 .. tokens_per_rank) rows are padded with zero rows to
+     tokens_per_rank, all-gathered, run through the rank's experts, reduce-scattered, and the rank's args->tokens
+     rows written. W * tokens_per_rank * top_k must not exceed MC_MAX_ROWS.
+   Forward calls of a parallel layer are collective: every rank must make the same sequence of them (in the same
+   order, on each rank's stream); they stay capturable into a CUDA graph (no host synchronisation). */
+typedef struct mc_moe_layer_parallel_desc {
+  uint32_t struct_size;
+  int32_t mode;                  /* MC_PARALLEL_TENSOR or MC_PARALLEL_EXPERT */
+  mc_communicator communicator;  /* of the layer's context (else MC_STATUS_CONTEXT_MISMATCH) */
+  int32_t tokens_per_rank;       /* MC_PARALLEL_EXPERT: the padded T_r; MC_PARALLEL_TENSOR: 0 */
+} mc_moe_layer_parallel_desc;
+
+/* mc_moe_layer_create for one rank of a parallel layer (the weights are the rank's slice, see above). The layer is
+   then used with mc_moe_layer_forward, _forward_timed (the events time the rank's own stages; the collectives
+   follow event 7), _get_info and _destroy as any layer. */
+MC_API mc_status mc_moe_layer_create_parallel(mc_context context, const mc_moe_layer_desc* desc,
+                                              const mc_moe_layer_parallel_desc* parallel,
+                                              const mc_moe_layer_weights* weights, mc_moe_layer* layer);
 
 #ifdef __cplusplus
 }

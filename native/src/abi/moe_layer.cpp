@@ -10,9 +10,11 @@
 #include "core/dtype.hpp"
 #include "core/kernel_registry.hpp"
 #include "core/moe_layer.hpp"
+#include "core/moe_parallel.hpp"
 #include "core/moe_routing.hpp"
 #include "core/shapes.hpp"
 #include "core/validate.hpp"
+#include "nccl/nccl_collectives.hpp"
 
 using namespace moecutlass;
 
@@ -93,41 +95,86 @@ std::string gemm_kernel_names(const GroupedGemmShape& shape) {
   return names;
 }
 
+// mc_moe_layer_create, and with `parallel` mc_moe_layer_create_parallel (the rank's layer of a parallel one).
+void create_layer(mc_context context, const mc_moe_layer_desc* desc, const mc_moe_layer_parallel_desc* parallel,
+                  const mc_moe_layer_weights* weights, mc_moe_layer* layer) {
+  std::shared_ptr<Context> object = resolve<Context>(context, "context");
+  require_not_null(desc, "desc");
+  require_struct_size(desc->struct_size, sizeof(mc_moe_layer_desc), "mc_moe_layer_desc", "desc->struct_size");
+  if (parallel != nullptr) {
+    require_struct_size(parallel->struct_size, sizeof(mc_moe_layer_parallel_desc), "mc_moe_layer_parallel_desc",
+                        "parallel->struct_size");
+    if (parallel->mode != MC_PARALLEL_TENSOR && parallel->mode != MC_PARALLEL_EXPERT) {
+      fail(MC_STATUS_INVALID_ARGUMENT, "parallel->mode = ", parallel->mode,
+           " is not MC_PARALLEL_TENSOR (1) or MC_PARALLEL_EXPERT (2)");
+    }
+  }
+  require_not_null(weights, "weights");
+  require_struct_size(weights->struct_size, sizeof(mc_moe_layer_weights), "mc_moe_layer_weights",
+                      "weights->struct_size");
+  require_not_null(layer, "layer");
+  const MoeLayerShape shape = validate_desc(*desc);
+
+  std::shared_ptr<Communicator> communicator;
+  ParallelPlan plan;
+  if (parallel != nullptr) {
+    if (!kNcclCompiledIn) fail(MC_STATUS_UNSUPPORTED, kBuiltWithoutNccl);
+    if (object->backend().kind() != MC_BACKEND_CUDA) {
+      fail(MC_STATUS_UNSUPPORTED, "context is a context of the CPU backend (MC_BACKEND_CPU), which has no "
+           "communicators: a parallel MoE layer needs a CUDA context");
+    }
+    communicator = resolve<Communicator>(parallel->communicator, "parallel->communicator");
+    require_same_context(*communicator, *object, "parallel->communicator", "context");
+    plan.mode = parallel->mode;
+    plan.world_size = communicator->world_size();
+    plan.rank = communicator->rank();
+    plan.tokens_per_rank = parallel->tokens_per_rank;
+    validate_parallel(shape, plan);
+  }
+
+  require_tensor_pointer(weights->w13, "weights->w13");
+  require_tensor_pointer(weights->w13_scales, "weights->w13_scales");
+  require_tensor_pointer(weights->w2, "weights->w2");
+  require_tensor_pointer(weights->w2_scales, "weights->w2_scales");
+  const int64_t e = shape.local_experts, h = shape.hidden, i = shape.inter;
+  require_context_memory(*object, weights->w13, weight_bytes(e, 2 * i, h), "weights->w13");
+  require_context_memory(*object, weights->w13_scales, weight_scale_bytes(e, 2 * i, h), "weights->w13_scales");
+  require_context_memory(*object, weights->w2, weight_bytes(e, h, i), "weights->w2");
+  require_context_memory(*object, weights->w2_scales, weight_scale_bytes(e, h, i), "weights->w2_scales");
+  object->require_usable();
+
+  MoeLayerWeights pointers;
+  pointers.w13 = static_cast<const uint8_t*>(weights->w13);
+  pointers.w13_scales = weights->w13_scales;
+  pointers.w2 = static_cast<const uint8_t*>(weights->w2);
+  pointers.w2_scales = weights->w2_scales;
+  std::shared_ptr<MoeLayer> created;
+  if (parallel == nullptr) {
+    auto pipeline = std::make_unique<MoeLayerPipeline>(object->backend(), shape, pointers);
+    created = std::make_shared<MoeLayer>(object, std::move(pipeline));
+  } else {
+    std::shared_ptr<Collectives> collectives = make_nccl_collectives(communicator, nccl::api());
+    auto rank_layer = std::make_unique<ParallelMoeLayer>(object->backend(), shape, pointers, plan, collectives);
+    created = std::make_shared<MoeLayer>(object, std::move(rank_layer), communicator);
+  }
+  *layer = reinterpret_cast<mc_moe_layer>(Registry::instance().add(created));
+}
+
 }  // namespace
 
 extern "C" {
 
 MC_API mc_status mc_moe_layer_create(mc_context context, const mc_moe_layer_desc* desc,
                                      const mc_moe_layer_weights* weights, mc_moe_layer* layer) {
-  return guard("mc_moe_layer_create", [&] {
-    std::shared_ptr<Context> object = resolve<Context>(context, "context");
-    require_not_null(desc, "desc");
-    require_struct_size(desc->struct_size, sizeof(mc_moe_layer_desc), "mc_moe_layer_desc", "desc->struct_size");
-    require_not_null(weights, "weights");
-    require_struct_size(weights->struct_size, sizeof(mc_moe_layer_weights), "mc_moe_layer_weights",
-                        "weights->struct_size");
-    require_not_null(layer, "layer");
-    const MoeLayerShape shape = validate_desc(*desc);
+  return guard("mc_moe_layer_create", [&] { create_layer(context, desc, nullptr, weights, layer); });
+}
 
-    require_tensor_pointer(weights->w13, "weights->w13");
-    require_tensor_pointer(weights->w13_scales, "weights->w13_scales");
-    require_tensor_pointer(weights->w2, "weights->w2");
-    require_tensor_pointer(weights->w2_scales, "weights->w2_scales");
-    const int64_t e = shape.local_experts, h = shape.hidden, i = shape.inter;
-    require_context_memory(*object, weights->w13, weight_bytes(e, 2 * i, h), "weights->w13");
-    require_context_memory(*object, weights->w13_scales, weight_scale_bytes(e, 2 * i, h), "weights->w13_scales");
-    require_context_memory(*object, weights->w2, weight_bytes(e, h, i), "weights->w2");
-    require_context_memory(*object, weights->w2_scales, weight_scale_bytes(e, h, i), "weights->w2_scales");
-    object->require_usable();
-
-    MoeLayerWeights pointers;
-    pointers.w13 = static_cast<const uint8_t*>(weights->w13);
-    pointers.w13_scales = weights->w13_scales;
-    pointers.w2 = static_cast<const uint8_t*>(weights->w2);
-    pointers.w2_scales = weights->w2_scales;
-    auto pipeline = std::make_unique<MoeLayerPipeline>(object->backend(), shape, pointers);
-    auto created = std::make_shared<MoeLayer>(object, std::move(pipeline));
-    *layer = reinterpret_cast<mc_moe_layer>(Registry::instance().add(created));
+MC_API mc_status mc_moe_layer_create_parallel(mc_context context, const mc_moe_layer_desc* desc,
+                                              const mc_moe_layer_parallel_desc* parallel,
+                                              const mc_moe_layer_weights* weights, mc_moe_layer* layer) {
+  return guard("mc_moe_layer_create_parallel", [&] {
+    require_not_null(parallel, "parallel");
+    create_layer(context, desc, parallel, weights, layer);
   });
 }
 
@@ -143,12 +190,12 @@ MC_API mc_status mc_moe_layer_get_info(mc_moe_layer layer, mc_moe_layer_info* in
     std::shared_ptr<MoeLayer> object = resolve<MoeLayer>(layer, "layer");
     require_not_null(info, "info");
     require_struct_size(info->struct_size, sizeof(mc_moe_layer_info), "mc_moe_layer_info", "info->struct_size");
-    const MoeLayerPipeline& pipeline = object->pipeline();
+    const MoeLayerPipeline& pipeline = object->pipeline();  // a parallel layer's: the rank's
     mc_moe_layer_info out{};
     out.struct_size = sizeof(mc_moe_layer_info);
     out.backend = object->context().backend().kind();
     out.strategy = pipeline.shape().strategy;
-    out.workspace_bytes = pipeline.workspace_bytes();
+    out.workspace_bytes = object->workspace_bytes();
     out.max_rows = pipeline.shape().max_rows();
     copy_text(out.gemm1_kernels, gemm_kernel_names(pipeline.gemm1_shape()).c_str());
     copy_text(out.gemm2_kernels, gemm_kernel_names(pipeline.gemm2_shape()).c_str());
@@ -166,8 +213,11 @@ void forward_layer(mc_moe_layer layer, const mc_moe_layer_args* args, mc_stream 
   std::shared_ptr<MoeLayer> object = resolve<MoeLayer>(layer, "layer");
   require_not_null(args, "args");
   require_struct_size(args->struct_size, sizeof(mc_moe_layer_args), "mc_moe_layer_args", "args->struct_size");
-  const MoeLayerShape& shape = object->pipeline().shape();
-  require_range(args->tokens, 0, shape.max_tokens, "args->tokens", "0 .. the layer's max_tokens");
+  const MoeLayerShape& shape = object->call_shape();
+  require_range(args->tokens, 0, shape.max_tokens, "args->tokens",
+                object->parallel() != nullptr && object->parallel()->plan().mode == MC_PARALLEL_EXPERT
+                    ? "0 .. the expert-parallel layer's tokens_per_rank"
+                    : "0 .. the layer's max_tokens");
   require_tensor_pointer(args->hidden, "args->hidden");
   require_tensor_pointer(args->output, "args->output");
   const bool routes = shape.routing == MC_ROUTING_SOFTMAX_TOPK;
@@ -234,7 +284,7 @@ void forward_layer(mc_moe_layer layer, const mc_moe_layer_args* args, mc_stream 
     stage_events[i] = &events[i]->impl();
   }
   const MoeLayer::ForwardScope running(*object);  // MC_STATUS_BUSY while another thread runs this layer
-  object->pipeline().forward(operands, queue, events.empty() ? nullptr : stage_events);
+  object->forward(operands, queue, events.empty() ? nullptr : stage_events);
   for (const auto& event : events) event->mark_recorded();
 }
 

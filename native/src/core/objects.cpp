@@ -12,6 +12,7 @@ const char* handle_type_name(HandleKind kind) {
     case HandleKind::Plan: return "mc_grouped_gemm_plan";
     case HandleKind::Graph: return "mc_graph";
     case HandleKind::MoeLayer: return "mc_moe_layer";
+    case HandleKind::Communicator: return "mc_communicator";
   }
   return "handle";
 }
@@ -44,6 +45,15 @@ MoeLayer::ForwardScope::ForwardScope(MoeLayer& layer) : layer_(layer) {
     fail(MC_STATUS_BUSY, "layer = ", pointer_text(reinterpret_cast<const void*>(layer.handle())),
          " is already running: another thread's mc_moe_layer_forward of this layer has not returned. Forward calls "
          "of one layer must not overlap (its workspace is shared); order them, or use one layer per stream");
+  }
+}
+
+Communicator::~Communicator() {
+  if (comm_ == nullptr || destroy_ == nullptr) return;
+  try {
+    // Never throws out of a destructor; a failed destroy (a faulted device) leaves nothing more to release.
+    context().backend().run_on_device([this] { (void)destroy_(comm_); });
+  } catch (...) {
   }
 }
 

@@ -13,11 +13,12 @@
 #include "backend.hpp"
 #include "core/allocation_tracker.hpp"
 #include "core/moe_layer.hpp"
+#include "core/moe_parallel.hpp"
 #include "moecutlass/moecutlass.h"
 
 namespace moecutlass {
 
-enum class HandleKind : uint8_t { Context, Stream, Event, Plan, Graph, MoeLayer };
+enum class HandleKind : uint8_t { Context, Stream, Event, Plan, Graph, MoeLayer, Communicator };
 
 const char* handle_type_name(HandleKind kind);  // "mc_context", ...
 
@@ -136,13 +137,35 @@ class Graph final : public ContextChild {
   std::unique_ptr<BackendGraph> impl_;
 };
 
-// A whole MoE layer (mc_moe_layer_create): the pipeline with its workspace and grouped-GEMM plans.
+// A whole MoE layer (mc_moe_layer_create): the pipeline with its workspace and grouped-GEMM plans; or one rank of a
+// parallel layer (mc_moe_layer_create_parallel), whose pipeline runs inside the collectives.
 class MoeLayer final : public ContextChild {
  public:
   static constexpr HandleKind kKind = HandleKind::MoeLayer;
   MoeLayer(std::shared_ptr<Context> context, std::unique_ptr<MoeLayerPipeline> pipeline)
       : ContextChild(kKind, std::move(context)), pipeline_(std::move(pipeline)) {}
-  MoeLayerPipeline& pipeline() { return *pipeline_; }
+  // `communicator` (the Communicator object the collectives use) is held so it outlives the layer.
+  MoeLayer(std::shared_ptr<Context> context, std::unique_ptr<ParallelMoeLayer> parallel,
+           std::shared_ptr<Object> communicator)
+      : ContextChild(kKind, std::move(context)), communicator_(std::move(communicator)),
+        parallel_(std::move(parallel)) {}
+  ~MoeLayer() override {
+    parallel_.reset();  // before the communicator its collectives use
+    pipeline_.reset();
+  }
+  // The grouped-GEMM pipeline (a parallel layer's: the rank's, with fp32 output).
+  MoeLayerPipeline& pipeline() { return parallel_ ? parallel_->pipeline() : *pipeline_; }
+  // What a forward call is validated against (a parallel EP layer: max_tokens = tokens_per_rank).
+  const MoeLayerShape& call_shape() const { return parallel_ ? parallel_->call_shape() : pipeline_->shape(); }
+  int64_t workspace_bytes() const { return parallel_ ? parallel_->workspace_bytes() : pipeline_->workspace_bytes(); }
+  const ParallelMoeLayer* parallel() const { return parallel_.get(); }
+  void forward(const MoeLayerInputs& inputs, BackendStream& stream, BackendEvent* const* events) {
+    if (parallel_) {
+      parallel_->forward(inputs, stream, events);
+    } else {
+      pipeline_->forward(inputs, stream, events);
+    }
+  }
 
   // As Plan::RunScope: forward calls of one layer share its workspace and plans, so they must not overlap.
   class ForwardScope {
@@ -158,7 +181,33 @@ class MoeLayer final : public ContextChild {
 
  private:
   std::atomic<bool> running_{false};
+  std::shared_ptr<Object> communicator_;
   std::unique_ptr<MoeLayerPipeline> pipeline_;
+  std::unique_ptr<ParallelMoeLayer> parallel_;
+};
+
+// An NCCL communicator (mc_communicator_create / _create_all): one rank of world_size, bound to its context's
+// device. The destructor destroys the NCCL communicator (ncclCommDestroy) on that device.
+class Communicator final : public ContextChild {
+ public:
+  static constexpr HandleKind kKind = HandleKind::Communicator;
+  // comm: the ncclComm_t; destroy: the loaded ncclCommDestroy (never null with a comm).
+  Communicator(std::shared_ptr<Context> context, void* comm, int32_t world_size, int32_t rank, int32_t nccl_version,
+               int (*destroy)(void*))
+      : ContextChild(kKind, std::move(context)), comm_(comm), world_size_(world_size), rank_(rank),
+        nccl_version_(nccl_version), destroy_(destroy) {}
+  ~Communicator() override;
+  void* comm() const { return comm_; }
+  int32_t world_size() const { return world_size_; }
+  int32_t rank() const { return rank_; }
+  int32_t nccl_version() const { return nccl_version_; }
+
+ private:
+  void* comm_;
+  int32_t world_size_;
+  int32_t rank_;
+  int32_t nccl_version_;
+  int (*destroy_)(void*);
 };
 
 }  // namespace moecutlass

@@ -2,6 +2,7 @@
 // graphs, the device-side error flag, and dispatch to the kernels (conversion and quantization in cuda_*.cu, the
 // grouped GEMM in grouped_gemm/). The ABI layer has validated every call exactly as on the CPU before it gets here.
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <unordered_set>
@@ -212,6 +213,11 @@ class CudaBackend final : public Backend {
   }
   bool is_capturing(BackendStream& stream) override {
     return cuda_stream_is_capturing(device_, stream_of(stream), this);
+  }
+
+  void run_on_device(const std::function<void()>& body) override {
+    DeviceScope scope(device_, this);
+    body();
   }
 
   void synchronize() override {

@@ -137,6 +137,12 @@ internal sealed class MoeLayerHandle(ContextHandle context, nint layer, BufferHa
     }
 }
 
+/// <summary>Owns an <c>mc_communicator</c> (an NCCL communicator of one rank).</summary>
+internal sealed class CommunicatorHandle(ContextHandle context, nint communicator) : ContextChildHandle(context, communicator)
+{
+    protected override int Free(nint context, nint raw) => NativeMethods.mc_communicator_destroy(raw);
+}
+
 /// <summary>Owns an <c>mc_graph</c> (an executable CUDA graph).</summary>
 internal sealed class GraphHandle(ContextHandle context, nint graph) : ContextChildHandle(context, graph)
 {

@@ -123,7 +123,23 @@ internal sealed class ParameterMap
         ("weights->w13", "w13", "w13"),
         ("weights->w13_scales", "w13Scales", "w13Scales"),
         ("weights->w2", "w2", "w2"),
-        ("weights->w2_scales", "w2Scales", "w2Scales"));
+        ("weights->w2_scales", "w2Scales", "w2Scales"),
+        ("parallel->mode", "options.Parallel.Mode", "options"),
+        ("parallel->communicator", "options.Parallel.Communicator", "options"),
+        ("parallel->tokens_per_rank", "options.Parallel.TokensPerRank", "options"));
+
+    /// <summary><see cref="MoeCommunicator.Create"/>.</summary>
+    public static readonly ParameterMap CommunicatorCreate = new(
+        ("context", "context", "context"),
+        ("id->struct_size", "uniqueId", "uniqueId"),
+        ("id", "uniqueId", "uniqueId"),
+        ("world_size", "worldSize", "worldSize"),
+        ("rank", "rank", "rank"));
+
+    /// <summary><see cref="MoeCommunicator.CreateAll"/>.</summary>
+    public static readonly ParameterMap CommunicatorCreateAll = new(
+        ("contexts", "contexts[{i}]", "contexts"),
+        ("count", "contexts.Count", "contexts"));
 
     /// <summary><see cref="MoeLayer.Forward"/> and <see cref="MoeLayer.ForwardPrecomputed"/>.</summary>
     public static readonly ParameterMap MoeLayerForward = new(

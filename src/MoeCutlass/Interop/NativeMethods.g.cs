@@ -67,6 +67,9 @@ internal static class NativeConstants
     public const int MC_SCHEDULE_COOPERATIVE = 1;
     public const int MC_SCHEDULE_PINGPONG = 2;
     public const int MC_MOE_LAYER_STAGE_EVENTS = 8;
+    public const int MC_NCCL_UNIQUE_ID_BYTES = 128;
+    public const int MC_PARALLEL_TENSOR = 1;
+    public const int MC_PARALLEL_EXPERT = 2;
 }
 
 /// <summary>Blittable mirror of the C struct <c>mc_build_info</c> (264 bytes).</summary>
@@ -263,6 +266,35 @@ internal unsafe struct mc_moe_layer_info
     public fixed byte gemm2_kernels[256];
 }
 
+/// <summary>Blittable mirror of the C struct <c>mc_nccl_unique_id</c> (132 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct mc_nccl_unique_id
+{
+    public uint struct_size;
+    public fixed byte bytes[128];
+}
+
+/// <summary>Blittable mirror of the C struct <c>mc_communicator_info</c> (20 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct mc_communicator_info
+{
+    public uint struct_size;
+    public int world_size;
+    public int rank;
+    public int device;
+    public int nccl_version;
+}
+
+/// <summary>Blittable mirror of the C struct <c>mc_moe_layer_parallel_desc</c> (24 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct mc_moe_layer_parallel_desc
+{
+    public uint struct_size;
+    public int mode;
+    public nint communicator;
+    public int tokens_per_rank;
+}
+
 /// <summary>Sizes and field offsets of the public structs as clang laid them out from the header.</summary>
 internal static class NativeLayout
 {
@@ -398,6 +430,20 @@ internal static class NativeLayout
         ("mc_moe_layer_info", "max_rows", 24),
         ("mc_moe_layer_info", "gemm1_kernels", 28),
         ("mc_moe_layer_info", "gemm2_kernels", 284),
+        ("mc_nccl_unique_id", "", 132),
+        ("mc_nccl_unique_id", "struct_size", 0),
+        ("mc_nccl_unique_id", "bytes", 4),
+        ("mc_communicator_info", "", 20),
+        ("mc_communicator_info", "struct_size", 0),
+        ("mc_communicator_info", "world_size", 4),
+        ("mc_communicator_info", "rank", 8),
+        ("mc_communicator_info", "device", 12),
+        ("mc_communicator_info", "nccl_version", 16),
+        ("mc_moe_layer_parallel_desc", "", 24),
+        ("mc_moe_layer_parallel_desc", "struct_size", 0),
+        ("mc_moe_layer_parallel_desc", "mode", 4),
+        ("mc_moe_layer_parallel_desc", "communicator", 8),
+        ("mc_moe_layer_parallel_desc", "tokens_per_rank", 16),
     ];
 }
 
@@ -593,4 +639,28 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(LibraryName)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int mc_moe_layer_forward_timed(nint layer, mc_moe_layer_args* args, nint stream, nint* events, int event_count);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_nccl_get_unique_id(mc_nccl_unique_id* id);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_communicator_create(nint context, mc_nccl_unique_id* id, int world_size, int rank, nint* communicator);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_communicator_create_all(nint* contexts, int count, nint* communicators);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_communicator_destroy(nint communicator);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_communicator_get_info(nint communicator, mc_communicator_info* info);
+
+    [LibraryImport(LibraryName)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int mc_moe_layer_create_parallel(nint context, mc_moe_layer_desc* desc, mc_moe_layer_parallel_desc* parallel, mc_moe_layer_weights* weights, nint* layer);
 }
