@@ -71,6 +71,8 @@ internal static class Program
             TuneCommand.Create(),
             VerifyCommand.Create(),
             PlotCommand.Create(),
+            ScaleCommand.Create(),
+            ScaleCommand.CreateRank(),
         };
         return root;
     }

@@ -308,7 +308,7 @@ public sealed class CliEndToEndTests : NativeTestBase
     {
         CliRun run = await CliProcess.RunAsync(_temp.Path, ["frobnicate"]);
 
-        AssertUsageError(run, "error: unknown command 'frobnicate'; commands: info, bench, tune, verify, plot (see 'moecutlass --help')");
+        AssertUsageError(run, "error: unknown command 'frobnicate'; commands: info, bench, tune, verify, plot, scale (see 'moecutlass --help')");
     }
 
     [Test]
@@ -316,7 +316,7 @@ public sealed class CliEndToEndTests : NativeTestBase
     {
         CliRun run = await CliProcess.RunAsync(_temp.Path, []);
 
-        AssertUsageError(run, "error: no command given; commands: info, bench, tune, verify, plot (see 'moecutlass --help')");
+        AssertUsageError(run, "error: no command given; commands: info, bench, tune, verify, plot, scale (see 'moecutlass --help')");
     }
 
     [TestCase("bench")]
