@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "core/error.hpp"
+#include "core/shared_library.hpp"
 
 #if defined(MOECUTLASS_WITH_CUDA) && __has_include(<cublas_v2.h>)
 #include <cublas_v2.h>
@@ -26,24 +27,12 @@ constexpr const char* kSonames[] = {"libcublas.so.13", "libcublas.so.12"};
 // libraryPropertyType: MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL.
 using GetProperty = Status (*)(int, int*);
 
-template <class F>
-bool resolve(void* library, const char* name, F& function, std::string& missing) {
-  function = reinterpret_cast<F>(dlsym(library, name));
-  if (function == nullptr) missing += missing.empty() ? name : std::string(", ") + name;
-  return function != nullptr;
-}
+using shared_library::resolve;
 
 // Opens one candidate; on failure appends "candidate: reason" to `error` and closes what it opened.
 bool load_one(const std::string& candidate, Api& api, std::string& error) {
-  dlerror();
-  void* library = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (library == nullptr) {
-    const char* why = dlerror();
-    const std::string reason = why != nullptr ? why : "not found";
-    // glibc's message usually starts with the file name already.
-    error += "\n  " + (reason.rfind(candidate, 0) == 0 ? reason : candidate + ": " + reason);
-    return false;
-  }
+  void* library = shared_library::open(candidate, error);
+  if (library == nullptr) return false;
   Api loaded;
   GetProperty get_property = nullptr;
   std::string missing;
@@ -73,10 +62,7 @@ bool load_one(const std::string& candidate, Api& api, std::string& error) {
   } else if (!missing.empty()) {
     error += "\n  " + candidate + ": cuBLAS " + version_text + " lacks " + missing;
   } else {
-    Dl_info info{};
-    loaded.path = dladdr(reinterpret_cast<void*>(loaded.create), &info) != 0 && info.dli_fname != nullptr
-                      ? info.dli_fname
-                      : candidate;
+    loaded.path = shared_library::path_of(reinterpret_cast<const void*>(loaded.create), candidate);
     api = loaded;
     return true;  // stays loaded for the life of the process
   }
@@ -100,13 +86,10 @@ std::vector<std::string> default_candidates() {
 }
 
 bool try_load(const std::vector<std::string>& candidates, Api& api, std::string& error) {
-  error.clear();
-  for (const std::string& candidate : candidates) {
-    if (load_one(candidate, api, error)) {
-      error.clear();
-      return true;
-    }
-  }
+  const auto load = [&api](const std::string& candidate, std::string& reasons) {
+    return load_one(candidate, api, reasons);
+  };
+  if (shared_library::load_first(candidates, load, error)) return true;
   error = "no usable cuBLAS (the cublas strategy needs libcublas 12.5 or later, loaded at run time); tried:" + error;
   return false;
 }

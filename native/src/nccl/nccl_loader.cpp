@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "core/error.hpp"
+#include "core/shared_library.hpp"
 
 // A build configured with NCCL (MOECUTLASS_NCCL=ON, or AUTO with nccl.h found) checks the declared constants
 // against the header; the header is never needed otherwise.
@@ -29,23 +30,12 @@ namespace {
 
 constexpr const char* kSoname = "libnccl.so.2";
 
-template <class F>
-bool resolve(void* library, const char* name, F& function, std::string& missing) {
-  function = reinterpret_cast<F>(dlsym(library, name));
-  if (function == nullptr) missing += missing.empty() ? name : std::string(", ") + name;
-  return function != nullptr;
-}
+using shared_library::resolve;
 
 // Opens one candidate; on failure appends "candidate: reason" to `error` and closes what it opened.
 bool load_one(const std::string& candidate, Api& api, std::string& error) {
-  dlerror();
-  void* library = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (library == nullptr) {
-    const char* why = dlerror();
-    const std::string reason = why != nullptr ? why : "not found";
-    error += "\n  " + (reason.rfind(candidate, 0) == 0 ? reason : candidate + ": " + reason);
-    return false;
-  }
+  void* library = shared_library::open(candidate, error);
+  if (library == nullptr) return false;
   Api loaded;
   std::string missing;
   resolve(library, "ncclGetVersion", loaded.get_version, missing);
@@ -69,10 +59,7 @@ bool load_one(const std::string& candidate, Api& api, std::string& error) {
   } else if (!missing.empty()) {
     error += "\n  " + candidate + ": NCCL " + version_text(version) + " lacks " + missing;
   } else {
-    Dl_info info{};
-    loaded.path = dladdr(reinterpret_cast<void*>(loaded.get_version), &info) != 0 && info.dli_fname != nullptr
-                      ? info.dli_fname
-                      : candidate;
+    loaded.path = shared_library::path_of(reinterpret_cast<const void*>(loaded.get_version), candidate);
     api = loaded;
     return true;  // stays loaded for the life of the process
   }
@@ -101,13 +88,10 @@ std::vector<std::string> default_candidates() {
 }
 
 bool try_load(const std::vector<std::string>& candidates, Api& api, std::string& error) {
-  error.clear();
-  for (const std::string& candidate : candidates) {
-    if (load_one(candidate, api, error)) {
-      error.clear();
-      return true;
-    }
-  }
+  const auto load = [&api](const std::string& candidate, std::string& reasons) {
+    return load_one(candidate, api, reasons);
+  };
+  if (shared_library::load_first(candidates, load, error)) return true;
   error = "no usable NCCL (the parallel MoE layer needs libnccl.so.2, NCCL 2.18 or later, loaded at run time; set "
           "NCCL_HOME or the loader's path); tried:" + error;
   return false;
