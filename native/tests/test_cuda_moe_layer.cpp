@@ -26,46 +26,6 @@ using namespace moecutlass::test;
 
 namespace {
 
-// Context memory on either backend, filled from the host.
-class Buffers {
- public:
-  explicit Buffers(mc_context context) : context_(context) {}
-  ~Buffers() {
-    for (void* pointer : owned_) mc_free(context_, pointer);
-  }
-  template <class T>
-  T* upload(const std::vector<T>& host) {
-    const int64_t bytes = std::max<int64_t>(16, static_cast<int64_t>(host.size() * sizeof(T)));
-    void* pointer = nullptr;
-    EXPECT_EQ(mc_malloc(context_, bytes, &pointer), MC_STATUS_OK) << mctest::last_error();
-    owned_.push_back(pointer);
-    if (!host.empty()) {
-      EXPECT_EQ(mc_memcpy_async(context_, pointer, host.data(), static_cast<int64_t>(host.size() * sizeof(T)),
-                                MC_COPY_HOST_TO_DEVICE, nullptr),
-                MC_STATUS_OK)
-          << mctest::last_error();
-    }
-    EXPECT_EQ(mc_context_synchronize(context_), MC_STATUS_OK);
-    return static_cast<T*>(pointer);
-  }
-  template <class T>
-  std::vector<T> download(const T* pointer, int64_t count) {
-    std::vector<T> host(static_cast<std::size_t>(count));
-    if (count > 0) {
-      EXPECT_EQ(mc_memcpy_async(context_, host.data(), pointer, count * static_cast<int64_t>(sizeof(T)),
-                                MC_COPY_DEVICE_TO_HOST, nullptr),
-                MC_STATUS_OK)
-          << mctest::last_error();
-    }
-    EXPECT_EQ(mc_context_synchronize(context_), MC_STATUS_OK) << mctest::last_error();
-    return host;
-  }
-
- private:
-  mc_context context_;
-  std::vector<void*> owned_;
-};
-
 struct Case {
   const char* name;
   uint64_t seed;
@@ -155,7 +115,7 @@ class LayerRun {
 
  private:
   mc_context context_;
-  Buffers buffers_;
+  mctest::ContextBuffers buffers_;
   const Problem& p_;
   const Case& c_;
   mc_moe_layer layer_ = nullptr;

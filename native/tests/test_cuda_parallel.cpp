@@ -29,46 +29,6 @@ bool nccl_required() {
   return value != nullptr && std::string(value) == "1";
 }
 
-class DeviceBuffers {
- public:
-  explicit DeviceBuffers(mc_context context) : context_(context) {}
-  ~DeviceBuffers() {
-    for (void* pointer : owned_) mc_free(context_, pointer);
-  }
-  template <class T>
-  T* upload(const std::vector<T>& host) {
-    const int64_t bytes = std::max<int64_t>(16, static_cast<int64_t>(host.size() * sizeof(T)));
-    void* pointer = nullptr;
-    EXPECT_EQ(mc_malloc(context_, bytes, &pointer), MC_STATUS_OK) << mctest::last_error();
-    owned_.push_back(pointer);
-    if (!host.empty()) {
-      EXPECT_EQ(mc_memcpy_async(context_, pointer, host.data(), static_cast<int64_t>(host.size() * sizeof(T)),
-                                MC_COPY_HOST_TO_DEVICE, nullptr),
-                MC_STATUS_OK)
-          << mctest::last_error();
-    }
-    EXPECT_EQ(mc_context_synchronize(context_), MC_STATUS_OK) << mctest::last_error();
-    return static_cast<T*>(pointer);
-  }
-  template <class T>
-  std::vector<T> download(const T* pointer, int64_t count) {
-    std::vector<T> host(static_cast<std::size_t>(count));
-    EXPECT_EQ(mc_context_synchronize(context_), MC_STATUS_OK) << mctest::last_error();
-    if (count > 0) {
-      EXPECT_EQ(mc_memcpy_async(context_, host.data(), pointer, count * static_cast<int64_t>(sizeof(T)),
-                                MC_COPY_DEVICE_TO_HOST, nullptr),
-                MC_STATUS_OK)
-          << mctest::last_error();
-    }
-    EXPECT_EQ(mc_context_synchronize(context_), MC_STATUS_OK) << mctest::last_error();
-    return host;
-  }
-
- private:
-  mc_context context_;
-  std::vector<void*> owned_;
-};
-
 constexpr int32_t kExperts = 16, kTopK = 4, kHidden = 512, kInter = 256;
 constexpr uint16_t kCanary = 0xABCD;
 
@@ -153,7 +113,7 @@ class LayerRun {
 
  private:
   mc_context context_;
-  DeviceBuffers buffers_;
+  mctest::ContextBuffers buffers_;
   int64_t output_rows_;
   mc_status status_ = MC_STATUS_INTERNAL;
   mc_moe_layer layer_ = nullptr;
@@ -334,7 +294,7 @@ TEST_F(CudaParallel, TensorParallelWorldSizeOneIsBitIdenticalEagerAndReplayed) {
 
 TEST_F(CudaParallel, TensorParallelRequiresWholeScaleBlocksOfI) {
   const Problem p = make_problem(1704, 8, kExperts, kTopK, kHidden, 144);
-  DeviceBuffers buffers(context_);
+  mctest::ContextBuffers buffers(context_);
   const WeightSlice w = expert_slice(p, 0, kExperts);
   mc_moe_layer_weights weights{sizeof(mc_moe_layer_weights), buffers.upload(w.w13), buffers.upload(w.w13_scales),
                                buffers.upload(w.w2), buffers.upload(w.w2_scales)};

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -98,5 +99,49 @@ inline uint8_t random_e4m3(std::mt19937_64& engine) {
 inline float random_float(std::mt19937_64& engine, float lo, float hi) {
   return std::uniform_real_distribution<float>(lo, hi)(engine);
 }
+
+// Memory of any context (CPU or CUDA) filled from and read back to the host, freed when the object goes.
+class ContextBuffers {
+ public:
+  explicit ContextBuffers(mc_context context) : context_(context) {}
+  ~ContextBuffers() {
+    for (void* pointer : owned_) mc_free(context_, pointer);
+  }
+  ContextBuffers(const ContextBuffers&) = delete;
+  ContextBuffers& operator=(const ContextBuffers&) = delete;
+  template <class T>
+  T* upload(const std::vector<T>& host) {
+    const int64_t bytes = std::max<int64_t>(16, static_cast<int64_t>(host.size() * sizeof(T)));
+    void* pointer = nullptr;
+    EXPECT_EQ(mc_malloc(context_, bytes, &pointer), MC_STATUS_OK) << last_error();
+    owned_.push_back(pointer);
+    if (!host.empty()) {
+      EXPECT_EQ(mc_memcpy_async(context_, pointer, host.data(), static_cast<int64_t>(host.size() * sizeof(T)),
+                                MC_COPY_HOST_TO_DEVICE, nullptr),
+                MC_STATUS_OK)
+          << last_error();
+    }
+    EXPECT_EQ(mc_context_synchronize(context_), MC_STATUS_OK) << last_error();
+    return static_cast<T*>(pointer);
+  }
+  // Waits for the context's work first (the values may come from any of its streams).
+  template <class T>
+  std::vector<T> download(const T* pointer, int64_t count) {
+    std::vector<T> host(static_cast<std::size_t>(count));
+    EXPECT_EQ(mc_context_synchronize(context_), MC_STATUS_OK) << last_error();
+    if (count > 0) {
+      EXPECT_EQ(mc_memcpy_async(context_, host.data(), pointer, count * static_cast<int64_t>(sizeof(T)),
+                                MC_COPY_DEVICE_TO_HOST, nullptr),
+                MC_STATUS_OK)
+          << last_error();
+    }
+    EXPECT_EQ(mc_context_synchronize(context_), MC_STATUS_OK) << last_error();
+    return host;
+  }
+
+ private:
+  mc_context context_;
+  std::vector<void*> owned_;
+};
 
 }  // namespace mctest
