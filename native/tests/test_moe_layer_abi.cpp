@@ -15,6 +15,7 @@
 #include "cpu/moe_combine.hpp"
 #include "cpu/moe_gather_quantize.hpp"
 #include "cpu/moe_silu_and_mul.hpp"
+#include "moe_layer_desc.hpp"
 #include "moe_layer_reference.hpp"
 #include "test_support.hpp"
 
@@ -23,26 +24,6 @@ using namespace moecutlass::test;
 using mctest::Context;
 
 namespace {
-
-mc_moe_layer_desc layer_desc(const Problem& p, ExpertSlice slice, int32_t max_tokens) {
-  mc_moe_layer_desc desc{};
-  desc.struct_size = sizeof desc;
-  desc.total_experts = slice.total_experts;
-  desc.first_expert = slice.first;
-  desc.local_experts = slice.local_experts;
-  desc.top_k = p.k;
-  desc.hidden = static_cast<int32_t>(p.hidden);
-  desc.inter = static_cast<int32_t>(p.inter);
-  desc.routing = MC_ROUTING_SOFTMAX_TOPK;
-  desc.normalize_routing_weights = p.renormalize ? 1 : 0;
-  desc.activation = MC_ACTIVATION_SILU_AND_MUL;
-  desc.input_dtype = MC_DTYPE_BF16;
-  desc.logits_dtype = MC_DTYPE_FP32;
-  desc.output_dtype = MC_DTYPE_BF16;
-  desc.max_tokens = max_tokens;
-  desc.strategy = MC_STRATEGY_AUTO;
-  return desc;
-}
 
 template <class T>
 T* upload(Context& context, const std::vector<T>& host) {

@@ -25,6 +25,7 @@
 #include "core/float16.hpp"
 #include "core/moe_parallel.hpp"
 #include "core/moe_routing.hpp"
+#include "moe_layer_desc.hpp"
 #include "parallel_test_support.hpp"
 #include "test_support.hpp"
 
@@ -447,21 +448,7 @@ TEST(ParallelAbi, ParallelLayersValidateTheDescriptorThenNeedNcclAndCuda) {
   auto* w2 = cpu.alloc_array<uint8_t>(static_cast<int64_t>(slice.w2.size()));
   auto* w2_scales = cpu.alloc_array<float>(static_cast<int64_t>(slice.w2_scales.size()));
   mc_moe_layer_weights weights{sizeof(mc_moe_layer_weights), w13, w13_scales, w2, w2_scales};
-  mc_moe_layer_desc desc{};
-  desc.struct_size = sizeof desc;
-  desc.total_experts = kExperts;
-  desc.first_expert = 0;
-  desc.local_experts = kExperts;
-  desc.top_k = kTopK;
-  desc.hidden = kHidden;
-  desc.inter = 128;
-  desc.routing = MC_ROUTING_SOFTMAX_TOPK;
-  desc.activation = MC_ACTIVATION_SILU_AND_MUL;
-  desc.input_dtype = MC_DTYPE_BF16;
-  desc.logits_dtype = MC_DTYPE_FP32;
-  desc.output_dtype = MC_DTYPE_BF16;
-  desc.max_tokens = 16;
-  desc.strategy = MC_STRATEGY_AUTO;
+  mc_moe_layer_desc desc = layer_desc(p, {0, kExperts, kExperts}, 16);
   mc_moe_layer_parallel_desc parallel{};
   parallel.struct_size = sizeof parallel;
   parallel.mode = MC_PARALLEL_TENSOR;
