@@ -11,6 +11,14 @@ void require_same_context(const ContextChild& child, const Context& context, con
   }
 }
 
+void require_nccl_cuda_context(const Context& context, const char* argument) {
+  if (!kNcclCompiledIn) fail(MC_STATUS_UNSUPPORTED, kBuiltWithoutNccl);
+  if (context.backend().kind() != MC_BACKEND_CUDA) {
+    fail(MC_STATUS_UNSUPPORTED, argument, " is a context of the CPU backend (MC_BACKEND_CPU), which has no "
+         "communicators: NCCL collectives and the parallel MoE layer need a CUDA context (MC_BACKEND_CUDA)");
+  }
+}
+
 void require_context_memory(const Context& context, const void* pointer, int64_t needed_bytes, const char* argument) {
   const AllocationTracker& allocations = context.allocations();
   if (allocations.check_if_owned(pointer, needed_bytes, argument)) return;

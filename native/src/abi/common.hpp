@@ -31,6 +31,11 @@ void require_context_memory(const Context& context, const void* pointer, int64_t
 void require_not_foreign_context_memory(const Context& context, const void* pointer, int64_t needed_bytes,
                                         const char* argument);
 
+// The communicator and parallel-layer calls' preconditions after their arguments: a library built with NCCL
+// (MC_STATUS_UNSUPPORTED, kBuiltWithoutNccl) and a CUDA context, since the CPU backend has no communicators
+// (MC_STATUS_UNSUPPORTED naming `argument`).
+void require_nccl_cuda_context(const Context& context, const char* argument);
+
 // Copies a string into a fixed char array, truncating, always NUL-terminated.
 template <std::size_t N>
 void copy_text(char (&out)[N], const char* text) {

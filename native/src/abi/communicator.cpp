@@ -1,6 +1,6 @@
 // NCCL communicators (issue 16): mc_nccl_get_unique_id, mc_communicator_create / _create_all / _destroy / _get_info.
 // Arguments are validated first; then a build without NCCL, or a context that is not a CUDA context, is
-// MC_STATUS_UNSUPPORTED naming why; then NCCL is loaded (nccl/nccl_loader.hpp: MC_STATUS_UNSUPPORTED naming what was
+// MC_STATUS_UNSUPPORTED naming why (require_nccl_cuda_context); then NCCL is loaded (nccl/nccl_loader.hpp: MC_STATUS_UNSUPPORTED naming what was
 // tried when there is none). Nothing is written unless the call succeeds.
 #include <cstring>
 #include <memory>
@@ -21,14 +21,6 @@ constexpr int32_t kMaxWorldSize = 65536;
 
 void require_nccl_build() {
   if (!kNcclCompiledIn) fail(MC_STATUS_UNSUPPORTED, kBuiltWithoutNccl);
-}
-
-// Communicators live on CUDA devices: the CPU backend has none.
-void require_cuda_context(const Context& context, const char* argument) {
-  if (context.backend().kind() != MC_BACKEND_CUDA) {
-    fail(MC_STATUS_UNSUPPORTED, argument, " is a context of the CPU backend (MC_BACKEND_CPU), which has no "
-         "communicators: NCCL collectives need a CUDA context (MC_BACKEND_CUDA)");
-  }
 }
 
 }  // namespace
@@ -57,8 +49,7 @@ MC_API mc_status mc_communicator_create(mc_context context, const mc_nccl_unique
     require_range(world_size, 1, kMaxWorldSize, "world_size", "1 .. 65536");
     require_range(rank, 0, world_size - 1, "rank", "0 .. world_size - 1");
     require_not_null(communicator, "communicator");
-    require_nccl_build();
-    require_cuda_context(*object, "context");
+    require_nccl_cuda_context(*object, "context");
     object->require_usable();
     const nccl::Api& api = nccl::api();
     nccl::UniqueId unique{};
@@ -89,11 +80,10 @@ MC_API mc_status mc_communicator_create_all(const mc_context* contexts, int32_t 
       const std::string name = "contexts[" + std::to_string(i) + "]";
       objects.push_back(resolve<Context>(contexts[i], name.c_str()));
     }
-    require_nccl_build();
     std::vector<int> devices;
     for (int32_t i = 0; i < count; ++i) {
       const std::string name = "contexts[" + std::to_string(i) + "]";
-      require_cuda_context(*objects[i], name.c_str());
+      require_nccl_cuda_context(*objects[i], name.c_str());
       const int32_t device = objects[i]->backend().device();
       for (int32_t j = 0; j < i; ++j) {
         if (devices[j] == device) {

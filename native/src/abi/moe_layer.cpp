@@ -104,10 +104,7 @@ void create_layer(mc_context context, const mc_moe_layer_desc* desc, const mc_mo
   if (parallel != nullptr) {
     require_struct_size(parallel->struct_size, sizeof(mc_moe_layer_parallel_desc), "mc_moe_layer_parallel_desc",
                         "parallel->struct_size");
-    if (parallel->mode != MC_PARALLEL_TENSOR && parallel->mode != MC_PARALLEL_EXPERT) {
-      fail(MC_STATUS_INVALID_ARGUMENT, "parallel->mode = ", parallel->mode,
-           " is not MC_PARALLEL_TENSOR (1) or MC_PARALLEL_EXPERT (2)");
-    }
+    require_parallel_mode(parallel->mode);
   }
   require_not_null(weights, "weights");
   require_struct_size(weights->struct_size, sizeof(mc_moe_layer_weights), "mc_moe_layer_weights",
@@ -118,11 +115,7 @@ void create_layer(mc_context context, const mc_moe_layer_desc* desc, const mc_mo
   std::shared_ptr<Communicator> communicator;
   ParallelPlan plan;
   if (parallel != nullptr) {
-    if (!kNcclCompiledIn) fail(MC_STATUS_UNSUPPORTED, kBuiltWithoutNccl);
-    if (object->backend().kind() != MC_BACKEND_CUDA) {
-      fail(MC_STATUS_UNSUPPORTED, "context is a context of the CPU backend (MC_BACKEND_CPU), which has no "
-           "communicators: a parallel MoE layer needs a CUDA context");
-    }
+    require_nccl_cuda_context(*object, "context");
     communicator = resolve<Communicator>(parallel->communicator, "parallel->communicator");
     require_same_context(*communicator, *object, "parallel->communicator", "context");
     plan.mode = parallel->mode;

@@ -17,11 +17,15 @@ int64_t align_up(int64_t bytes) { return (bytes + kPartAlignment - 1) / kPartAli
 
 }  // namespace
 
-void validate_parallel(const MoeLayerShape& shape, const ParallelPlan& plan) {
-  if (plan.mode != MC_PARALLEL_TENSOR && plan.mode != MC_PARALLEL_EXPERT) {
-    fail(MC_STATUS_INVALID_ARGUMENT, "parallel->mode = ", plan.mode,
+void require_parallel_mode(int32_t mode) {
+  if (mode != MC_PARALLEL_TENSOR && mode != MC_PARALLEL_EXPERT) {
+    fail(MC_STATUS_INVALID_ARGUMENT, "parallel->mode = ", mode,
          " is not MC_PARALLEL_TENSOR (1) or MC_PARALLEL_EXPERT (2)");
   }
+}
+
+void validate_parallel(const MoeLayerShape& shape, const ParallelPlan& plan) {
+  require_parallel_mode(plan.mode);
   if (plan.world_size < 1 || plan.rank < 0 || plan.rank >= plan.world_size) {
     fail(MC_STATUS_INTERNAL, "communicator rank ", plan.rank, " of world size ", plan.world_size);
   }

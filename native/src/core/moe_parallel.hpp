@@ -48,6 +48,9 @@ struct ParallelPlan {
   int32_t tokens_per_rank = 0;  // EP: P; TP: 0
 };
 
+// Throws MC_STATUS_INVALID_ARGUMENT unless `mode` is MC_PARALLEL_TENSOR or MC_PARALLEL_EXPERT.
+void require_parallel_mode(int32_t mode);
+
 // Checks the rank's layer shape against the parallel plan (mc_moe_layer_parallel_desc's rules, see moecutlass.h);
 // throws Error naming the argument and the rule. `shape` is already a valid mc_moe_layer_desc.
 void validate_parallel(const MoeLayerShape& shape, const ParallelPlan& plan);
