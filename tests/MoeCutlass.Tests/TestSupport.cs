@@ -196,3 +196,36 @@ internal static class TestUtil
 {
     public static string Hex(nint pointer) => "0x" + ((ulong)pointer).ToString("x", CultureInfo.InvariantCulture);
 }
+
+/// <summary>Stream capture for the GPU tests.</summary>
+internal static class Capture
+{
+    /// <summary>
+    /// Captures what <paramref name="work"/> enqueues on <paramref name="stream"/> into a graph. When the work throws,
+    /// the capture is ended (and its graph dropped) so the stream stays usable, and the work's exception is the one
+    /// that propagates.
+    /// </summary>
+    public static MoeGraph Graph(MoeStream stream, Action work)
+    {
+        stream.BeginCapture();
+        try
+        {
+            work();
+        }
+        catch
+        {
+            try
+            {
+                stream.EndCapture().Dispose();
+            }
+            catch (MoeCutlassException)
+            {
+                // the work's own exception is the one to report
+            }
+
+            throw;
+        }
+
+        return stream.EndCapture();
+    }
+}

@@ -37,26 +37,7 @@ public sealed class CudaGroupedGemmGraphTests : GpuTestBase
         TestContext.Out.WriteLine(plan);
 
         // Captured before the plan ever ran: whatever the first run sets up must not need a synchronization.
-        stream.BeginCapture();
-        try
-        {
-            operands.Run(plan, stream);
-        }
-        catch
-        {
-            try
-            {
-                stream.EndCapture().Dispose();
-            }
-            catch (MoeCutlassException)
-            {
-                // the run's own exception is the one to report
-            }
-
-            throw;
-        }
-
-        using MoeGraph graph = stream.EndCapture();
+        using MoeGraph graph = Capture.Graph(stream, () => operands.Run(plan, stream));
         Assert.That(operands.ReadAll(), Is.All.EqualTo(GemmProblem.Canary), "captured work must not run before the graph is launched");
 
         ushort[]? previous = null;

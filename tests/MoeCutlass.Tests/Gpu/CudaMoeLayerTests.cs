@@ -97,26 +97,7 @@ public sealed class CudaMoeLayerTests : GpuTestBase
         output.Fill(BFloat16.FromBits(0x7E57));
         Cuda.Synchronize();
 
-        stream.BeginCapture();
-        try
-        {
-            layer.Forward(tokens, hidden, logits, output, stream);
-        }
-        catch
-        {
-            try
-            {
-                stream.EndCapture().Dispose();
-            }
-            catch (MoeCutlassException)
-            {
-                // the forward call's own exception is the one to report
-            }
-
-            throw;
-        }
-
-        using MoeGraph graph = stream.EndCapture();
+        using MoeGraph graph = Capture.Graph(stream, () => layer.Forward(tokens, hidden, logits, output, stream));
         Assert.That(output.ToArray().All(v => v.Bits == 0x7E57), Is.True, "captured work must not run before the graph is launched");
 
         ushort[]? previous = null;

@@ -96,26 +96,7 @@ public sealed class CudaParallelTests : GpuTestBase
         using var stream = Cuda.CreateStream();
         output.Fill(BFloat16.FromBits(0x7E57));
         Cuda.Synchronize();
-        stream.BeginCapture();
-        try
-        {
-            layer.Forward(tokens, hidden, logits, output, stream);
-        }
-        catch
-        {
-            try
-            {
-                stream.EndCapture().Dispose();
-            }
-            catch (MoeCutlassException)
-            {
-                // the forward call's own exception is the one to report
-            }
-
-            throw;
-        }
-
-        using MoeGraph graph = stream.EndCapture();
+        using MoeGraph graph = Capture.Graph(stream, () => layer.Forward(tokens, hidden, logits, output, stream));
         for (int replay = 0; replay < 3; replay++)
         {
             output.Fill(BFloat16.FromBits(0x7E57));
